@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top (each depends only on those above it in this list):
+//   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
+//   MPI, BLAS                thin Swift wrappers
+//   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
+//   DCNetLayers              layers, decoupled operators (forward + backward)
+//   DCNetModels              CNN-9, ResNet-32
+//   DCNetData                CIFAR readers, augmentation, data order
+//   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
+//   dcnet-dist               the command-line tool
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "dcnet-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dcnet-dist", targets: ["dcnet-dist"]),
+        .executable(name: "dcnet-bench", targets: ["dcnet-bench"]),
+        .library(name: "MPI", targets: ["MPI"]),
+        .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
+        .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
+        .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: release),
+        .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: release),
+        .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
+        .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
+        .target(name: "DCNetTraining",
+                dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
+        .executableTarget(name: "dcnet-dist",
+                          dependencies: ["DCNetTraining",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: release),
+        .executableTarget(name: "dcnet-bench",
+                          dependencies: ["DCNetTraining", "CMPI"], swiftSettings: release),
+
+        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData"]),
+        .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining"]),
+    ]
+)

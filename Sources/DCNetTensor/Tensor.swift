@@ -1,0 +1,66 @@
+/// Shape of an activation batch in NCHW layout (a flat feature vector is `h = w = 1`).
+public struct Shape: Hashable, Sendable, CustomStringConvertible {
+    public var n: Int, c: Int, h: Int, w: Int
+    public init(n: Int, c: Int, h: Int = 1, w: Int = 1) {
+        self.n = n; self.c = c; self.h = h; self.w = w
+    }
+    public var count: Int { n * c * h * w }
+    /// Elements of one sample (c·h·w).
+    public var perSample: Int { c * h * w }
+    public var spatial: Int { h * w }
+    public var description: String { "[\(n)×\(c)×\(h)×\(w)]" }
+}
+
+/// A float32 view into memory owned by an `Arena`: contiguous, NCHW, no ownership.
+///
+/// Views are cheap value types; the arena that handed out the memory must outlive them.
+public struct Tensor: @unchecked Sendable {
+    public let data: UnsafeMutablePointer<Float>
+    public let shape: Shape
+    public init(data: UnsafeMutablePointer<Float>, shape: Shape) {
+        self.data = data; self.shape = shape
+    }
+    @inlinable public var count: Int { shape.count }
+    @inlinable public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: data, count: count) }
+    /// Pointer to sample `i` of the batch.
+    @inlinable public func sample(_ i: Int) -> UnsafeMutablePointer<Float> { data + i * shape.perSample }
+    public func zero() { data.update(repeating: 0, count: count) }
+    public func fill(_ v: Float) { data.update(repeating: v, count: count) }
+    public func copy(from other: Tensor) {
+        precondition(other.count == count, "copy between tensors of \(other.shape) and \(shape)")
+        data.update(from: other.data, count: count)
+    }
+    /// The same memory seen with another shape of equal element count.
+    public func reshaped(_ s: Shape) -> Tensor {
+        precondition(s.count == count, "reshape \(shape) to \(s)")
+        return Tensor(data: data, shape: s)
+    }
+    /// The first `n` samples of the batch (for a final partial batch).
+    public func prefix(samples n: Int) -> Tensor {
+        precondition(n <= shape.n)
+        var s = shape; s.n = n
+        return Tensor(data: data, shape: s)
+    }
+    public func toArray() -> [Float] { Array(buffer) }
+}
+
+/// Owns every float buffer of a model or workspace: allocated once, zeroed, 64-byte aligned,
+/// freed together. Layers take their activations, gradients and scratch space from an arena
+/// when the model is built, so a training step never allocates.
+public final class Arena: @unchecked Sendable {
+    private var blocks: [UnsafeMutableRawPointer] = []
+    public private(set) var bytes = 0
+    public init() {}
+
+    public func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let n = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64)
+        raw.initializeMemory(as: Float.self, repeating: 0, count: n)
+        blocks.append(raw)
+        bytes += n * 4
+        return raw.assumingMemoryBound(to: Float.self)
+    }
+    public func tensor(_ shape: Shape) -> Tensor { Tensor(data: floats(shape.count), shape: shape) }
+
+    deinit { for b in blocks { b.deallocate() } }
+}

@@ -1,0 +1,16 @@
+// `dcnet-bench NAME`: the benchmarks behind `scripts/bench NAME`.
+// Each prints a readable table and ends with `name: value` lines.
+import Foundation
+
+let benches: [String: () throws -> Void] = [
+    "allreduce": AllReduceBench.run,
+]
+let args = CommandLine.arguments
+guard args.count >= 2, let bench = benches[args[1]] else {
+    FileHandle.standardError.write("usage: dcnet-bench \(benches.keys.sorted().joined(separator: "|")) [options]\n".data(using: .utf8)!)
+    exit(2)
+}
+do { try bench() } catch {
+    FileHandle.standardError.write("dcnet-bench \(args[1]): \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
