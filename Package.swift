@@ -9,6 +9,7 @@ import PackageDescription
 //   DCNetModels              CNN-9, ResNet-32
 //   DCNetData                CIFAR readers, augmentation, data order
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
+//   DCNetReport              Markdown + SVG experiment reports (Foundation only)
 //   dcnet-dist               the command-line tool
 let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
@@ -40,8 +41,9 @@ let package = Package(
         .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
         .target(name: "DCNetTraining",
                 dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
+        .target(name: "DCNetReport", swiftSettings: release),
         .executableTarget(name: "dcnet-dist",
-                          dependencies: ["DCNetTraining",
+                          dependencies: ["DCNetTraining", "DCNetReport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: release),
         .executableTarget(name: "dcnet-bench",
@@ -52,5 +54,6 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels"]),
         .testTarget(name: "DataTests", dependencies: ["DCNetData"]),
         .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining"]),
+        .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
     ]
 )
