@@ -1,0 +1,56 @@
+import Foundation
+
+/// The numbers a report table shows for one run, computed from its epoch records.
+public struct RunSummary: Sendable, Equatable {
+    public let epochsCompleted: Int
+    /// Epochs the run was configured for (`config.epochs`), when the config says so.
+    public let epochsPlanned: Int?
+    public let finalTestAccuracy: Double?
+    public let bestTestAccuracy: Double?
+    public let bestEpoch: Int?
+    /// Median over epochs: robust to the slow first epoch (warm-up, page faults) and to an epoch
+    /// that shared its node with another job.
+    public let medianImagesPerSecond: Double?
+    public let finalTrainLoss: Double?
+    /// True if a loss went NaN or infinite: the run diverged.
+    public let diverged: Bool
+
+    public init(_ metrics: RunMetrics) {
+        let epochs = metrics.epochs
+        epochsCompleted = epochs.count
+        epochsPlanned = (metrics.latestConfig?.config?["epochs"]?.doubleValue).map { Int($0) }
+        finalTestAccuracy = epochs.last?.testAccuracy
+        let best = epochs.filter { $0.testAccuracy?.isFinite == true }
+            .max { $0.testAccuracy! < $1.testAccuracy! }
+        bestTestAccuracy = best?.testAccuracy
+        bestEpoch = best?.epoch
+        medianImagesPerSecond = RunSummary.median(epochs.compactMap(\.imagesPerSecond).filter(\.isFinite))
+        finalTrainLoss = epochs.last?.trainLoss
+        diverged = epochs.contains { ($0.trainLoss.map { !$0.isFinite } ?? false) || ($0.testLoss.map { !$0.isFinite } ?? false) }
+            || metrics.progress.contains { $0.loss.map { !$0.isFinite } ?? false }
+        self.epochs = epochs
+    }
+
+    private let epochs: [EpochRecord]
+
+    /// First epoch whose test accuracy is at least `accuracy`, or nil if never.
+    public func epochToReach(_ accuracy: Double, withinEpochs limit: Int? = nil) -> Int? {
+        epochs.first { record in
+            (record.testAccuracy ?? -1) >= accuracy && record.epoch <= (limit ?? Int.max)
+        }?.epoch
+    }
+
+    /// Test accuracy recorded at `epoch`.
+    public func testAccuracy(atEpoch epoch: Int) -> Double? {
+        epochs.first { $0.epoch == epoch }?.testAccuracy
+    }
+
+    public var epochNumbers: [Int] { epochs.map(\.epoch) }
+
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+
+/// Text and attribute escaping for XML (and therefore SVG).
+public enum XMLEscaping {
+    /// Escapes `& < > " '` and drops control characters that XML 1.0 forbids even when escaped
+    /// (a stray byte from a run name would otherwise make the whole file unreadable).
+    public static func escape(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&apos;"
+            case "\t", "\n", "\r": result.unicodeScalars.append(scalar)
+            default:
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}
+
+/// A line chart written as a standalone SVG 1.1 document.
+///
+/// Non-finite points are skipped and break the line (a gap shows missing data rather than
+/// interpolating across it). A series with a single finite point is drawn as a marker. Each
+/// series is one `<path>`, so the files stay small and easy to post-process.
+public struct SVGPlot: Sendable {
+    public struct Point: Sendable, Equatable {
+        public var x: Double
+        public var y: Double
+        public init(x: Double, y: Double) { self.x = x; self.y = y }
+    }
+
+    public struct Series: Sendable, Equatable {
+        public var name: String
+        public var points: [Point]
+        public init(name: String, points: [Point]) { self.name = name; self.points = points }
+        public init(name: String, xy: [(Double, Double)]) {
+            self.init(name: name, points: xy.map { Point(x: $0.0, y: $0.1) })
+        }
+        var finitePoints: [Point] { points.filter { $0.x.isFinite && $0.y.isFinite } }
+    }
+
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var series: [Series]
+    /// Total size in pixels; the width grows if the legend needs more room.
+    public var width: Double = 720
+    public var height: Double = 420
+    /// Values the axes must include besides the data (e.g. 0 so that differences are not exaggerated).
+    public var xInclude: [Double] = []
+    public var yInclude: [Double] = []
+    /// Epochs and steps: ticks only at whole numbers.
+    public var integerX = false
+    /// Draw a marker at every point (useful for sparse data such as a few epsilons).
+    public var showMarkers = false
+
+    /// Okabe–Ito palette: distinguishable with the common forms of colour blindness.
+    public static let colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+    /// Dash patterns so series stay distinguishable in grey-scale print; "" is solid.
+    public static let dashPatterns = ["", "7 4", "2 3", "9 3 2 3"]
+
+    public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.series = series
+    }
+
+    /// Colour and dash of the series at `index`; unique (colour, dash) pairs for 32 series.
+    public static func style(at index: Int) -> (color: String, dash: String) {
+        let color = colors[index % colors.count]
+        let dash = dashPatterns[(index + index / colors.count) % dashPatterns.count]
+        return (color, dash)
+    }
+
+    public func write(to url: URL) throws {
+        try Data(render().utf8).write(to: url, options: .atomic)
+    }
+
+    public func render() -> String {
+        let finiteSeries = series.map(\.finitePoints)
+        let allPoints = finiteSeries.flatMap { $0 }
+        let hasData = !allPoints.isEmpty
+        let xs = allPoints.map(\.x) + xInclude.filter(\.isFinite)
+        let ys = allPoints.map(\.y) + yInclude.filter(\.isFinite)
+        let xScale = TickScale(minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
+                               targetTickCount: 8, integerSteps: integerX)
+        let yScale = TickScale(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTickCount: 6)
+
+        // Layout. Text widths are estimated (no font metrics without a renderer): ~0.6 em per glyph.
+        let fontSize = 12.0
+        let glyphWidth = fontSize * 0.6
+        let legendSampleWidth = 28.0
+        let longestName = series.map { legendText(for: $0).count }.max() ?? 0
+        let legendWidth = series.isEmpty ? 0 : legendSampleWidth + 14 + Double(longestName) * glyphWidth
+        let longestYLabel = yScale.ticks.map { yScale.label($0).count }.max() ?? 1
+        let left = 30 + Double(longestYLabel) * glyphWidth + 12
+        let right = 20 + legendWidth
+        let top = title.isEmpty ? 20.0 : 44.0
+        let bottom = 58.0
+        let totalWidth = max(width, left + right + 320)
+        let totalHeight = max(height, top + bottom + 200)
+        let plotWidth = totalWidth - left - right
+        let plotHeight = totalHeight - top - bottom
+
+        func px(_ x: Double) -> Double { left + (x - xScale.lower) / (xScale.upper - xScale.lower) * plotWidth }
+        func py(_ y: Double) -> Double { top + plotHeight - (y - yScale.lower) / (yScale.upper - yScale.lower) * plotHeight }
+
+        var svg = """
+        <?xml version="1.0" encoding="UTF-8" standalone="no"?>
+        <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
+        viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
+        <title>\(XMLEscaping.escape(title))</title>
+        <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
+        <rect x="0" y="0" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" fill="#ffffff"/>
+
+        """
+        if !title.isEmpty {
+            svg += "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
+        }
+
+        // Grid and ticks.
+        svg += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
+        for tick in xScale.ticks {
+            svg += "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight))\"/>\n"
+        }
+        for tick in yScale.ticks {
+            svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(tick)))\"/>\n"
+        }
+        svg += "</g>\n"
+        svg += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
+        svg += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
+        for tick in xScale.ticks {
+            svg += "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
+        }
+        for tick in yScale.ticks {
+            svg += "<line x1=\"\(fmt(left - 5))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left))\" y2=\"\(fmt(py(tick)))\"/>\n"
+        }
+        svg += "</g>\n"
+        svg += "<g class=\"tick-labels\" fill=\"#333333\">\n"
+        for tick in xScale.ticks {
+            svg += "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\" text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
+        }
+        for tick in yScale.ticks {
+            svg += "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\" text-anchor=\"end\">\(yScale.label(tick))</text>\n"
+        }
+        svg += "</g>\n"
+        svg += "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\" text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
+        let yLabelX = 18.0, yLabelY = top + plotHeight / 2
+        svg += "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
+
+        if !hasData {
+            svg += "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
+        }
+
+        // Series.
+        svg += "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
+        for (index, entry) in series.enumerated() where !finiteSeries[index].isEmpty {
+            let (color, dash) = SVGPlot.style(at: index)
+            // Build the path from the original points so that a NaN starts a new segment.
+            var pathData: [String] = []
+            var penDown = false
+            for point in entry.points {
+                guard point.x.isFinite && point.y.isFinite else { penDown = false; continue }
+                pathData.append("\(penDown ? "L" : "M")\(fmt(px(point.x))) \(fmt(py(point.y)))")
+                penDown = true
+            }
+            let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
+            svg += "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\" stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
+            for point in markerPoints(entry.points, all: showMarkers || finiteSeries[index].count == 1) {
+                svg += "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\" fill=\"\(color)\" stroke=\"none\"/>\n"
+            }
+        }
+        svg += "</g>\n"
+
+        // Legend, outside the plot area so it never hides data.
+        if !series.isEmpty {
+            let legendX = left + plotWidth + 16
+            svg += "<g class=\"legend\">\n"
+            for (index, entry) in series.enumerated() {
+                let (color, dash) = SVGPlot.style(at: index)
+                let y = top + 8 + Double(index) * 20
+                let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
+                svg += "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\" y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                svg += "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\" y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
+            }
+            svg += "</g>\n"
+        }
+        svg += "</svg>\n"
+        return svg
+    }
+
+    private func legendText(for entry: Series) -> String {
+        entry.finitePoints.isEmpty ? "\(entry.name) (no data)" : entry.name
+    }
+
+    /// All finite points, or only the isolated ones: a finite point whose neighbours are both
+    /// missing is a zero-length path segment and would otherwise be invisible.
+    private func markerPoints(_ points: [Point], all: Bool) -> [Point] {
+        func finite(_ index: Int) -> Bool {
+            points.indices.contains(index) && points[index].x.isFinite && points[index].y.isFinite
+        }
+        return points.indices.filter { finite($0) && (all || (!finite($0 - 1) && !finite($0 + 1))) }
+            .map { points[$0] }
+    }
+
+    private func fmt(_ value: Double) -> String {
+        let text = String(format: "%.2f", value)
+        // Trim "12.00" → "12" and "12.50" → "12.5" to keep files small.
+        guard text.contains(".") else { return text }
+        var trimmed = Substring(text)
+        while trimmed.hasSuffix("0") { trimmed = trimmed.dropLast() }
+        if trimmed.hasSuffix(".") { trimmed = trimmed.dropLast() }
+        return trimmed == "-0" ? "0" : String(trimmed)
+    }
+}
