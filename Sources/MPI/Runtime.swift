@@ -1,0 +1,82 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Process-wide MPI start and stop.
+///
+/// MPI may be initialized only once per process and must be finalized after every
+/// other MPI call, so this type owns both ends: `initialize()` is idempotent and is
+/// also triggered by the first use of `Communicator.world`, and finalization is
+/// registered with `atexit` so it runs once, after the last test or training step,
+/// without every entry point having to remember it.
+///
+/// A program started without `mpirun` becomes a one-rank job (OpenMPI's singleton
+/// mode), so the same binary and tests run unchanged on a laptop.
+public enum MPIRuntime {
+    /// The thread level granted by MPI. Only `MPI_THREAD_FUNNELED` is requested: all
+    /// MPI calls must come from the thread that initialized MPI (the main thread),
+    /// which lets OpenMPI skip internal locking on the hot paths.
+    public static var threadLevel: Int32 { state.threadLevel }
+
+    /// Initializes MPI if nobody has yet. Safe to call any number of times from the
+    /// main thread; later calls are free.
+    ///
+    /// Collective over `MPI_COMM_WORLD` (it computes the node-local rank), so every
+    /// process of the job must reach it, directly or through `Communicator.world`.
+    public static func initialize() { _ = state }
+
+    /// True between a successful initialization and finalization.
+    public static var isActive: Bool {
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        MPI_Initialized(&initialized)
+        MPI_Finalized(&finalized)
+        return initialized != 0 && finalized == 0
+    }
+
+    /// Finalizes now instead of at exit (e.g. before a long non-MPI epilogue).
+    /// No MPI call, including via `Communicator`, is allowed afterwards.
+    public static func finalize() throws(MPIError) {
+        guard isActive else { return }
+        try mpiCheck(MPI_Finalize(), "MPI_Finalize")
+    }
+
+    /// Wall-clock seconds from an arbitrary origin, with MPI's resolution.
+    @inlinable public static func wallTime() -> Double { MPI_Wtime() }
+
+    struct State: @unchecked Sendable {
+        let threadLevel: Int32
+        let world: Communicator
+    }
+
+    /// Swift's lazy `static let` gives a once-only, thread-safe initialization.
+    static let state: State = {
+        var initialized: Int32 = 0
+        MPI_Initialized(&initialized)
+        var provided: Int32 = Int32(MPI_THREAD_SINGLE)
+        if initialized == 0 {
+            let rc = MPI_Init_thread(nil, nil, dcnet_mpi_thread_funneled(), &provided)
+            if rc != MPI_SUCCESS {
+                fatalError("MPI_Init_thread failed with code \(rc)")
+            }
+            // Whoever initializes finalizes: register only when we did.
+            atexit {
+                var finalized: Int32 = 0
+                MPI_Finalized(&finalized)
+                if finalized == 0 { MPI_Finalize() }
+            }
+        } else {
+            MPI_Query_thread(&provided)
+        }
+        let worldHandle: MPI_Comm = dcnet_mpi_comm_world()
+        MPI_Comm_set_errhandler(worldHandle, dcnet_mpi_errors_return())
+        do {
+            let world = try Communicator(handle: worldHandle, owned: false)
+            return State(threadLevel: provided, world: world)
+        } catch {
+            fatalError("cannot set up MPI_COMM_WORLD: \(error)")
+        }
+    }()
+}
