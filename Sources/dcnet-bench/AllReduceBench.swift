@@ -1,1 +1,107 @@
-enum AllReduceBench { static func run() throws {} }
+// `dcnet-bench allreduce`: cost of the Swift MPI wrapper over a raw MPI_Allreduce.
+//
+// Both variants reduce the same Float buffer in place, in the same process, alternating
+// A B A B so that drift in machine load hits both equally. Each sample is preceded by a
+// barrier so the ranks enter together, and its time is the slowest rank's (the
+// collective is only as fast as its last participant). Bandwidth is buffer bytes / the
+// median time. The ratio is the median over the A/B pairs of (direct time / wrapper
+// time): each pair runs back to back, so load from other processes on a shared machine
+// cancels within a pair instead of skewing one column's median.
+import CMPI
+import Foundation
+import MPI
+
+enum AllReduceBench {
+    static func run() throws {
+        let comm = Communicator.world
+        let sizes = (0..<8).map { 4096 << (2 * $0) }  // 4 KB, 16 KB, ..., 64 MB
+        let samples = 15, warmups = 2
+
+        if comm.isRoot {
+            print("allreduce (in-place sum, Float) on \(comm.size) ranks, \(comm.localSize) on this node; "
+                  + "median of \(samples) interleaved samples, after \(warmups) warm-ups")
+            print(pad("size", 10) + pad("calls", 7) + pad("wrapper GB/s", 14) + pad("direct GB/s", 13) + pad("ratio", 8))
+        }
+
+        var minRatioFrom1MB = Double.infinity
+        for bytes in sizes {
+            let count = bytes / MemoryLayout<Float>.stride
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            defer { buffer.deallocate() }
+            // Zeros stay zeros under repeated summation: no overflow, no denormals.
+            buffer.initialize(repeating: 0)
+            // Enough calls per sample that small sizes are not timer noise (~16 MB moved).
+            let calls = max(1, (16 << 20) / bytes)
+
+            let wrapper = {
+                for _ in 0..<calls { try comm.allReduce(buffer, op: .sum) }
+            }
+            let direct = {
+                for _ in 0..<calls {
+                    let rc = MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, Int32(count),
+                                           dcnet_mpi_float(), dcnet_mpi_sum(), dcnet_mpi_comm_world())
+                    if rc != MPI_SUCCESS { throw BenchError.mpi(rc) }
+                }
+            }
+
+            var wrapperTimes: [Double] = [], directTimes: [Double] = [], pairRatios: [Double] = []
+            for sample in 0..<(warmups + samples) {
+                // Alternate which variant goes first so neither always follows the other.
+                let tw: Double, td: Double
+                if sample % 2 == 0 {
+                    tw = try timed(comm, wrapper); td = try timed(comm, direct)
+                } else {
+                    td = try timed(comm, direct); tw = try timed(comm, wrapper)
+                }
+                guard sample >= warmups else { continue }
+                wrapperTimes.append(tw / Double(calls))
+                directTimes.append(td / Double(calls))
+                pairRatios.append(td / tw)
+            }
+            let wrapperGBs = Double(bytes) / median(wrapperTimes) / 1e9
+            let directGBs = Double(bytes) / median(directTimes) / 1e9
+            let ratio = median(pairRatios)
+            if bytes >= 1 << 20 { minRatioFrom1MB = min(minRatioFrom1MB, ratio) }
+            if comm.isRoot {
+                print(pad(formatBytes(bytes), 10) + pad("\(calls)", 7)
+                      + pad(String(format: "%.3f", wrapperGBs), 14)
+                      + pad(String(format: "%.3f", directGBs), 13)
+                      + pad(String(format: "%.3f", ratio), 8))
+            }
+        }
+
+        // Sanity: the benchmarked call really reduces.
+        var ones = [Float](repeating: 1, count: 1000)
+        try comm.allReduce(&ones, op: .sum)
+        guard ones.allSatisfy({ $0 == Float(comm.size) }) else { throw BenchError.wrongResult }
+
+        if comm.isRoot {
+            print(String(format: "allreduce-wrapper-vs-direct-min-1MB: %.3f", minRatioFrom1MB))
+        }
+    }
+
+    enum BenchError: Error { case mpi(Int32), wrongResult }
+
+    /// Seconds for `body` on the slowest rank, all ranks starting together.
+    static func timed(_ comm: Communicator, _ body: () throws -> Void) throws -> Double {
+        try comm.barrier()
+        let start = MPI_Wtime()
+        try body()
+        let elapsed = MPI_Wtime() - start
+        return try comm.allReduce(elapsed, op: .max)
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+
+    static func formatBytes(_ bytes: Int) -> String {
+        bytes >= 1 << 20 ? "\(bytes >> 20) MB" : "\(bytes >> 10) KB"
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+}
