@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CZlib
+
+/// Small POSIX helpers shared by the readers (and by checkpoint code in DCNetTraining).
+public enum FileIO {
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+    public static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+    static func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+    /// Reads a whole file into memory (one allocation of exactly the file size).
+    public static func readAll(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            throw DataError(e == ENOENT ? .missingFile : .io, path: path, "cannot open: \(errnoText(e))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DataError(.io, path: path, "cannot stat: \(errnoText())") }
+        let size = Int(st.st_size)
+        if size == 0 { return [] }
+        var failure: DataError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, initialized in
+            var done = 0
+            while done < size {
+                let n = read(fd, buf.baseAddress! + done, min(size - done, 1 << 30))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = DataError(.io, path: path, "read failed after \(done) of \(size) bytes: \(errnoText())")
+                    break
+                }
+                if n == 0 {
+                    failure = DataError(.io, path: path, "file shrank while reading: got \(done) of \(size) bytes")
+                    break
+                }
+                done += n
+            }
+            initialized = done
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+}
+
+/// gzip (and zlib) decoding and encoding through zlib's streaming API.
+public enum Gzip {
+    /// True when `bytes` start with the gzip magic number.
+    public static func isGzip(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
+    }
+
+    /// Inflates a gzip (or zlib) stream, including concatenated multi-member gzip files.
+    /// Output goes into one preallocated buffer sized from the gzip trailer (ISIZE) and
+    /// grown by doubling if that hint is too small. `path` is used in error messages.
+    public static func decompress(_ input: [UInt8], path: String = "<memory>") throws -> [UInt8] {
+        if input.isEmpty { throw DataError(.emptyFile, path: path, "empty file (0 bytes), expected a gzip stream") }
+        // ISIZE of the last member: uncompressed size mod 2^32 - a good first guess.
+        var hint = input.count * 2
+        if input.count >= 18 {
+            let n = input.count
+            let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
+            if isize > 0 { hint = isize + 64 }
+        }
+        var capacity = max(hint, 4096)
+        var out = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        var produced = 0
+        defer { out.deallocate() }
+
+        var strm = z_stream()
+        guard dcnet_inflate_init2(&strm, 15 + 32) == Z_OK else {
+            throw DataError(.io, path: path, "zlib inflateInit2 failed")
+        }
+        defer { inflateEnd(&strm) }
+
+        try input.withUnsafeBufferPointer { inBuf in
+            let base = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
+            var consumed = 0
+            var member = 1
+            while true {
+                if strm.avail_in == 0 && consumed < inBuf.count {
+                    let chunk = min(inBuf.count - consumed, Int(UInt32.max >> 1))
+                    strm.next_in = base + consumed
+                    strm.avail_in = uInt(chunk)
+                    consumed += chunk
+                }
+                if produced == capacity {
+                    let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+                    bigger.update(from: out, count: produced)
+                    out.deallocate()
+                    out = bigger
+                    capacity *= 2
+                }
+                let room = min(capacity - produced, Int(UInt32.max >> 1))
+                strm.next_out = out + produced
+                strm.avail_out = uInt(room)
+                let rc = inflate(&strm, Z_NO_FLUSH)
+                produced += room - Int(strm.avail_out)
+                switch rc {
+                case Z_OK:
+                    continue
+                case Z_STREAM_END:
+                    let remaining = Int(strm.avail_in) + (inBuf.count - consumed)
+                    if remaining == 0 { return }
+                    // Another gzip member follows (multi-member file); tolerate zero padding.
+                    let next = inBuf.count - remaining
+                    if inBuf[next...].allSatisfy({ $0 == 0 }) { return }
+                    member += 1
+                    guard inflateReset(&strm) == Z_OK else {
+                        throw DataError(.corruptGzip, path: path, "corrupt gzip stream: cannot reset for member \(member)")
+                    }
+                case Z_BUF_ERROR:
+                    // No progress possible: either output full (handled by growing) or input exhausted.
+                    if strm.avail_out == 0 { continue }
+                    if strm.avail_in == 0 && consumed == inBuf.count {
+                        throw DataError(.truncatedGzip, path: path,
+                            "truncated gzip stream: input ended inside member \(member) after \(produced) decompressed bytes (compressed size \(inBuf.count))")
+                    }
+                    throw DataError(.corruptGzip, path: path, "corrupt gzip stream (zlib buffer error) in member \(member)")
+                case Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR:
+                    let why = strm.msg.map { String(cString: $0) } ?? "data error"
+                    let at = consumed - Int(strm.avail_in)
+                    throw DataError(.corruptGzip, path: path,
+                        "corrupt gzip stream: \(why) (member \(member), near compressed byte \(at) of \(inBuf.count))")
+                case Z_MEM_ERROR:
+                    throw DataError(.io, path: path, "zlib out of memory")
+                default:
+                    throw DataError(.corruptGzip, path: path, "corrupt gzip stream: zlib error \(rc)")
+                }
+            }
+        }
+        return [UInt8](UnsafeBufferPointer(start: out, count: produced))
+    }
+
+    /// Compresses `bytes` into a single gzip member (no file name, mtime 0 - like `gzip -n`).
+    public static func compress(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8] {
+        var strm = z_stream()
+        let rc = deflateInit2_(&strm, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY,
+                               zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        precondition(rc == Z_OK, "deflateInit2 failed: \(rc)")
+        defer { deflateEnd(&strm) }
+        let bound = Int(deflateBound(&strm, uLong(bytes.count))) + 64
+        var out = [UInt8](repeating: 0, count: bound)
+        var input = bytes
+        let produced: Int = input.withUnsafeMutableBufferPointer { inBuf in
+            out.withUnsafeMutableBufferPointer { outBuf in
+                strm.next_in = inBuf.baseAddress
+                strm.avail_in = uInt(inBuf.count)
+                strm.next_out = outBuf.baseAddress
+                strm.avail_out = uInt(outBuf.count)
+                let r = deflate(&strm, Z_FINISH)
+                precondition(r == Z_STREAM_END, "deflate did not finish: \(r)")
+                return outBuf.count - Int(strm.avail_out)
+            }
+        }
+        out.removeLast(out.count - produced)
+        return out
+    }
+}
+
+/// CRC-32 (the zlib / gzip / PNG polynomial), streaming.
+public struct CRC32: Sendable, Hashable {
+    public private(set) var value: UInt32 = 0
+    public init() {}
+    public mutating func update(_ raw: UnsafeRawBufferPointer) {
+        guard var p = raw.baseAddress?.assumingMemoryBound(to: Bytef.self) else { return }
+        var left = raw.count
+        var crc = uLong(value)
+        while left > 0 {
+            let n = min(left, 1 << 30)
+            crc = CZlib.crc32(crc, p, uInt(n))
+            p += n; left -= n
+        }
+        value = UInt32(truncatingIfNeeded: crc)
+    }
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    public static func checksum(_ raw: UnsafeRawBufferPointer) -> UInt32 {
+        var c = CRC32(); c.update(raw); return c.value
+    }
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var c = CRC32(); c.update(bytes); return c.value
+    }
+}
