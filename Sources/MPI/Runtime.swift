@@ -21,8 +21,10 @@ public enum MPIRuntime {
     /// which lets OpenMPI skip internal locking on the hot paths.
     public static var threadLevel: Int32 { state.threadLevel }
 
-    /// Initializes MPI if nobody has yet. Safe to call any number of times from the
-    /// main thread; later calls are free.
+    /// Initializes MPI if nobody has yet. Safe to call any number of times; later calls
+    /// are free. Make the first call (or first use of `Communicator.world`) on the main
+    /// thread: under `MPI_THREAD_FUNNELED` the initializing thread is the only one that
+    /// may call MPI afterwards.
     ///
     /// Collective over `MPI_COMM_WORLD` (it computes the node-local rank), so every
     /// process of the job must reach it, directly or through `Communicator.world`.

@@ -1,12 +1,12 @@
 // `dcnet-bench allreduce`: cost of the Swift MPI wrapper over a raw MPI_Allreduce.
 //
-// Both variants reduce the same Float buffer in place, in the same process, alternating
-// A B A B so that drift in machine load hits both equally. Each sample is preceded by a
-// barrier so the ranks enter together, and its time is the slowest rank's (the
-// collective is only as fast as its last participant). Bandwidth is buffer bytes / the
-// median time. The ratio is the median over the A/B pairs of (direct time / wrapper
-// time): each pair runs back to back, so load from other processes on a shared machine
-// cancels within a pair instead of skewing one column's median.
+// Both variants reduce the same Float buffer in place, in the same process, interleaved
+// call by call (A B A B ..., the order flipping every pair) so that load from other
+// processes on a shared machine hits both alike. Each sample (several calls of each) is
+// preceded by a barrier so the ranks enter together; a sample's time per variant is the
+// slowest rank's (a collective is only as fast as its last participant). Bandwidth is
+// buffer bytes / median time per call; the ratio is the median over samples of
+// direct time / wrapper time, so 1.000 means no measurable wrapper cost.
 import CMPI
 import Foundation
 import MPI
@@ -15,11 +15,11 @@ enum AllReduceBench {
     static func run() throws {
         let comm = Communicator.world
         let sizes = (0..<8).map { 4096 << (2 * $0) }  // 4 KB, 16 KB, ..., 64 MB
-        let samples = 15, warmups = 2
+        let samples = 21, warmups = 2
 
         if comm.isRoot {
             print("allreduce (in-place sum, Float) on \(comm.size) ranks, \(comm.localSize) on this node; "
-                  + "median of \(samples) interleaved samples, after \(warmups) warm-ups")
+                  + "median of \(samples) samples of interleaved calls, after \(warmups) warm-ups")
             print(pad("size", 10) + pad("calls", 7) + pad("wrapper GB/s", 14) + pad("direct GB/s", 13) + pad("ratio", 8))
         }
 
@@ -34,29 +34,31 @@ enum AllReduceBench {
             let calls = max(1, (16 << 20) / bytes)
 
             let wrapper = {
-                for _ in 0..<calls { try comm.allReduce(buffer, op: .sum) }
+                try comm.allReduce(buffer, op: .sum)
             }
             let direct = {
-                for _ in 0..<calls {
-                    let rc = MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, Int32(count),
-                                           dcnet_mpi_float(), dcnet_mpi_sum(), dcnet_mpi_comm_world())
-                    if rc != MPI_SUCCESS { throw BenchError.mpi(rc) }
-                }
+                let rc = MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, Int32(count),
+                                       dcnet_mpi_float(), dcnet_mpi_sum(), dcnet_mpi_comm_world())
+                if rc != MPI_SUCCESS { throw BenchError.mpi(rc) }
             }
 
             var wrapperTimes: [Double] = [], directTimes: [Double] = [], pairRatios: [Double] = []
             for sample in 0..<(warmups + samples) {
-                // Alternate which variant goes first so neither always follows the other.
-                let tw: Double, td: Double
-                if sample % 2 == 0 {
-                    tw = try timed(comm, wrapper); td = try timed(comm, direct)
-                } else {
-                    td = try timed(comm, direct); tw = try timed(comm, wrapper)
+                try comm.barrier()
+                var tw = 0.0, td = 0.0
+                for call in 0..<calls {
+                    if (call + sample) % 2 == 0 {
+                        tw += try timed(wrapper); td += try timed(direct)
+                    } else {
+                        td += try timed(direct); tw += try timed(wrapper)
+                    }
                 }
+                var slowest = [tw, td]
+                try comm.allReduce(&slowest, op: .max)
                 guard sample >= warmups else { continue }
-                wrapperTimes.append(tw / Double(calls))
-                directTimes.append(td / Double(calls))
-                pairRatios.append(td / tw)
+                wrapperTimes.append(slowest[0] / Double(calls))
+                directTimes.append(slowest[1] / Double(calls))
+                pairRatios.append(slowest[1] / slowest[0])
             }
             let wrapperGBs = Double(bytes) / median(wrapperTimes) / 1e9
             let directGBs = Double(bytes) / median(directTimes) / 1e9
@@ -82,13 +84,12 @@ enum AllReduceBench {
 
     enum BenchError: Error { case mpi(Int32), wrongResult }
 
-    /// Seconds for `body` on the slowest rank, all ranks starting together.
-    static func timed(_ comm: Communicator, _ body: () throws -> Void) throws -> Double {
-        try comm.barrier()
+    /// Seconds for one call of `body` on this rank.
+    @inline(__always)
+    static func timed(_ body: () throws -> Void) throws -> Double {
         let start = MPI_Wtime()
         try body()
-        let elapsed = MPI_Wtime() - start
-        return try comm.allReduce(elapsed, op: .max)
+        return MPI_Wtime() - start
     }
 
     static func median(_ values: [Double]) -> Double {
