@@ -216,6 +216,9 @@ extension Communicator {
     ///
     /// OpenMPI advances nonblocking collectives mostly inside MPI calls, so call
     /// `Request.test()` periodically while computing (e.g. between layers).
+    ///
+    /// There is deliberately no `inout [T]` overload: an array's storage address is only
+    /// guaranteed inside `withUnsafeMutableBufferPointer`, shorter than the request.
     @inlinable
     public func iAllReduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                          op: ReductionOp = .sum) throws(MPIError) -> Request {

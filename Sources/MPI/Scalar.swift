@@ -27,8 +27,9 @@ extension Int: MPIScalar {
 extension UInt8: MPIScalar {
     @inlinable public static var mpiDatatype: MPI_Datatype { dcnet_mpi_uint8() }
 }
-/// Transport type for fp16/bf16 gradient compression: sum/max/min on the raw bit
-/// patterns are meaningless, so only move such buffers (broadcast, allGather).
+/// Also the transport type for fp16/bf16 gradient compression. MPI reduces it as an
+/// unsigned integer, which is meaningless for fp16/bf16 bit patterns: move such
+/// buffers (broadcast, allGather) and reduce after widening to Float.
 extension UInt16: MPIScalar {
     @inlinable public static var mpiDatatype: MPI_Datatype { dcnet_mpi_uint16() }
 }
