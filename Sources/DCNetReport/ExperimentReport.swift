@@ -315,9 +315,9 @@ public struct ExperimentReport {
                 || baseSummary.epochToReach($0, withinEpochs: lastCommon) != nil
         }) {
             func reached(_ s: RunSummary) -> String {
-                s.epochToReach(threshold, withinEpochs: lastCommon).map { "epoch \($0)" } ?? "not reached"
+                s.epochToReach(threshold, withinEpochs: lastCommon).map(String.init) ?? "not reached"
             }
-            text += "; \(Markdown.percent(threshold, decimals: 0)) reached at \(reached(summary)) vs \(reached(baseSummary))"
+            text += "; epochs to reach \(Markdown.percent(threshold, decimals: 0)): \(reached(summary)) vs \(reached(baseSummary))"
         }
         let difference = meanCandidate - meanBaseline
         if difference > noiseMargin {
