@@ -194,7 +194,7 @@ public struct ExperimentReport {
 
     private func groupSection(_ group: ExperimentGroup, slug: String,
                               states: [String: RunState]) -> (String, [(fileName: String, plot: SVGPlot)]) {
-        var lines = ["## \(group.name)", "", "**Paper's claim:** \(group.claim)", ""]
+        var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
 
         // Table.
         let thresholdHeaders = accuracyThresholds.map { "Epochs to \(Markdown.percent($0, decimals: 0))" }
@@ -308,7 +308,10 @@ public struct ExperimentReport {
 
         var text = "\(candidate) vs \(baseline) after \(lastCommon) epoch\(lastCommon == 1 ? "" : "s"): "
             + "\(Markdown.percent(atEnd.0)) vs \(Markdown.percent(atEnd.1)) test accuracy; "
-            + "mean over epochs \(common.first!)–\(lastCommon): \(Markdown.percent(meanCandidate)) vs \(Markdown.percent(meanBaseline))"
+            + (pairs.count == common.count
+                ? "mean over epochs \(common.first!)–\(lastCommon): "
+                : "mean over the \(pairs.count) epochs both recorded: ")
+            + "\(Markdown.percent(meanCandidate)) vs \(Markdown.percent(meanBaseline))"
         // Quote the highest threshold either run reached within the common budget.
         if let threshold = accuracyThresholds.sorted().last(where: {
             summary.epochToReach($0, withinEpochs: lastCommon) != nil
@@ -538,6 +541,12 @@ enum Markdown {
     /// A table cell: pipes would end the cell and newlines the row.
     static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// Prose that may contain `<` or `>` (e.g. "<inner product>"), which renderers would
+    /// otherwise swallow as HTML tags. Other Markdown in it is kept on purpose.
+    static func text(_ text: String) -> String {
+        text.replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
     /// Text for inside a code span in a table: backticks cannot be escaped inside a span.
