@@ -4,6 +4,7 @@ import Foundation
 
 let benches: [String: () throws -> Void] = [
     "allreduce": AllReduceBench.run,
+    "conv": ConvBench.run,
 ]
 let args = CommandLine.arguments
 guard args.count >= 2, let bench = benches[args[1]] else {

@@ -1,0 +1,76 @@
+import BLAS
+import DCNetTensor
+
+/// The baseline inner-product convolution <w, x> (+ bias), kept for comparison with the
+/// decoupled operators.
+public final class Conv2D: Layer {
+    public let name: String
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+    private var gemm: ConvolutionGEMM!
+    private var output: Tensor!
+    private var inputGradient: Tensor!
+    private var input: Tensor!
+
+    public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, bias: Bool = true) {
+        self.name = name
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        weight = Parameter("\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
+                           role: .convolutionWeight, initializer: .heNormal)
+        let fanIn = inChannels * kernel * kernel
+        self.bias = bias ? Parameter("\(name).bias", dims: [outChannels], role: .bias,
+                                     initializer: .uniformFanIn(fanIn)) : nil
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func build(input: Shape, arena: Arena) -> Shape {
+        precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
+        let g = ConvGeometry(channels: inChannels, height: input.h, width: input.w,
+                             kernel: kernel, stride: stride, padding: padding)
+        gemm = ConvolutionGEMM(geometry: g, outChannels: outChannels, arena: arena)
+        let out = Shape(n: input.n, c: outChannels, h: g.outHeight, w: g.outWidth)
+        output = arena.tensor(out)
+        inputGradient = arena.tensor(input)
+        return out
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let y = output.prefix(samples: x.shape.n)
+        let P = gemm.positions
+        for n in 0..<x.shape.n {
+            let out = y.sample(n)
+            gemm.forward(filters: weight.value, columns: gemm.pack(x.sample(n)), out: out)
+            if let bias {
+                for k in 0..<outChannels {
+                    let b = bias.value[k], row = out + k * P
+                    for p in 0..<P { row[p] += b }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        let x = input!, P = gemm.positions
+        if let bias {
+            for k in 0..<outChannels { bias.gradient[k] = 0 }
+            for n in 0..<dy.shape.n {
+                for k in 0..<outChannels { bias.gradient[k] += sumFloats(dy.sample(n) + k * P, P) }
+            }
+        }
+        let dx = inputGradient.prefix(samples: x.shape.n)
+        for n in 0..<x.shape.n {
+            gemm.accumulateFilterGradient(outGradient: dy.sample(n), columns: gemm.pack(x.sample(n)),
+                                          filterGradient: weight.gradient, overwrite: n == 0)
+            if needInputGradient {
+                gemm.inputGradient(filters: weight.value, outGradient: dy.sample(n), image: dx.sample(n))
+            }
+        }
+        return needInputGradient ? dx : nil
+    }
+}

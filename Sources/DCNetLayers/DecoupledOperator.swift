@@ -1,0 +1,178 @@
+import DCNetTensor
+
+/// How ||w|| enters a decoupled operator (Liu et al., 2018, §3.4 "weighted decoupled operators").
+public enum Weighting: String, Hashable, Sendable, Codable, CaseIterable {
+    /// f = alpha·h(||x||)·g(theta): the filter norm is dropped.
+    case none
+    /// f = alpha·||w||·||x||·g(theta).
+    case linear
+    /// f = alpha·tanh(||w||·||x||·g(theta)/rho).
+    case nonlinear
+    /// f = alpha·tanh(||w||/rho)·tanh(||x||/rho)·g(theta).
+    case separable
+}
+
+/// Where the operator radius rho comes from.
+public enum RadiusMode: Hashable, Sendable, Codable {
+    /// rho_c = (r_c² + 1e-4)·m with a learnable r per output channel (initialised to 1), m the mean
+    /// patch norm of the batch in training (gradient flows through it) and a bias-corrected running
+    /// average of it (EMA with this decay) in evaluation. This is the authors' parametrisation.
+    case learnable(decay: Float)
+    /// The same with r frozen at 1: rho = (1 + 1e-4)·m follows the layer's input scale.
+    case relative(decay: Float)
+    /// A constant rho.
+    case fixed(Float)
+
+    public var decay: Float? {
+        switch self {
+        case .learnable(let d), .relative(let d): return d
+        case .fixed: return nil
+        }
+    }
+}
+
+/// A decoupled operator f(w, x) = h(||w||, ||x||)·g(theta) as a function of the normalised-filter
+/// response u = <w/||w||, x> = ||x||·cos(theta), the patch norm xn = ||x||, the filter norm wn,
+/// the radius rho and the angular sharpness k. The layers compute u with a GEMM and call
+/// `forward`/`backward` below for the element-wise part; this file is the operator's math.
+public struct DecoupledOperator: Hashable, Sendable, Codable {
+    public var magnitude: MagnitudeFunction
+    public var angular: AngularActivation
+    public var weighting: Weighting
+    /// Output scale alpha > 0.
+    public var alpha: Float
+    public var radius: RadiusMode
+    /// Sigmoid sharpness k (default 0.3); with `learnableSharpness` it is k_c = |k_raw,c| + 0.05.
+    public var sharpness: Float
+    public var learnableSharpness: Bool
+
+    public init(magnitude: MagnitudeFunction, angular: AngularActivation = .cosine,
+                weighting: Weighting = .none, alpha: Float = 1,
+                radius: RadiusMode = .learnable(decay: 0.9),
+                sharpness: Float = 0.3, learnableSharpness: Bool = false) {
+        self.magnitude = magnitude; self.angular = angular; self.weighting = weighting
+        self.alpha = alpha; self.radius = radius; self.sharpness = sharpness
+        self.learnableSharpness = learnableSharpness
+    }
+
+    public var usesRadius: Bool {
+        switch weighting {
+        case .none: return magnitude.usesRadius
+        case .linear: return false
+        case .nonlinear, .separable: return true
+        }
+    }
+    public var usesFilterNorm: Bool { weighting != .none }
+
+    /// Value and partial derivatives of f at one output element.
+    public struct Derivatives {
+        public var f: Float, dU: Float, dXn: Float, dWn: Float, dRho: Float, dK: Float
+        @inlinable
+        public init(f: Float, dU: Float, dXn: Float, dWn: Float, dRho: Float, dK: Float) {
+            self.f = f; self.dU = dU; self.dXn = dXn; self.dWn = dWn; self.dRho = dRho; self.dK = dK
+        }
+    }
+
+    @inlinable @inline(__always)
+    public func evaluate(u: Float, xn: Float, wn: Float, rho: Float, k: Float) -> Derivatives {
+        let invXn = 1 / xn
+        let c = u * invXn
+        let (g, gc, gk) = angular.evaluate(c, sharpness: k)
+        // ∂g/∂u = g'(c)/xn and ∂g/∂xn = −g'(c)·c/xn through c = u/xn.
+        let gU = gc * invXn
+        let gXn = -gc * c * invXn
+        let a = alpha
+        switch weighting {
+        case .none:
+            let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho)
+            return Derivatives(f: a * h * g, dU: a * h * gU, dXn: a * (hXn * g + h * gXn),
+                               dWn: 0, dRho: a * hRho * g, dK: a * h * gk)
+        case .linear:
+            return Derivatives(f: a * wn * xn * g, dU: a * wn * xn * gU,
+                               dXn: a * wn * (g + xn * gXn), dWn: a * xn * g, dRho: 0,
+                               dK: a * wn * xn * gk)
+        case .nonlinear:
+            let z = wn * xn * g / rho
+            let t = fastTanh(z)
+            let dz = a * (1 - t * t)
+            return Derivatives(f: a * t, dU: dz * wn * xn * gU / rho,
+                               dXn: dz * wn * (g + xn * gXn) / rho, dWn: dz * xn * g / rho,
+                               dRho: -dz * z / rho, dK: dz * wn * xn * gk / rho)
+        case .separable:
+            let tw = fastTanh(wn / rho), tx = fastTanh(xn / rho)
+            let sw = 1 - tw * tw, sx = 1 - tx * tx
+            return Derivatives(f: a * tw * tx * g, dU: a * tw * tx * gU,
+                               dXn: a * tw * (sx / rho * g + tx * gXn),
+                               dWn: a * sw / rho * tx * g,
+                               dRho: -a * g * (sw * wn * tx + tw * sx * xn) / (rho * rho),
+                               dK: a * tw * tx * gk)
+        }
+    }
+
+    /// TanhConv with cosine and no weighting, the configuration of the paper's main results,
+    /// has a vectorised path; every other combination uses `evaluate` per element.
+    @usableFromInline var isTanhCosine: Bool {
+        weighting == .none && magnitude == .tanh && angular == .cosine
+    }
+
+    /// out[k,p] = f(u[k,p], xn[p], wn[k], rho[k], k[k]) for one image (K rows of P positions).
+    public func forward(u: UnsafePointer<Float>, xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
+                        wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
+                        out: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int) {
+        if isTanhCosine {
+            let a = alpha
+            for k in 0..<K {
+                let r = 1 / rho[k]
+                let uk = u + k * P, ok = out + k * P
+                for p in 0..<P { ok[p] = a * fastTanh(xn[p] * r) * uk[p] * invXn[p] }
+            }
+            return
+        }
+        for k in 0..<K {
+            let uk = u + k * P, ok = out + k * P
+            let w = wn[k], r = rho[k], s = sharpness[k]
+            for p in 0..<P { ok[p] = evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: s).f }
+        }
+    }
+
+    /// Backward of `forward` for one image. Overwrites `u` with dL/du = dy·∂f/∂u (the GEMMs'
+    /// input), adds dL/d||x|| into `dXn` [P] and dL/d||w||, dL/drho, dL/dk into the per-channel
+    /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds P floats.
+    public func backward(dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
+                         xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
+                         wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
+                         dXn: UnsafeMutablePointer<Float>, dWn: UnsafeMutablePointer<Float>,
+                         dRho: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+                         scratch: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int) {
+        if isTanhCosine {
+            let a = alpha
+            for k in 0..<K {
+                let r = 1 / rho[k]
+                let uk = u + k * P, dyk = dy + k * P
+                for p in 0..<P {
+                    let t = fastTanh(xn[p] * r)
+                    let s = 1 - t * t
+                    let uv = uk[p], g = dyk[p], ix = invXn[p]
+                    uk[p] = g * a * t * ix
+                    dXn[p] += g * a * uv * ix * (s * r - t * ix)
+                    scratch[p] = g * s * uv
+                }
+                dRho[k] += -a * r * r * sumFloats(scratch, P)
+            }
+            return
+        }
+        for k in 0..<K {
+            let uk = u + k * P, dyk = dy + k * P
+            let w = wn[k], r = rho[k], sk = sharpness[k]
+            var sWn: Float = 0, sRho: Float = 0, sK: Float = 0
+            for p in 0..<P {
+                let d = evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: sk)
+                let g = dyk[p]
+                uk[p] = g * d.dU
+                dXn[p] += g * d.dXn
+                sWn += g * d.dWn; sRho += g * d.dRho; sK += g * d.dK
+            }
+            dWn[k] += sWn; dRho[k] += sRho; dK[k] += sK
+        }
+    }
+}

@@ -1,0 +1,150 @@
+/// Geometry of a 2-D convolution over one image: input C×H×W, kernel R×S, stride, zero padding.
+public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
+    public let channels: Int, height: Int, width: Int
+    public let kernel: Int, stride: Int, padding: Int
+
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        precondition(channels > 0 && height > 0 && width > 0 && kernel > 0 && stride > 0 && padding >= 0)
+        self.channels = channels; self.height = height; self.width = width
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Output positions per image (the GEMM's N dimension).
+    public var positions: Int { outHeight * outWidth }
+    /// Patch length C·R·S (the GEMM's K dimension).
+    public var patchSize: Int { channels * kernel * kernel }
+    /// A 1×1, stride-1, unpadded convolution reads the image itself as its column matrix.
+    public var isIdentityPacking: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    public var description: String {
+        "\(channels)×\(height)×\(width) k\(kernel) s\(stride) p\(padding)"
+    }
+
+    /// Output columns `[lo, hi)` whose input column `ow*stride - padding + ks` lies inside the image.
+    @inline(__always)
+    func validColumns(_ ks: Int) -> (Int, Int) {
+        let off = ks - padding
+        var lo = 0
+        if off < 0 { lo = (-off + stride - 1) / stride }
+        var hi = outWidth
+        // need ow*stride + off <= width - 1
+        let limit = width - 1 - off
+        if limit < 0 { hi = 0 } else { hi = min(hi, limit / stride + 1) }
+        return (lo, max(lo, hi))
+    }
+}
+
+/// Packs one image (C×H×W) into the column matrix [C·R·S × OH·OW] used by the convolution GEMM.
+/// Row (c, kr, ks) holds the input pixels each output position sees through that kernel tap.
+public func im2col(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, P = oh * ow
+    let H = g.height, W = g.width, s = g.stride, pad = g.padding
+    var row = columns
+    for c in 0..<g.channels {
+        let plane = image + c * H * W
+        for kr in 0..<g.kernel {
+            for ks in 0..<g.kernel {
+                let (lo, hi) = g.validColumns(ks)
+                let colOff = ks - pad
+                for y in 0..<oh {
+                    let out = row + y * ow
+                    let iy = y * s - pad + kr
+                    if iy < 0 || iy >= H || lo >= hi {
+                        out.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    if lo > 0 { out.update(repeating: 0, count: lo) }
+                    let src = plane + iy * W + colOff
+                    if s == 1 {
+                        (out + lo).update(from: src + lo, count: hi - lo)
+                    } else {
+                        for x in lo..<hi { out[x] = src[x * s] }
+                    }
+                    if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
+                }
+                row += P
+            }
+        }
+    }
+}
+
+/// Adjoint of `im2col`: scatters column gradients back onto the image, accumulating overlaps.
+/// Overwrites `image` (it is zeroed first).
+public func col2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, P = oh * ow
+    let H = g.height, W = g.width, s = g.stride, pad = g.padding
+    image.update(repeating: 0, count: g.channels * H * W)
+    var row = columns
+    for c in 0..<g.channels {
+        let plane = image + c * H * W
+        for kr in 0..<g.kernel {
+            for ks in 0..<g.kernel {
+                let (lo, hi) = g.validColumns(ks)
+                let colOff = ks - pad
+                if lo < hi {
+                    for y in 0..<oh {
+                        let iy = y * s - pad + kr
+                        if iy < 0 || iy >= H { continue }
+                        let src = row + y * ow
+                        let dst = plane + iy * W + colOff
+                        if s == 1 {
+                            for x in lo..<hi { dst[x] += src[x] }
+                        } else {
+                            for x in lo..<hi { dst[x * s] += src[x] }
+                        }
+                    }
+                }
+                row += P
+            }
+        }
+    }
+}
+
+/// Sum over each convolution window of a single-channel map (H×W → OH×OW), zero padded.
+/// Used for patch norms: ||x||² of every patch is the window sum of Σ_c x², which costs
+/// O(R·S) per position instead of a full convolution against a ones filter.
+public func windowSum(_ g: ConvGeometry, map: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, H = g.height, W = g.width, s = g.stride, pad = g.padding
+    out.update(repeating: 0, count: oh * ow)
+    for kr in 0..<g.kernel {
+        for ks in 0..<g.kernel {
+            let (lo, hi) = g.validColumns(ks)
+            if lo >= hi { continue }
+            for y in 0..<oh {
+                let iy = y * s - pad + kr
+                if iy < 0 || iy >= H { continue }
+                let src = map + iy * W + ks - pad
+                let dst = out + y * ow
+                if s == 1 {
+                    for x in lo..<hi { dst[x] += src[x] }
+                } else {
+                    for x in lo..<hi { dst[x] += src[x * s] }
+                }
+            }
+        }
+    }
+}
+
+/// Adjoint of `windowSum`: every input pixel receives the sum of the gradients of the windows
+/// that contain it. Overwrites `map`.
+public func windowSumAdjoint(_ g: ConvGeometry, gradient: UnsafePointer<Float>, map: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, H = g.height, W = g.width, s = g.stride, pad = g.padding
+    map.update(repeating: 0, count: H * W)
+    for kr in 0..<g.kernel {
+        for ks in 0..<g.kernel {
+            let (lo, hi) = g.validColumns(ks)
+            if lo >= hi { continue }
+            for y in 0..<oh {
+                let iy = y * s - pad + kr
+                if iy < 0 || iy >= H { continue }
+                let dst = map + iy * W + ks - pad
+                let src = gradient + y * ow
+                if s == 1 {
+                    for x in lo..<hi { dst[x] += src[x] }
+                } else {
+                    for x in lo..<hi { dst[x * s] += src[x] }
+                }
+            }
+        }
+    }
+}
