@@ -85,11 +85,11 @@ public final class Network {
     /// layer i's parameter gradients are final. Returns dL/dinput when asked for (attacks).
     @discardableResult
     public func backward(_ logitGradient: Tensor, inputGradient: Bool = false,
-                         layerDone: (Int) -> Void = { _ in }) -> Tensor? {
+                         layerDone: (Int) throws -> Void = { _ in }) rethrows -> Tensor? {
         var g: Tensor? = logitGradient
         for i in layers.indices.reversed() {
             g = layers[i].backward(g!, needInputGradient: i > 0 || inputGradient)
-            layerDone(i)
+            try layerDone(i)
         }
         return g
     }

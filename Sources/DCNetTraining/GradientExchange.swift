@@ -1,0 +1,76 @@
+import BLAS
+import MPI
+
+/// Averages gradients over ranks in buckets, overlapping communication with backward.
+///
+/// The flat gradient buffer is cut into buckets of whole top-level layers, last layer first (the
+/// order backward produces them). When backward finishes a layer, every bucket whose layers are all
+/// done starts its nonblocking all-reduce; between layers, `progress()` tests outstanding requests
+/// so OpenMPI advances them. Buckets start in the same order on every rank, so the collectives match.
+public final class GradientExchange {
+    let communicator: Communicator
+    let gradients: UnsafeMutablePointer<Float>
+    /// Buckets as flat ranges, in the order they are reduced, with the first layer each one needs.
+    let buckets: [(range: Range<Int>, firstLayer: Int)]
+    private var requests: [Request?]
+    private var nextBucket = 0
+    /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
+    public private(set) var exposedSeconds: Double = 0
+
+    public init(communicator: Communicator, gradients: UnsafeMutablePointer<Float>,
+                layerRanges: [Range<Int>], bucketBytes: Int) {
+        self.communicator = communicator
+        self.gradients = gradients
+        var result: [(Range<Int>, Int)] = []
+        var end: Int? = nil, start = 0, first = layerRanges.count
+        for i in layerRanges.indices.reversed() where !layerRanges[i].isEmpty {
+            let r = layerRanges[i]
+            if end == nil { end = r.upperBound }
+            start = r.lowerBound; first = i
+            if (end! - start) * 4 >= bucketBytes {
+                result.append((start..<end!, first)); end = nil
+            }
+        }
+        if let e = end { result.append((start..<e, first)) }
+        buckets = result
+        requests = Array(repeating: nil, count: result.count)
+    }
+
+    public var bucketCount: Int { buckets.count }
+
+    /// Call before backward.
+    public func begin() {
+        nextBucket = 0
+        for i in requests.indices { requests[i] = nil }
+    }
+
+    /// Backward has finished layer `layer` (and every later one): start the buckets now complete.
+    public func layerDone(_ layer: Int) throws {
+        guard communicator.size > 1 else { return }
+        while nextBucket < buckets.count && buckets[nextBucket].firstLayer >= layer {
+            let r = buckets[nextBucket].range
+            requests[nextBucket] = try communicator.iAllReduce(
+                UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum)
+            nextBucket += 1
+        }
+        try progress()
+    }
+
+    /// Lets MPI advance outstanding reductions (OpenMPI progresses nonblocking collectives inside calls).
+    public func progress() throws {
+        for case let request? in requests where !request.isComplete { _ = try request.test() }
+    }
+
+    /// Waits for every bucket and divides by the rank count once.
+    public func finish() throws {
+        let start = MPIRuntime.wallTime()
+        if communicator.size > 1 {
+            precondition(nextBucket == buckets.count, "backward did not finish every layer")
+            for case let request? in requests { try request.wait() }
+        }
+        exposedSeconds = MPIRuntime.wallTime() - start
+        if communicator.size > 1, let total = buckets.map(\.range.upperBound).max() {
+            BLAS.sscal(count: total, alpha: 1 / Float(communicator.size), x: gradients)
+        }
+    }
+}

@@ -1,0 +1,399 @@
+import BLAS
+import Foundation
+import DCNetData
+import DCNetLayers
+import DCNetModels
+import DCNetTensor
+import MPI
+
+/// Data-parallel training: every rank holds a replica, trains on its interleaved shard of each
+/// global batch, and averages gradients with bucketed all-reduces overlapped with backward.
+/// With one rank it is plain single-process training.
+public final class Trainer {
+    public enum Outcome: Sendable { case completed, preempted, stoppedAtMaxSteps }
+
+    public struct Timing: Sendable {
+        public var forward = 0.0, backward = 0.0, exposedCommunication = 0.0, update = 0.0, data = 0.0
+        public var steps = 0
+        public var total: Double { forward + backward + exposedCommunication + update + data }
+    }
+
+    public let communicator: Communicator
+    public let console: Console
+    public private(set) var config: TrainingConfig
+    public let options: RunOptions
+    public let network: Network
+    public let optimizer: Optimizer
+    let exchange: GradientExchange
+    let trainSet: LabeledImages
+    let testSet: LabeledImages
+    let localBatch: Int
+    let images: Tensor
+    let labels: UnsafeMutablePointer<Int32>
+    let schedule: LearningRateSchedule
+    public let stepsPerEpoch: Int
+    public private(set) var progress = TrainingProgress()
+    public private(set) var timing = Timing()
+    /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
+    public private(set) var stepLosses: [Float] = []
+    private var metrics: MetricsWriter?
+    private var flags: [Int32] = [0, 0, 0]
+    private var stats: [Double] = [0, 0, 0]
+
+    /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
+    /// that can fail on one rank is agreed on by all before the next collective.
+    public init(config requested: TrainingConfig, options: RunOptions, communicator: Communicator = .world) throws {
+        self.communicator = communicator
+        self.options = options
+        let rank = communicator.rank, size = communicator.size
+        console = Console(rank: rank)
+
+        let problems = requested.problems(ranks: size) + options.problems()
+        if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
+        if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
+            throw JobError(rank: rank, "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation")
+        }
+        BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
+
+        // Resume: rank 0 picks the newest checkpoint that verifies and sends its configuration.
+        var resumeFrom: Checkpoint.Contents?
+        var config = requested
+        if options.resume, let dir = options.checkpointDirectory {
+            var local: Result<Void, Error> = .success(())
+            if rank == 0 {
+                resumeFrom = Checkpoint.newestValid(in: dir) { path, error in
+                    Console(rank: 0).error("skipping damaged checkpoint \(path): \(error)")
+                }
+                if let r = resumeFrom { config = r.config }
+            }
+            try communicator.agree(local, console: console, what: "reading checkpoints")
+            var json = Array((try? JSONEncoder().encode(config)) ?? Data())
+            var length = Int64(json.count)
+            length = try communicator.broadcast(length, root: 0)
+            if rank != 0 { json = Array(repeating: 0, count: Int(length)) }
+            try communicator.broadcast(&json, root: 0)
+            local = Result { config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json)) }
+            try communicator.agree(local, console: console, what: "decoding the resumed configuration")
+            if config.globalBatch % size != 0 {
+                throw JobError(rank: rank, "the checkpoint's global batch \(config.globalBatch) does not divide by \(size) ranks")
+            }
+        }
+        self.config = config
+
+        var loaded: (LabeledImages, LabeledImages)?
+        let variant = config.variant
+        try communicator.agree(Result {
+            loaded = (try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .train),
+                      try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .test))
+        }, console: console, what: "loading \(variant.rawValue) from \(options.dataDirectory)")
+        trainSet = loaded!.0
+        testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
+
+        localBatch = config.globalBatch / size
+        network = config.model.makeNetwork(batch: localBatch)
+        optimizer = Optimizer(config: config, network: network)
+        exchange = GradientExchange(communicator: communicator, gradients: network.gradients,
+                                    layerRanges: network.layerParameterRanges,
+                                    bucketBytes: Int(options.bucketMegabytes * 1_048_576))
+        if config.syncBatchNorm && size > 1 {
+            let reducer = CommunicatorStatistics(communicator)
+            for layer in network.allLayers {
+                (layer as? BatchNorm2D)?.statisticsReducer = reducer
+                (layer as? DecoupledConv2D)?.statisticsReducer = reducer
+            }
+        }
+        images = network.arena.tensor(network.inputShape)
+        labels = .allocate(capacity: localBatch)
+        stepsPerEpoch = DataOrder.stepsPerEpoch(count: trainSet.count, globalBatch: config.globalBatch,
+                                                policy: config.remainder.policy)
+        guard stepsPerEpoch > 0 else {
+            throw JobError(rank: rank, "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
+        }
+        schedule = LearningRateSchedule(
+            peak: config.learningRate, kind: config.schedule,
+            warmupSteps: Int((config.warmupEpochs * Double(stepsPerEpoch)).rounded()),
+            totalSteps: config.epochs * stepsPerEpoch, stepsPerEpoch: stepsPerEpoch,
+            milestones: config.stepMilestones, gamma: config.stepGamma)
+
+        // Rank 0 initialises or loads; everyone receives the same state.
+        var local: Result<Void, Error> = .success(())
+        if rank == 0 {
+            if let r = resumeFrom {
+                local = Result { try Checkpoint.apply(r, to: network, optimizer: optimizer, model: config.model) }
+                progress = r.progress
+            } else {
+                var rng = Xoshiro256StarStar(seed: config.seed)
+                network.initializeParameters(using: &rng)
+            }
+        }
+        try communicator.agree(local, console: console, what: "loading checkpoint \(resumeFrom?.path ?? "")")
+        try broadcastReplicaState()
+        try verifyIdenticalReplicas()
+        if let r = resumeFrom {
+            let note = r.progress.ranks == size ? "" : " (written with \(r.progress.ranks) ranks; same global batch \(config.globalBatch), now \(size) ranks × \(localBatch))"
+            console.print("resumed from \(r.path) at epoch \(progress.epoch + 1), step \(progress.globalStep)\(note)")
+        }
+        progress.ranks = size
+
+        if rank == 0, let path = options.metricsPath {
+            try communicator.agree(Result { metrics = try MetricsWriter(path: path) }, console: console, what: "opening \(path)")
+        } else {
+            try communicator.agree(.success(()), console: console, what: "opening the metrics file")
+        }
+    }
+
+    deinit { labels.deallocate() }
+
+    private func broadcastReplicaState() throws {
+        try communicator.broadcast(network.valueBuffer, root: 0)
+        for s in network.state {
+            try communicator.broadcast(UnsafeMutableBufferPointer(start: s.data, count: s.count), root: 0)
+        }
+        for o in optimizer.stateBuffers {
+            try communicator.broadcast(UnsafeMutableBufferPointer(start: o.data, count: o.count), root: 0)
+        }
+        var counters = [Int64(progress.epoch), Int64(progress.stepInEpoch), Int64(progress.globalStep),
+                        Int64(progress.adamSteps), Int64(progress.ranks)]
+        try communicator.broadcast(&counters, root: 0)
+        progress.epoch = Int(counters[0]); progress.stepInEpoch = Int(counters[1])
+        progress.globalStep = Int(counters[2]); progress.adamSteps = Int(counters[3])
+        progress.ranks = Int(counters[4])
+        optimizer.adamSteps = progress.adamSteps
+        var best = [progress.bestTestAccuracy]
+        try communicator.broadcast(&best, root: 0)
+        progress.bestTestAccuracy = best[0]
+    }
+
+    /// CRC32 of every parameter, running statistic and optimizer moment; all ranks must agree.
+    public func replicaChecksum() -> UInt32 {
+        var crc = CRC32()
+        crc.update(UnsafeRawBufferPointer(network.valueBuffer))
+        for s in network.state { crc.update(UnsafeRawBufferPointer(start: s.data, count: s.count * 4)) }
+        for o in optimizer.stateBuffers { crc.update(UnsafeRawBufferPointer(start: o.data, count: o.count * 4)) }
+        return crc.value
+    }
+
+    public func verifyIdenticalReplicas() throws {
+        let c = Int64(replicaChecksum())
+        var range: [Int64] = [c, -c]
+        try communicator.allReduce(&range, op: .max)
+        if range[0] != -range[1] {
+            throw JobError(rank: communicator.rank, "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
+        }
+    }
+
+    // MARK: - the training step
+
+    /// One step: shard, batch, forward, loss, backward with overlapped all-reduce, agreement, update.
+    /// Returns the global mean loss and accuracy and whether any rank was asked to stop.
+    func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stop: Bool) {
+        let t0 = MPIRuntime.wallTime()
+        let global = DataOrder.globalBatchIndices(permutation: permutation, step: progress.stepInEpoch,
+                                                  globalBatch: config.globalBatch, policy: config.remainder.policy)
+        let shard = DataOrder.shard(global, rank: communicator.rank, size: communicator.size)
+        fillBatch(images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
+                  augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
+        let t1 = MPIRuntime.wallTime()
+        let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
+        let (loss, correct) = network.loss.forward(logits: logits, labels: labels)
+        let t2 = MPIRuntime.wallTime()
+        exchange.begin()
+        try network.backward(network.loss.backward()) { try exchange.layerDone($0) }
+        let t3 = MPIRuntime.wallTime()
+        try exchange.finish()
+        let t4 = MPIRuntime.wallTime()
+        let result = try agreeOnStep(loss: loss, correct: correct, count: shard.count)
+        optimizer.step(learningRate: schedule.rate(at: progress.globalStep), globalStep: progress.globalStep)
+        let t5 = MPIRuntime.wallTime()
+        timing.data += t1 - t0; timing.forward += t2 - t1; timing.backward += t3 - t2
+        timing.exposedCommunication += t4 - t3; timing.update += t5 - t4; timing.steps += 1
+        return result
+    }
+
+    /// Sums loss and accuracy over ranks and agrees on non-finite values and stop requests, so every
+    /// rank takes the same decision before the update.
+    private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (loss: Double, accuracy: Double, stop: Bool) {
+        let rank = communicator.rank
+        let gradientsFinite = sumFloats(network.gradients, network.parameterCount).isFinite
+        flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
+        flags[1] = gradientsFinite ? 0 : Int32(rank + 1)
+        flags[2] = PreemptionSignal.received ? 1 : 0
+        try communicator.allReduce(&flags, op: .max)
+        stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
+        try communicator.allReduce(&stats, op: .sum)
+        if flags[0] > 0 {
+            throw JobError(rank: Int(flags[0] - 1), "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); lower --lr or check the data")
+        }
+        if flags[1] > 0 {
+            throw JobError(rank: Int(flags[1] - 1), "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
+        }
+        return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
+    }
+
+    // MARK: - the loop
+
+    public func run() throws -> Outcome {
+        PreemptionSignal.install()
+        let size = communicator.size
+        console.print("dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
+                      + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "
+                      + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
+                      + "global batch \(config.globalBatch) (\(localBatch) per rank); \(trainSet.count) training / \(testSet.count) test images; "
+                      + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
+        metrics?.write(["kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
+                        "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
+                        "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
+                        "command": options.commandLine, "parameters": network.parameterCount])
+        var windowStart = MPIRuntime.wallTime(), windowSteps = 0
+        var lossSum = 0.0, accuracySum = 0.0, epochLoss = 0.0, epochAccuracy = 0.0, epochSteps = 0
+        var epochStart = MPIRuntime.wallTime()
+        let runStart = MPIRuntime.wallTime(), startStep = progress.globalStep
+        let totalSteps = config.epochs * stepsPerEpoch
+        while progress.epoch < config.epochs {
+            let permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
+            while progress.stepInEpoch < stepsPerEpoch {
+                if let m = options.maxSteps, progress.globalStep >= m {
+                    try finish(reason: "--max-steps \(m) reached")
+                    return .stoppedAtMaxSteps
+                }
+                let step = try trainStep(permutation: permutation)
+                progress.stepInEpoch += 1; progress.globalStep += 1
+                stepLosses.append(Float(step.loss))
+                lossSum += step.loss; accuracySum += step.accuracy; windowSteps += 1
+                epochLoss += step.loss; epochAccuracy += step.accuracy; epochSteps += 1
+                if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
+                    let now = MPIRuntime.wallTime()
+                    let rate = Double(windowSteps * config.globalBatch) / (now - windowStart)
+                    let perStep = (now - runStart) / Double(progress.globalStep - startStep)
+                    let eta = perStep * Double(totalSteps - progress.globalStep)
+                    let lr = schedule.rate(at: progress.globalStep - 1)
+                    console.print(String(format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
+                                         progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
+                                         100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)))
+                    metrics?.write(["kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
+                                    "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
+                                    "images_per_s": rate, "lr": Double(lr), "eta_s": eta])
+                    windowStart = now; windowSteps = 0; lossSum = 0; accuracySum = 0
+                }
+                if step.stop {
+                    console.print("stop requested (SIGTERM/SIGUSR1): checkpointing at step \(progress.globalStep)")
+                    try writeCheckpoint()
+                    return .preempted
+                }
+                if options.checkpointEvery > 0 && progress.globalStep % options.checkpointEvery == 0 {
+                    try writeCheckpoint()
+                }
+            }
+            let trainSeconds = MPIRuntime.wallTime() - epochStart
+            progress.epoch += 1; progress.stepInEpoch = 0
+            var record: [String: Any] = ["kind": "epoch", "epoch": progress.epoch, "step": progress.globalStep,
+                                         "train_loss": epochLoss / Double(max(epochSteps, 1)),
+                                         "train_accuracy": epochAccuracy / Double(max(epochSteps, 1)),
+                                         "images_per_s": Double(epochSteps * config.globalBatch) / trainSeconds,
+                                         "lr": Double(schedule.rate(at: progress.globalStep - 1))]
+            let last = progress.epoch == config.epochs
+            if last || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0) {
+                let e = try evaluate()
+                progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
+                record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
+                console.print(String(format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
+                                     progress.epoch, epochLoss / Double(max(epochSteps, 1)),
+                                     100 * epochAccuracy / Double(max(epochSteps, 1)), e.loss, 100 * e.accuracy, e.count,
+                                     MPIRuntime.wallTime() - epochStart))
+            }
+            record["wall_s"] = MPIRuntime.wallTime() - epochStart
+            metrics?.write(record)
+            epochLoss = 0; epochAccuracy = 0; epochSteps = 0; epochStart = MPIRuntime.wallTime()
+        }
+        try finish(reason: nil)
+        return .completed
+    }
+
+    private func finish(reason: String?) throws {
+        if let reason { console.print("stopping: \(reason)") }
+        if reason != nil && options.evalEvery > 0 {
+            let e = try evaluate()
+            console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
+            metrics?.write(["kind": "evaluation", "step": progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy])
+        }
+        try writeCheckpoint()
+    }
+
+    /// Rank 0 writes (temporary file, fsync, rename, checksum inside); all ranks learn whether it
+    /// worked from the status all-reduce, which is also the barrier after the write.
+    public func writeCheckpoint() throws {
+        guard let dir = options.checkpointDirectory else { return }
+        var local: Result<Void, Error> = .success(())
+        if communicator.rank == 0 {
+            progress.adamSteps = optimizer.adamSteps
+            local = Result {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)
+                try Checkpoint.write(to: path, network: network, optimizer: optimizer, config: config, progress: progress)
+                Checkpoint.prune(directory: dir, keep: options.keep)
+                console.print("checkpoint: \(path)")
+            }
+        }
+        try communicator.agree(local, console: console, what: "writing a checkpoint")
+    }
+
+    // MARK: - evaluation
+
+    public struct Evaluation: Sendable {
+        public var loss: Double, accuracy: Double, count: Int
+        /// confusion[label][prediction]
+        public var confusion: [[Int]]
+        public var perClassAccuracy: [Double] {
+            confusion.indices.map { k in
+                let n = confusion[k].reduce(0, +)
+                return n == 0 ? 0 : Double(confusion[k][k]) / Double(n)
+            }
+        }
+    }
+
+    /// Evaluation-mode pass over the test set: each rank takes a contiguous shard, so every image is
+    /// counted exactly once whatever the rank count; sums are all-reduced.
+    public func evaluate() throws -> Evaluation {
+        try Self.evaluate(network: network, dataset: testSet, scaling: config.scaling.scaling,
+                          communicator: communicator, images: images, labels: labels)
+    }
+
+    public static func evaluate(network: Network, dataset: LabeledImages, scaling: Scaling,
+                                communicator: Communicator, images: Tensor,
+                                labels: UnsafeMutablePointer<Int32>) throws -> Evaluation {
+        let K = network.outputShape.perSample
+        let shard = DataOrder.evaluationShard(count: dataset.count, rank: communicator.rank, size: communicator.size)
+        var sums = [Double](repeating: 0, count: 2 + K * K)
+        var start = shard.lowerBound
+        let capacity = network.inputShape.n
+        while start < shard.upperBound {
+            let end = min(start + capacity, shard.upperBound)
+            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                      scaling: scaling, into: images.data, labels: labels)
+            let logits = network.forward(images.prefix(samples: end - start), mode: .evaluation)
+            _ = network.loss.forward(logits: logits, labels: labels)
+            for i in 0..<(end - start) {
+                sums[0] += Double(network.loss.sampleLoss[i])
+                sums[2 + Int(labels[i]) * K + Int(network.loss.predictions[i])] += 1
+            }
+            sums[1] += Double(end - start)
+            start = end
+        }
+        try communicator.allReduce(&sums, op: .sum)
+        let count = Int(sums[1])
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)
+        var correct = 0
+        for a in 0..<K {
+            for b in 0..<K { confusion[a][b] = Int(sums[2 + a * K + b]) }
+            correct += confusion[a][a]
+        }
+        return Evaluation(loss: sums[0] / Double(max(count, 1)), accuracy: Double(correct) / Double(max(count, 1)),
+                          count: count, confusion: confusion)
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "?" }
+    let t = Int(s)
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}

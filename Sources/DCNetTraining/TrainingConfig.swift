@@ -1,0 +1,117 @@
+import DCNetData
+import DCNetLayers
+import DCNetModels
+
+public enum OptimizerKind: String, Codable, Sendable, CaseIterable { case sgd, adam }
+public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
+    /// Cosine decay to 0 at the end of training (after the warm-up).
+    case cosine
+    /// Multiply by `stepGamma` at each epoch in `stepMilestones`.
+    case step
+    /// Peak learning rate throughout (after the warm-up).
+    case constant
+}
+public enum ScalingKind: String, Codable, Sendable, CaseIterable {
+    /// (x − 127.5)/128, the authors' code.
+    case authors
+    /// Per-channel CIFAR-10 mean and standard deviation.
+    case meanstd
+    public var scaling: Scaling { self == .authors ? .authors : .cifar10MeanStd }
+}
+public enum RemainderKind: String, Codable, Sendable, CaseIterable {
+    /// The last partial global batch of an epoch is filled by wrapping around the permutation
+    /// (every image is seen at least once per epoch; a few twice).
+    case wrap
+    /// The last partial global batch is dropped.
+    case drop
+    public var policy: RemainderPolicy { self == .wrap ? .wrap : .dropLast }
+}
+
+/// Everything that determines the optimisation trajectory. It is stored in every checkpoint; on
+/// resume the stored configuration is used, so a resumed run continues exactly.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public var dataset: String = CIFARVariant.cifar10.rawValue
+    public var model: ModelConfig
+    public var epochs: Int = 10
+    /// Global batch over all ranks; each rank takes globalBatch / ranks.
+    public var globalBatch: Int = 128
+    public var optimizer: OptimizerKind = .sgd
+    public var learningRate: Float = 0.05
+    public var momentum: Float = 0.9
+    public var nesterov: Bool = true
+    public var adamBetas: [Float] = [0.9, 0.999]
+    public var adamEpsilon: Float = 1e-8
+    public var schedule: ScheduleKind = .cosine
+    public var warmupEpochs: Double = 1
+    public var stepMilestones: [Int] = []
+    public var stepGamma: Float = 0.1
+    public var weightDecay: Float = 5e-4
+    /// The authors apply no weight decay to decoupled filters and operator radii.
+    public var decayDecoupledFilters: Bool = false
+    public var seed: UInt64 = 0
+    public var augment: Bool = true
+    public var scaling: ScalingKind = .authors
+    public var remainder: RemainderKind = .wrap
+    public var gradientClipNorm: Float? = nil
+    /// Renormalise decoupled filters to unit norm every N steps (0: never).
+    public var projectEvery: Int = 0
+    /// lambda of the orthogonality regulariser lambda/2·||Ŵ Ŵᵀ − I||² per decoupled layer (0: off).
+    public var orthogonality: Float = 0
+    /// Normalise BatchNorm (and the decoupled layers' mean patch norm) over the global batch.
+    public var syncBatchNorm: Bool = false
+
+    public init(model: ModelConfig) { self.model = model }
+
+    public var variant: CIFARVariant { CIFARVariant(rawValue: dataset) ?? .cifar10 }
+
+    /// Reasons this configuration cannot run with `ranks` ranks, each naming the flag.
+    public func problems(ranks: Int) -> [String] {
+        var p: [String] = []
+        if epochs <= 0 { p.append("--epochs must be positive (got \(epochs))") }
+        if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
+        else if globalBatch % ranks != 0 {
+            p.append("--batch-size \(globalBatch) is the global batch and must divide by the \(ranks) ranks")
+        }
+        if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
+        if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }
+        if !(0...1).contains(momentum) { p.append("--momentum must be in [0, 1] (got \(momentum))") }
+        if warmupEpochs < 0 { p.append("--warmup-epochs must be ≥ 0 (got \(warmupEpochs))") }
+        if let c = gradientClipNorm, !(c > 0) { p.append("--clip-norm must be positive (got \(c))") }
+        if projectEvery < 0 { p.append("--project-every must be ≥ 0 (got \(projectEvery))") }
+        if orthogonality < 0 { p.append("--orthogonality must be ≥ 0 (got \(orthogonality))") }
+        if model.widths.contains(where: { $0 <= 0 }) { p.append("--width gives a stage with no channels") }
+        return p
+    }
+}
+
+/// Where the run writes and how it talks to MPI; none of it changes the optimisation trajectory.
+public struct RunOptions: Sendable {
+    public var dataDirectory: String
+    public var checkpointDirectory: String? = nil
+    public var checkpointEvery: Int = 0
+    public var keep: Int = 3
+    public var resume: Bool = false
+    public var metricsPath: String? = nil
+    public var maxSteps: Int? = nil
+    public var threads: Int? = nil
+    public var bucketMegabytes: Double = 4
+    public var evalEvery: Int = 1
+    public var logEvery: Int = 50
+    /// Images of the test set to evaluate (nil: all).
+    public var evalLimit: Int? = nil
+    public var commandLine: String = ""
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+
+    public func problems() -> [String] {
+        var p: [String] = []
+        if checkpointEvery < 0 { p.append("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
+        if keep <= 0 { p.append("--keep must be positive (got \(keep))") }
+        if let m = maxSteps, m <= 0 { p.append("--max-steps must be positive (got \(m))") }
+        if let t = threads, t <= 0 { p.append("--threads must be positive (got \(t))") }
+        if !(bucketMegabytes > 0) { p.append("--bucket-mb must be positive (got \(bucketMegabytes))") }
+        if evalEvery < 0 { p.append("--eval-every must be ≥ 0 (got \(evalEvery))") }
+        if logEvery <= 0 { p.append("--log-every must be positive (got \(logEvery))") }
+        if resume && checkpointDirectory == nil { p.append("--resume needs --checkpoint-dir") }
+        return p
+    }
+}

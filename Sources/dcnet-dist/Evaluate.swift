@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import DCNetData
+import DCNetTraining
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Evaluate a checkpoint on the test set (distributed over the ranks).")
+
+    @Option(help: "Checkpoint file (.safetensors) written by dcnet-dist train.") var checkpoint: String
+    @Option(help: "Directory with the CIFAR binary files.") var data: String
+    @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
+    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+
+    func validate() throws {
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
+        if !FileManager.default.fileExists(atPath: checkpoint) { throw ValidationError("--checkpoint \(checkpoint): no such file") }
+        if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
+    }
+
+    func run() throws {
+        runJob { world in
+            let model = try CheckpointedModel(path: checkpoint, batch: batchSize, threads: threads, communicator: world)
+            let test = try model.loadTestSet(directory: data)
+            let e = try model.evaluate(test)
+            let console = Console(rank: world.rank)
+            console.print(String(format: "%@: test accuracy %.2f%%, loss %.4f over %d images (%d rank(s))",
+                                 checkpoint, 100 * e.accuracy, e.loss, e.count, world.size))
+            console.print("per-class accuracy:")
+            for (k, a) in e.perClassAccuracy.enumerated() {
+                let name = k < test.classNames.count ? test.classNames[k] : "class \(k)"
+                console.print(String(format: "  %-12@ %6.2f%%", name, 100 * a))
+            }
+            if e.confusion.count <= 20 {
+                console.print("confusion matrix (rows: label, columns: prediction):")
+                for row in e.confusion { console.print(row.map { String(format: "%5d", $0) }.joined()) }
+            }
+            return 0
+        }
+    }
+}

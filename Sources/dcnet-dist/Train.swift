@@ -1,0 +1,211 @@
+import ArgumentParser
+import Foundation
+import DCNetLayers
+import DCNetModels
+import DCNetTraining
+
+extension Architecture: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension ScalingKind: ExpressibleByArgument {}
+extension RemainderKind: ExpressibleByArgument {}
+extension Weighting: ExpressibleByArgument {}
+
+enum OperatorName: String, CaseIterable, ExpressibleByArgument {
+    case baseline, sphere, ball, tanh, linear, seg, log
+}
+enum AngularName: String, CaseIterable, ExpressibleByArgument {
+    case cos, linear, sigmoid, sqcos
+    var activation: AngularActivation {
+        switch self {
+        case .cos: return .cosine
+        case .linear: return .linear
+        case .sigmoid: return .sigmoid
+        case .sqcos: return .squareCosine
+        }
+    }
+}
+enum DatasetName: String, CaseIterable, ExpressibleByArgument { case cifar10, cifar100 }
+
+/// Network options shared by `train` (and by later subcommands that build networks).
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Network: cnn9 (nine 3×3 convolutions in three stages) or resnet32.")
+    var model: Architecture = .cnn9
+    @Option(help: "Width multiplier of the stage widths (cnn9: 64/128/256, resnet32: 96/192/384).")
+    var width: Double = 1
+    @Option(help: "Convolution operator: baseline (inner product) or the decoupled magnitude function sphere|ball|tanh|linear|seg|log.")
+    var `operator`: OperatorName = .tanh
+    @Option(help: "Angular activation g(theta) of decoupled operators: cos|linear|sigmoid|sqcos.")
+    var angular: AngularName = .cos
+    @Option(help: "Weighted operator: none|linear (needs --operator linear)|nonlinear|separable (need --operator tanh).")
+    var weighted: Weighting = .none
+    @Flag(help: "Learnable operator radius rho_c = (r_c²+1e-4)·m (the authors' form). Without it rho = m, the mean patch norm.")
+    var learnableRadius = false
+    @Option(help: "A fixed operator radius rho instead (not with --learnable-radius).")
+    var radius: Float?
+    @Option(help: "Decay of the running mean patch norm used at evaluation (the authors used 0.999).")
+    var radiusDecay: Float = 0.9
+    @Option(help: "Output scale alpha of decoupled operators.")
+    var alpha: Float = 1
+    @Option(help: "SegConv slope beta above the radius.")
+    var beta: Float = 0.5
+    @Option(help: "Sigmoid angular activation sharpness k.")
+    var sharpness: Float = 0.3
+    @Flag(help: "Learn k per output channel as |k_raw| + 0.05 (sigmoid activation only).")
+    var learnableSharpness = false
+    @Flag(help: "Leave out BatchNorm.")
+    var noBatchnorm = false
+    @Flag(help: "Leave out ReLU (the decoupled operators are themselves non-linear).")
+    var noRelu = false
+    @Option(help: "Label smoothing of the cross-entropy.")
+    var labelSmoothing: Float = 0
+
+    func validate() throws {
+        if !(width > 0) { throw ValidationError("--width must be positive (got \(width))") }
+        if !(alpha > 0) { throw ValidationError("--alpha must be positive (got \(alpha))") }
+        if !(beta >= 0) { throw ValidationError("--beta must be ≥ 0 (got \(beta))") }
+        if !(sharpness > 0) { throw ValidationError("--sharpness must be positive (got \(sharpness))") }
+        if !(radiusDecay > 0 && radiusDecay < 1) { throw ValidationError("--radius-decay must be in (0, 1) (got \(radiusDecay))") }
+        if let r = radius, !(r > 0) { throw ValidationError("--radius must be positive (got \(r))") }
+        if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))") }
+        if radius != nil && learnableRadius { throw ValidationError("--radius and --learnable-radius exclude each other") }
+        if `operator` == .baseline {
+            if weighted != .none { throw ValidationError("--weighted needs a decoupled --operator, not baseline") }
+            if learnableRadius || radius != nil { throw ValidationError("the baseline convolution has no operator radius") }
+        } else {
+            let op = decoupledOperator
+            switch weighted {
+            case .linear where `operator` != .linear:
+                throw ValidationError("--weighted linear is alpha·||w||·||x||·g(theta): use it with --operator linear")
+            case .nonlinear where `operator` != .tanh, .separable where `operator` != .tanh:
+                throw ValidationError("--weighted \(weighted.rawValue) is a tanh form: use it with --operator tanh")
+            default: break
+            }
+            if (learnableRadius || radius != nil) && !op.usesRadius {
+                throw ValidationError("--operator \(`operator`.rawValue) with --weighted \(weighted.rawValue) has no operator radius")
+            }
+            if learnableSharpness && angular != .sigmoid {
+                throw ValidationError("--learnable-sharpness needs --angular sigmoid")
+            }
+        }
+    }
+
+    var decoupledOperator: DecoupledOperator {
+        let magnitude: MagnitudeFunction
+        switch `operator` {
+        case .baseline, .tanh: magnitude = .tanh
+        case .sphere: magnitude = .sphere
+        case .ball: magnitude = .ball
+        case .linear: magnitude = .linear
+        case .seg: magnitude = .segmented(beta: beta)
+        case .log: magnitude = .logarithmic
+        }
+        let radiusMode: RadiusMode = radius.map { .fixed($0) }
+            ?? (learnableRadius ? .learnable(decay: radiusDecay) : .relative(decay: radiusDecay))
+        return DecoupledOperator(magnitude: magnitude, angular: angular.activation, weighting: weighted,
+                                 alpha: alpha, radius: radiusMode, sharpness: sharpness,
+                                 learnableSharpness: learnableSharpness)
+    }
+
+    func modelConfig(classes: Int) -> ModelConfig {
+        ModelConfig(architecture: model, widthMultiplier: width,
+                    convolution: `operator` == .baseline ? .baseline : .decoupled(decoupledOperator),
+                    batchNorm: !noBatchnorm, relu: !noRelu, classes: classes, labelSmoothing: labelSmoothing)
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a network (run under mpirun for several ranks).")
+
+    @Option(help: "Directory with the CIFAR binary files (data_batch_1..5.bin[.gz] and test_batch.bin[.gz], or train.bin/test.bin for CIFAR-100).")
+    var data: String
+    @Option(help: "cifar10 or cifar100.")
+    var dataset: DatasetName = .cifar10
+    @OptionGroup var network: ModelOptions
+
+    @Option(help: "Epochs to train.") var epochs: Int = 10
+    @Option(help: "Global batch size over all ranks (must divide by the rank count).") var batchSize: Int = 128
+    @Option(help: "sgd or adam.") var optimizer: OptimizerKind = .sgd
+    @Option(help: "Peak learning rate.") var lr: Float = 0.05
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Plain momentum instead of Nesterov.") var noNesterov = false
+    @Option(help: "Learning-rate schedule after the warm-up: cosine|step|constant.") var schedule: ScheduleKind = .cosine
+    @Option(help: "Epochs of linear warm-up.") var warmupEpochs: Double = 1
+    @Option(help: "Epochs at which the step schedule multiplies the rate by --step-gamma (comma-separated).")
+    var stepMilestones: String = ""
+    @Option(help: "Factor of the step schedule.") var stepGamma: Float = 0.1
+    @Option(help: "Weight decay (not applied to decoupled filters and radii unless --decay-decoupled).")
+    var weightDecay: Float = 5e-4
+    @Flag(help: "Also apply weight decay to decoupled filters.") var decayDecoupled = false
+    @Option(help: "Clip the global gradient norm to this value.") var clipNorm: Float?
+    @Option(help: "Renormalise decoupled filters to unit norm every N steps (0: never).") var projectEvery: Int = 0
+    @Option(help: "lambda of the orthogonality regulariser on decoupled filters (the authors used 1e-5; 0: off).")
+    var orthogonality: Float = 0
+    @Option(help: "Input scaling: authors ((x−127.5)/128) or meanstd.") var scaling: ScalingKind = .authors
+    @Flag(help: "No pad-4 random crop and horizontal flip.") var noAugment = false
+    @Option(help: "Last partial global batch of an epoch: wrap (filled from the start of the order) or drop.")
+    var remainder: RemainderKind = .wrap
+    @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
+    @Option(help: "Stop after this many steps in total (benchmarks and smoke runs).") var maxSteps: Int?
+
+    @Option(help: "Directory for checkpoints (rank 0 writes).") var checkpointDir: String?
+    @Option(help: "Write a checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
+    @Option(help: "Keep the newest K checkpoints.") var keep: Int = 3
+    @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (starts fresh if there is none).")
+    var resume = false
+    @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
+    @Option(help: "Gradient all-reduce bucket size in MiB.") var bucketMb: Double = 4
+    @Flag(help: "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch.")
+    var syncBatchnorm = false
+    @Option(help: "OpenBLAS threads per rank (default: cores on the node / ranks on the node).") var threads: Int?
+    @Option(help: "Evaluate every N epochs (0: only at the end).") var evalEvery: Int = 1
+    @Option(help: "Evaluate on the first N test images only.") var evalLimit: Int?
+    @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
+
+    func validate() throws {
+        if epochs <= 0 { throw ValidationError("--epochs must be positive (got \(epochs))") }
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
+        if let m = maxSteps, m <= 0 { throw ValidationError("--max-steps must be positive (got \(m))") }
+        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
+        if let e = evalLimit, e <= 0 { throw ValidationError("--eval-limit must be positive (got \(e))") }
+        if !FileManager.default.fileExists(atPath: data) {
+            throw ValidationError("--data \(data): no such directory")
+        }
+        _ = try milestones()
+    }
+
+    func milestones() throws -> [Int] {
+        try stepMilestones.split(separator: ",").map {
+            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
+                throw ValidationError("--step-milestones: '\($0)' is not a positive epoch number")
+            }
+            return v
+        }
+    }
+
+    func run() throws {
+        var config = TrainingConfig(model: network.modelConfig(classes: dataset == .cifar10 ? 10 : 100))
+        config.dataset = dataset.rawValue
+        config.epochs = epochs; config.globalBatch = batchSize
+        config.optimizer = optimizer; config.learningRate = lr; config.momentum = momentum
+        config.nesterov = !noNesterov; config.schedule = schedule; config.warmupEpochs = warmupEpochs
+        config.stepMilestones = try milestones(); config.stepGamma = stepGamma
+        config.weightDecay = weightDecay; config.decayDecoupledFilters = decayDecoupled
+        config.gradientClipNorm = clipNorm; config.projectEvery = projectEvery; config.orthogonality = orthogonality
+        config.scaling = scaling; config.augment = !noAugment; config.remainder = remainder
+        config.seed = seed; config.syncBatchNorm = syncBatchnorm
+
+        var options = RunOptions(dataDirectory: data)
+        options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery
+        options.keep = keep; options.resume = resume; options.metricsPath = metrics
+        options.maxSteps = maxSteps; options.threads = threads; options.bucketMegabytes = bucketMb
+        options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
+        options.commandLine = CommandLine.arguments.joined(separator: " ")
+
+        runJob { _ in
+            let trainer = try Trainer(config: config, options: options)
+            _ = try trainer.run()
+            return 0
+        }
+    }
+}
