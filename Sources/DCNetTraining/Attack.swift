@@ -1,0 +1,290 @@
+import Foundation
+import DCNetData
+import DCNetLayers
+import DCNetModels
+import DCNetTensor
+import MPI
+
+// Gradient-based L∞ adversarial attacks (FGSM, BIM, PGD) on a network in evaluation mode, white-box
+// (crafted on the evaluated network) or black-box (crafted on a source network and transferred).
+//
+// Units. Attacks live in the space of raw pixels 0…255 per channel: the L∞ budget ε is given in
+// pixel levels (`--epsilon 8` = 8 of 255 levels) and every adversarial image stays inside [0, 255].
+// Networks see scaled inputs x = a_c·pixel + b_c (see `PixelMap`), so in model units the budget
+// is ε·a_c per channel: 8/128 for the authors' scaling, 8/(255·std_c) for per-channel mean/std.
+// Adversarial images are not rounded to whole pixel levels.
+
+/// The affine per-channel map from raw pixels (0…255) to model inputs: x = scale[c]·pixel + offset[c].
+public struct PixelMap: Sendable, Equatable {
+    /// Model units per pixel level.
+    public var scale: [Float]
+    /// Model value of pixel 0.
+    public var offset: [Float]
+
+    public init(_ scaling: Scaling) {
+        switch scaling {
+        case .authors:
+            scale = [Float](repeating: 1 / 128, count: 3)
+            offset = [Float](repeating: -127.5 / 128, count: 3)
+        case let .meanStd(mean, std):
+            scale = (0..<3).map { 1 / (255 * std[$0]) }
+            offset = (0..<3).map { -mean[$0] / std[$0] }
+        }
+    }
+    /// Model value of pixel 0 / 255 in channel c: the valid input box.
+    public func lower(_ c: Int) -> Float { offset[c] }
+    public func upper(_ c: Int) -> Float { offset[c] + 255 * scale[c] }
+    public func toPixels(_ x: Float, channel c: Int) -> Float { (x - offset[c]) / scale[c] }
+    public func toModel(_ pixel: Float, channel c: Int) -> Float { offset[c] + scale[c] * pixel }
+}
+
+public enum AttackMethod: String, Sendable, CaseIterable, Codable {
+    /// Fast gradient sign method (Goodfellow et al., 2015): one step x + ε·sign(∇ₓL).
+    case fgsm
+    /// Basic iterative method (Kurakin et al., 2017): S signed steps of size α from x, each
+    /// projected back onto the ε-ball and the valid pixel range.
+    case bim
+    /// Projected gradient descent (Madry et al., 2018): BIM from a uniformly random start in the ε-ball.
+    case pgd
+}
+
+public enum EpsilonUnits: String, Sendable, CaseIterable, Codable {
+    /// Pixel levels of the 0…255 range (the same for every channel).
+    case pixels
+    /// Model (scaled-input) units, the same for every channel.
+    case model
+}
+
+/// One attack setting, resolved for a network's input scaling.
+public struct AttackSettings: Sendable, Equatable {
+    public var method: AttackMethod
+    /// Steps actually taken (1 for FGSM).
+    public var steps: Int
+    /// L∞ budget per channel, in model units of the crafting network.
+    public var epsilon: [Float]
+    /// Step size per channel, in model units (= epsilon for FGSM).
+    public var stepSize: [Float]
+    /// ε in pixel levels for reports (for `--epsilon-units model` with per-channel scaling, the
+    /// mean over channels).
+    public var epsilonPixels: Double
+    public var stepSizePixels: Double
+    public var seed: UInt64
+
+    /// - Parameters:
+    ///   - epsilon: the budget in `units`.
+    ///   - stepSize: in `units`; nil = the default: ε/S for BIM, 2.5·ε/S for PGD (Madry et al.).
+    public init(method: AttackMethod, epsilon: Double, units: EpsilonUnits = .pixels, steps: Int = 10,
+                stepSize: Double? = nil, scaling: Scaling, seed: UInt64 = 0) {
+        let map = PixelMap(scaling)
+        self.method = method
+        self.steps = method == .fgsm ? 1 : max(1, steps)
+        self.seed = seed
+        let defaultStep: Double
+        switch method {
+        case .fgsm: defaultStep = epsilon
+        case .bim: defaultStep = epsilon / Double(self.steps)
+        case .pgd: defaultStep = 2.5 * epsilon / Double(self.steps)
+        }
+        let alpha = method == .fgsm ? epsilon : (stepSize ?? defaultStep)
+        switch units {
+        case .pixels:
+            self.epsilon = map.scale.map { Float(epsilon) * $0 }
+            self.stepSize = map.scale.map { Float(alpha) * $0 }
+            epsilonPixels = epsilon
+            stepSizePixels = alpha
+        case .model:
+            self.epsilon = [Float](repeating: Float(epsilon), count: 3)
+            self.stepSize = [Float](repeating: Float(alpha), count: 3)
+            epsilonPixels = map.scale.map { epsilon / Double($0) }.reduce(0, +) / 3
+            stepSizePixels = map.scale.map { alpha / Double($0) }.reduce(0, +) / 3
+        }
+    }
+
+    /// The same attack budget expressed for a network with another scaling (pixel units are the
+    /// common currency).
+    public func converted(from source: Scaling, to target: Scaling) -> AttackSettings {
+        let a = PixelMap(source), b = PixelMap(target)
+        var s = self
+        s.epsilon = (0..<3).map { epsilon[$0] / a.scale[$0] * b.scale[$0] }
+        s.stepSize = (0..<3).map { stepSize[$0] / a.scale[$0] * b.scale[$0] }
+        return s
+    }
+}
+
+/// The gradient of the mean cross-entropy with respect to the input, in evaluation mode (BatchNorm
+/// running statistics, decoupled layers' running mean patch norm), from the same backward code the
+/// trainer uses. Returns the network's input-gradient buffer (valid until the next backward).
+/// Parameter gradients are overwritten as a side effect.
+public func inputGradient(network: Network, input: Tensor, labels: UnsafePointer<Int32>)
+    -> (gradient: Tensor, loss: Float, correct: Int) {
+    let logits = network.forward(input, mode: .evaluation)
+    let (loss, correct) = network.loss.forward(logits: logits, labels: labels)
+    let g = network.backward(network.loss.backward(), inputGradient: true, layerDone: { _ in })!
+    return (g, loss, correct)
+}
+
+/// Crafts adversarial examples on one network.
+public final class Adversary {
+    public let network: Network
+    public let scaling: Scaling
+    public let map: PixelMap
+
+    public init(network: Network, scaling: Scaling) {
+        self.network = network; self.scaling = scaling; map = PixelMap(scaling)
+    }
+
+    /// Writes adversarial versions of the first `n = clean.shape.n` images of `clean` into `adversarial`
+    /// (both in this network's model units). `firstIndex` is the dataset index of sample 0: PGD's
+    /// random start for an image depends only on (seed, its dataset index), not on the rank layout.
+    public func craft(clean: Tensor, labels: UnsafePointer<Int32>, settings s: AttackSettings,
+                      firstIndex: Int, into adversarial: Tensor) {
+        let n = clean.shape.n, plane = clean.shape.spatial, C = clean.shape.c
+        precondition(C == 3 && adversarial.shape.perSample == clean.shape.perSample && adversarial.shape.n >= n)
+        let adv = adversarial.prefix(samples: n)
+        adv.copy(from: clean)
+        // Valid box ∩ ε-ball, per element.
+        func project(_ c: Int, _ v: Float, _ x0: Float) -> Float {
+            let lo = max(map.lower(c), x0 - s.epsilon[c]), hi = min(map.upper(c), x0 + s.epsilon[c])
+            return min(max(v, lo), hi)
+        }
+        if s.method == .pgd {
+            for k in 0..<n {
+                var rng = Xoshiro256StarStar(seed: SplitMix64.hash(s.seed, UInt64(firstIndex + k), 0x5047_44 /* "PGD" */))
+                let x0 = clean.sample(k), x = adv.sample(k)
+                for c in 0..<C {
+                    for i in c * plane ..< (c + 1) * plane {
+                        let u = 2 * rng.nextFloat() - 1
+                        x[i] = project(c, x0[i] + u * s.epsilon[c], x0[i])
+                    }
+                }
+            }
+        }
+        for _ in 0..<s.steps {
+            let g = inputGradient(network: network, input: adv, labels: labels).gradient
+            for k in 0..<n {
+                let x0 = clean.sample(k), x = adv.sample(k), gk = g.sample(k)
+                for c in 0..<C {
+                    let a = s.stepSize[c]
+                    for i in c * plane ..< (c + 1) * plane {
+                        let d = gk[i] > 0 ? a : (gk[i] < 0 ? -a : 0)
+                        x[i] = project(c, x[i] + d, x0[i])
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Result of one attack setting over a data set (summed over ranks).
+public struct AttackResult: Sendable {
+    public var settings: AttackSettings
+    public var images: Int
+    public var cleanAccuracy: Double
+    public var adversarialAccuracy: Double
+    /// Largest |adversarial − clean| over all images, in pixel levels (≤ ε up to rounding).
+    public var maxPerturbationPixels: Double
+    /// Smallest and largest adversarial pixel value (within [0, 255] up to rounding).
+    public var minPixel: Double, maxPixel: Double
+}
+
+/// Evaluates a target network under attacks crafted on itself (white-box) or on a source network
+/// (black-box transfer), over `DataOrder.evaluationShard` of each rank with sums all-reduced.
+public final class AdversarialEvaluation {
+    public let target: Network, targetScaling: Scaling
+    public let source: Adversary
+    public let isTransfer: Bool
+    public let communicator: Communicator?
+    private let clean: Tensor, adversarial: Tensor, targetInput: Tensor
+    private let labels: UnsafeMutablePointer<Int32>
+
+    /// `source` nil: white-box. Both networks must be built for the same batch size.
+    public init(target: Network, targetScaling: Scaling, source: (Network, Scaling)? = nil,
+                communicator: Communicator?) {
+        self.target = target; self.targetScaling = targetScaling
+        let (net, scaling) = source ?? (target, targetScaling)
+        precondition(net.inputShape == target.inputShape, "source and target must be built for the same batch")
+        self.source = Adversary(network: net, scaling: scaling)
+        isTransfer = source != nil
+        self.communicator = communicator
+        clean = net.arena.tensor(net.inputShape)
+        adversarial = net.arena.tensor(net.inputShape)
+        targetInput = target.arena.tensor(target.inputShape)
+        labels = .allocate(capacity: target.inputShape.n)
+    }
+    deinit { labels.deallocate() }
+
+    /// Settings are given in the crafting (source) network's units.
+    public func run(dataset: LabeledImages, settings: [AttackSettings]) throws -> [AttackResult] {
+        let rank = communicator?.rank ?? 0, size = communicator?.size ?? 1
+        let shard = DataOrder.evaluationShard(count: dataset.count, rank: rank, size: size)
+        let capacity = target.inputShape.n
+        let sMap = source.map, tMap = PixelMap(targetScaling)
+        let plane = target.inputShape.spatial
+        // sums: [images, clean correct, adversarial correct per setting...]; maxima: [max pert, max pixel, -min pixel] per setting.
+        var sums = [Double](repeating: 0, count: 2 + settings.count)
+        var maxima = [Double](repeating: -.infinity, count: 3 * settings.count)
+        var start = shard.lowerBound
+        while start < shard.upperBound {
+            let end = min(start + capacity, shard.upperBound), n = end - start
+            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                      scaling: targetScaling, into: targetInput.data, labels: labels)
+            let cleanCorrect = target.loss.forward(logits: target.forward(targetInput.prefix(samples: n), mode: .evaluation),
+                                                   labels: labels).correct
+            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                      scaling: source.scaling, into: clean.data, labels: labels)
+            sums[0] += Double(n); sums[1] += Double(cleanCorrect)
+            for (j, s) in settings.enumerated() {
+                let x0 = clean.prefix(samples: n), adv = adversarial.prefix(samples: n)
+                source.craft(clean: x0, labels: labels, settings: s, firstIndex: start, into: adv)
+                var maxPert = 0.0, maxPixel = -Double.infinity, minPixel = Double.infinity
+                for k in 0..<n {
+                    let a = adv.sample(k), b = x0.sample(k), t = targetInput.sample(k)
+                    for c in 0..<3 {
+                        for i in c * plane ..< (c + 1) * plane {
+                            let p = sMap.toPixels(a[i], channel: c)
+                            maxPert = max(maxPert, Double(abs(p - sMap.toPixels(b[i], channel: c))))
+                            maxPixel = max(maxPixel, Double(p)); minPixel = min(minPixel, Double(p))
+                            if isTransfer { t[i] = tMap.toModel(p, channel: c) }
+                        }
+                    }
+                }
+                let input = isTransfer ? targetInput.prefix(samples: n) : adv
+                let correct = target.loss.forward(logits: target.forward(input, mode: .evaluation), labels: labels).correct
+                sums[2 + j] += Double(correct)
+                maxima[3 * j] = max(maxima[3 * j], maxPert)
+                maxima[3 * j + 1] = max(maxima[3 * j + 1], maxPixel)
+                maxima[3 * j + 2] = max(maxima[3 * j + 2], -minPixel)
+            }
+            start = end
+        }
+        if let communicator {
+            try communicator.allReduce(&sums, op: .sum)
+            try communicator.allReduce(&maxima, op: .max)
+        }
+        let count = max(sums[0], 1)
+        return settings.enumerated().map { j, s in
+            AttackResult(settings: s, images: Int(sums[0]), cleanAccuracy: sums[1] / count,
+                         adversarialAccuracy: sums[2 + j] / count, maxPerturbationPixels: maxima[3 * j],
+                         minPixel: -maxima[3 * j + 2], maxPixel: maxima[3 * j + 1])
+        }
+    }
+}
+
+extension AttackResult {
+    /// The JSON line DCNetReport's `AttackRecord` reads from `attacks.jsonl`.
+    public func jsonLine(source: String?, target: String?, transfer: Bool) -> String {
+        var object: [String: Any] = [
+            "kind": "attack", "method": settings.method.rawValue, "mode": transfer ? "black-box" : "white-box",
+            "epsilon_pixels": settings.epsilonPixels, "steps": settings.steps,
+            "step_size_pixels": settings.stepSizePixels, "clean_accuracy": cleanAccuracy,
+            "adversarial_accuracy": adversarialAccuracy, "images": images,
+            "epsilon_model": settings.epsilon.map(Double.init),
+            "max_perturbation_pixels": maxPerturbationPixels, "seed": settings.seed,
+            "date": ISO8601DateFormatter().string(from: Date()),
+        ]
+        if let source { object["source"] = source }
+        if let target { object["target"] = target }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

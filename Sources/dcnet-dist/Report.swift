@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import DCNetReport
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write <suite>/report.md and SVG plots from the runs' metrics.jsonl and attacks.jsonl.",
+        discussion: """
+            Groups come from --groups: a JSON array of groups, or a suite definition (experiments/*.json) \
+            whose "groups" member is that array (and whose "budget" text is shown unless --budget is given). \
+            Without --groups, <suite>/suite.json then <suite>/groups.json are tried.
+            """)
+
+    @Option(help: "Suite directory holding <run>/metrics.jsonl (and <run>/attacks.jsonl).") var suite: String
+    @Option(help: "Groups file (JSON array) or suite definition with a \"groups\" member.") var groups: String?
+    @Option(help: "Directory for report.md and the plots (default: the suite directory).") var output: String?
+    @Option(help: "Report title.") var title: String = "DCNet experiment report"
+    @Option(help: "Budget text for the header (default: the suite definition's \"budget\").") var budget: String?
+    @Option(help: "Command that produced the suite, for the header (default: this command line).") var command: String?
+
+    func run() throws {
+        let suiteURL = URL(fileURLWithPath: suite).standardizedFileURL
+        let candidates = groups.map { [$0] } ?? [suiteURL.appendingPathComponent("suite.json").path,
+                                                 suiteURL.appendingPathComponent("groups.json").path]
+        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw ValidationError("no groups: pass --groups FILE (looked for \(candidates.joined(separator: ", ")))")
+        }
+        let (loaded, definedBudget) = try loadGroups(path)
+        var report = ExperimentReport(suiteDirectory: suiteURL, groups: loaded)
+        report.title = title
+        report.budget = budget ?? definedBudget
+        let invocation = CommandLine.arguments.map(shellQuote).joined(separator: " ")
+        report.command = command ?? invocation
+        if let output { report.outputDirectory = URL(fileURLWithPath: output).standardizedFileURL }
+
+        // Render, then add this report's own provenance to the header and write like `write()` does.
+        let out = report.outputDirectory ?? suiteURL
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var (markdown, plots, missing) = report.render()
+        var provenance = ["- **Report commit:** `\(gitCommit() ?? "unknown (not a git checkout)")`"]
+        if command != nil { provenance.append("- **Report command:** `\(invocation.replacingOccurrences(of: "`", with: "'"))`") }
+        var lines = markdown.components(separatedBy: "\n")
+        let at = (lines.firstIndex { $0.hasPrefix("- **Generated:**") }).map { $0 + 1 } ?? min(2, lines.count)
+        lines.insert(contentsOf: provenance, at: at)
+        markdown = lines.joined(separator: "\n")
+        for (fileName, plot) in plots { try plot.write(to: out.appendingPathComponent(fileName)) }
+        let reportFile = out.appendingPathComponent(ExperimentReport.reportFileName)
+        try Data(markdown.utf8).write(to: reportFile, options: .atomic)
+        print("wrote \(reportFile.path) and \(plots.count) plot(s); \(loaded.count) group(s)")
+        for m in missing { print("  missing \(m.run): \(m.reason)") }
+    }
+
+    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                guard let groups = object["groups"] else { throw ValidationError("\(path): no \"groups\" member") }
+                let groupData = try JSONSerialization.data(withJSONObject: groups)
+                return (try JSONDecoder().decode([ExperimentGroup].self, from: groupData), object["budget"] as? String)
+            }
+            return (try JSONDecoder().decode([ExperimentGroup].self, from: data), nil)
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw ValidationError("\(path): not a groups file: \(error)")
+        }
+    }
+}
+
+func shellQuote(_ s: String) -> String {
+    if !s.isEmpty && s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@".contains($0) }) { return s }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// `git rev-parse --short HEAD` in the current directory (nil outside a checkout), or $DCNET_COMMIT.
+func gitCommit() -> String? {
+    if let c = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !c.isEmpty { return c }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "rev-parse", "--short", "HEAD"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return s.isEmpty ? nil : s
+}
