@@ -1,0 +1,187 @@
+import Foundation
+import XCTest
+import DCNetData
+import DCNetLayers
+import DCNetModels
+import DCNetTensor
+@testable import DCNetTraining
+import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh temporary directory, removed at deinit.
+final class TrainingTempDir {
+    let path: String
+    init(_ tag: String = "train") {
+        var template = Array("/tmp/dcnet-\(tag)-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(p != nil, "mkdtemp failed")
+        path = String(cString: p!)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Mean colour (R, G, B) of class k: ten well separated points of a 3-level colour grid.
+let classColours: [(Int, Int, Int)] = [
+    (40, 40, 40), (215, 40, 40), (40, 215, 40), (40, 40, 215), (215, 215, 40),
+    (215, 40, 215), (40, 215, 215), (215, 215, 215), (128, 40, 128), (128, 215, 128),
+]
+
+/// A learnable synthetic CIFAR-10 set: class k (= index mod 10, shuffled by `seed`) has a colour of
+/// `classColours` with a class-dependent stripe pattern and uniform pixel noise of ±`noise`.
+func learnableImages(count: Int, seed: UInt64, noise: Int = 40) -> LabeledImages {
+    var rng = SplitMix64(seed: seed)
+    var pixels = [UInt8](repeating: 0, count: count * LabeledImages.imageBytes)
+    var labels = [UInt8](repeating: 0, count: count)
+    for i in 0..<count {
+        let k = Int((rng.next() >> 33) % 10)
+        labels[i] = UInt8(k)
+        let (r, g, b) = classColours[k]
+        let base = [r, g, b]
+        for c in 0..<3 {
+            for y in 0..<32 {
+                for x in 0..<32 {
+                    let stripe = ((k % 2 == 0 ? x : y) / 4) % 2 == 0 ? 20 : -20
+                    let n = Int(rng.next() >> 33) % (2 * noise + 1) - noise
+                    pixels[i * 3072 + c * 1024 + y * 32 + x] = UInt8(clamping: base[c] + stripe + n)
+                }
+            }
+        }
+    }
+    return LabeledImages(pixels: pixels, labels: labels, classCount: 10, classNames: CIFARNames.cifar10)
+}
+
+/// Writes `train` over data_batch_1..5.bin (in order, the last file takes the rest) and `test`
+/// as test_batch.bin in the CIFAR-10 binary format.
+func writeCIFAR10(train: LabeledImages, test: LabeledImages, to dir: String) throws {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let per = train.count / 5
+    for k in 0..<5 {
+        let lo = k * per, hi = k == 4 ? train.count : lo + per
+        let bytes = train.subset(indices: lo..<hi).encodedRecords(variant: .cifar10)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/data_batch_\(k + 1).bin"))
+    }
+    try Data(test.encodedRecords(variant: .cifar10)).write(to: URL(fileURLWithPath: dir + "/test_batch.bin"))
+}
+
+/// A temp dir holding a learnable synthetic CIFAR-10 set (identical content for identical arguments,
+/// so every rank can write its own copy).
+func learnableDataset(train: Int = 240, test: Int = 60, seed: UInt64 = 7) throws -> TrainingTempDir {
+    let dir = TrainingTempDir("data")
+    try writeCIFAR10(train: learnableImages(count: train, seed: seed),
+                     test: learnableImages(count: test, seed: seed &+ 1000), to: dir.path)
+    return dir
+}
+
+let tanhConv = ConvolutionKind.decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))
+
+/// A tiny CNN-9 (stage widths 4, 8, 8).
+func tinyModel(_ convolution: ConvolutionKind = .baseline, widths: [Int] = [4, 8, 8],
+               batchNorm: Bool = true) -> ModelConfig {
+    ModelConfig(architecture: .cnn9, widths: widths, convolution: convolution, batchNorm: batchNorm)
+}
+
+/// Constant learning rate, no warm-up, no augmentation: fast, deterministic tiny runs.
+func tinyConfig(_ model: ModelConfig, batch: Int = 16, lr: Float = 0.05, epochs: Int = 100) -> TrainingConfig {
+    var c = TrainingConfig(model: model)
+    c.globalBatch = batch
+    c.learningRate = lr
+    c.epochs = epochs
+    c.warmupEpochs = 0
+    c.schedule = .constant
+    c.augment = false
+    c.seed = 3
+    return c
+}
+
+func tinyOptions(data: String, maxSteps: Int, checkpoints: String? = nil, resume: Bool = false) -> RunOptions {
+    var o = RunOptions(dataDirectory: data)
+    o.maxSteps = maxSteps
+    o.checkpointDirectory = checkpoints
+    o.resume = resume
+    o.evalEvery = 0
+    o.evalLimit = 16
+    o.logEvery = 1000
+    o.threads = 1
+    return o
+}
+
+/// Every tensor a checkpoint stores, read from a live trainer: name → raw bytes.
+func liveTensors(_ t: Trainer) -> [String: [UInt8]] {
+    var out: [String: [UInt8]] = [:]
+    func bytes(_ p: UnsafePointer<Float>, _ n: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: p, count: n * 4))
+    }
+    for p in t.network.parameters { out["param/\(p.name)"] = bytes(p.value, p.count) }
+    for s in t.network.state { out["state/\(s.name)"] = bytes(s.data, s.count) }
+    for o in t.optimizer.stateBuffers { out[o.name] = bytes(o.data, o.count) }
+    return out
+}
+
+/// Accuracy of `network` on `dataset` with batches of its built size, forward in `mode`
+/// (training mode normalises with batch statistics and updates the running ones; no update step).
+func accuracy(of network: Network, on dataset: LabeledImages, mode: Mode, scaling: Scaling = .authors) -> Double {
+    let batch = network.inputShape.n
+    let images = network.arena.tensor(network.inputShape)
+    let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
+    defer { labels.deallocate() }
+    var correct = 0, start = 0
+    while start < dataset.count {
+        let end = min(start + batch, dataset.count)
+        fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                  scaling: scaling, into: images.data, labels: labels)
+        let logits = network.forward(images.prefix(samples: end - start), mode: mode)
+        let (_, c) = network.loss.forward(logits: logits, labels: labels)
+        correct += c
+        start = end
+    }
+    return Double(correct) / Double(max(dataset.count, 1))
+}
+
+/// The process environment without the variables an MPI launcher sets, so a spawned program
+/// starts as its own singleton instead of trying to join this job.
+func environmentWithoutMPI() -> [String: String] {
+    ProcessInfo.processInfo.environment.filter { key, _ in
+        !["OMPI_", "PMIX_", "PRTE_", "OPAL_", "HYDRA_", "PMI_"].contains { key.hasPrefix($0) }
+    }
+}
+
+struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
+
+/// Runs `executable` with `arguments` to completion (killing it after `timeout` seconds).
+func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.environment = environmentWithoutMPI()
+    let out = TrainingTempDir("proc")
+    FileManager.default.createFile(atPath: out.file("stdout"), contents: nil)
+    FileManager.default.createFile(atPath: out.file("stderr"), contents: nil)
+    p.standardOutput = FileHandle(forWritingAtPath: out.file("stdout"))
+    p.standardError = FileHandle(forWritingAtPath: out.file("stderr"))
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(20_000) }
+    if p.isRunning {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTFail("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+    }
+    p.waitUntilExit()
+    let so = (try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? ""
+    let se = (try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? ""
+    return ProcessResult(status: p.terminationStatus, stdout: so, stderr: se)
+}
+
+/// Python 3 with numpy and safetensors, or nil.
+func pythonWithSafetensors() -> String? {
+    for candidate in ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: candidate) {
+        if let r = try? runProcess(candidate, ["-c", "import numpy, safetensors"], timeout: 60), r.status == 0 {
+            return candidate
+        }
+    }
+    return nil
+}
