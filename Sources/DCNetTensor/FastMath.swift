@@ -6,10 +6,13 @@
 @inlinable @inline(__always)
 public func fastExpNonPositive(_ y: Float) -> Float {
     let x = max(y, -87)
-    // e^x = 2^n · e^f with n = round(x / ln2), |f| ≤ ln2/2; Cody–Waite split of ln2.
-    let n = (x * 1.442695041).rounded(.toNearestOrEven)
+    // e^x = 2^n · e^f with n = round(x / ln2), |f| ≤ ln2/2. Adding 1.5·2^23 rounds to the nearest
+    // integer in the float adder itself (x86-64's baseline SSE2 has no vector round instruction,
+    // and a call to rintf would stop the loop from vectorising); n then sits in the low mantissa bits.
+    let shifted = x * 1.442695041 + 12582912.0
+    let n = shifted - 12582912.0
     let f = (x - n * 0.693359375) + n * 2.12194440e-4
-    // Minimax-style polynomial of e^f on [-ln2/2, ln2/2].
+    // Cephes' polynomial of e^f on [-ln2/2, ln2/2].
     var p: Float = 1.9875691500e-4
     p = p * f + 1.3981999507e-3
     p = p * f + 8.3334519073e-3
@@ -17,8 +20,8 @@ public func fastExpNonPositive(_ y: Float) -> Float {
     p = p * f + 1.6666665459e-1
     p = p * f + 5.0000001201e-1
     let e = p * f * f + f + 1
-    let scale = Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
-    return e * scale
+    let exponentBits = (shifted.bitPattern &- 0x4B40_0000 &+ 127) << 23
+    return e * Float(bitPattern: exponentBits)
 }
 
 /// tanh(x), absolute error < 3e-7, exact sign, smooth through 0.
