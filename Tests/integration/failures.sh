@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Failures on one rank end the whole job quickly, non-zero, with a message naming the rank and cause:
+#   (a) a truncated data file on rank 1 only (MPMD: each rank gets its own --data)
+#   (b) a diverging rank 1 (--lr 1e30 on rank 1 only) → non-finite loss/gradients
+#   (c) a checkpoint truncated on disk is skipped on --resume, which falls back to the older one.
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+
+make_data "$WORK/good" 20 8
+cp -r "$WORK/good" "$WORK/bad"
+truncate -s -100 "$WORK/bad/data_batch_2.bin"
+common=(train --batch-size 8 --epochs 2 --max-steps 6 "${SMALL[@]}")
+
+# (a) bad data on rank 1 only. timeout turns a hang into a failure.
+rc=0
+timeout --kill-after=10 120 mpirun "${MPI_FLAGS[@]}" \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/good" : \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/bad" >"$WORK/a.out" 2>"$WORK/a.err" || rc=$?
+[[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/a.err"; fail "(a) bad data on rank 1: the job hung (timeout)"; }
+[[ $rc -ne 0 ]] || fail "(a) bad data on rank 1: exit 0"
+grep -q "rank 1" "$WORK/a.err" || { show stderr "$WORK/a.err"; fail "(a) the error does not name rank 1"; }
+grep -q "$WORK/bad/data_batch_2.bin" "$WORK/a.err" || { show stderr "$WORK/a.err"; fail "(a) the error does not name the truncated file"; }
+grep -q "data_batch_2.bin.*not a whole number" "$WORK/a.err" || { show stderr "$WORK/a.err"; fail "(a) the error does not say what is wrong"; }
+pass "(a) bad data on rank 1: exit $rc, names rank 1 and $WORK/bad/data_batch_2.bin"
+
+# (b) rank 1 diverges.
+rc=0
+timeout --kill-after=10 120 mpirun "${MPI_FLAGS[@]}" \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/good" : \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/good" --lr 1e30 >"$WORK/b.out" 2>"$WORK/b.err" || rc=$?
+[[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/b.err"; fail "(b) lr 1e30 on rank 1: the job hung (timeout)"; }
+[[ $rc -ne 0 ]] || { show stdout "$WORK/b.out"; fail "(b) lr 1e30 on rank 1: exit 0"; }
+grep -Eq "rank 1: .*(not finite|non-finite)" "$WORK/b.err" \
+    || { show stderr "$WORK/b.err"; fail "(b) the error does not say non-finite on rank 1"; }
+pass "(b) lr 1e30 on rank 1: exit $rc: $(grep -E 'not finite|non-finite' "$WORK/b.err" | head -1)"
+
+# (c) the newest checkpoint is truncated on disk: --resume skips it (saying so) and uses the older one.
+ckpt="$WORK/ckpt"
+timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" "${common[@]}" --data "$WORK/good" \
+    --checkpoint-dir "$ckpt" --checkpoint-every 2 --max-steps 4 >"$WORK/c1.out" 2>"$WORK/c1.err" \
+    || { show stderr "$WORK/c1.err"; fail "(c) the first run failed"; }
+older=$ckpt/ckpt-00000002.safetensors newest=$ckpt/ckpt-00000004.safetensors
+[[ -f $older && -f $newest ]] || fail "(c) expected checkpoints at steps 2 and 4: $(ls "$ckpt")"
+truncate -s "$(($(stat -c %s "$newest") / 2))" "$newest"
+timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" "${common[@]}" --data "$WORK/good" \
+    --checkpoint-dir "$ckpt" --resume --max-steps 5 >"$WORK/c2.out" 2>"$WORK/c2.err" \
+    || { show stdout "$WORK/c2.out"; show stderr "$WORK/c2.err"; fail "(c) resuming past a truncated checkpoint failed"; }
+grep -q "skipping damaged checkpoint $newest" "$WORK/c2.err" \
+    || { show stderr "$WORK/c2.err"; fail "(c) no message about skipping $newest"; }
+grep -q "resumed from $older at epoch [0-9]*, step 2\$" "$WORK/c2.out" \
+    || { show stdout "$WORK/c2.out"; fail "(c) did not resume from $older"; }
+grep -q "^step *3 " "$WORK/c2.out" || { show stdout "$WORK/c2.out"; fail "(c) training did not continue at step 3"; }
+pass "(c) skipped the truncated $newest and resumed from step 2"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# A short 2-rank run over the TCP transport only (what multi-node runs without a fast fabric use).
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+
+make_data "$WORK/data" 10 8
+rc=0
+MPI_RUN_EXTRA="${MPI_RUN_EXTRA:-} --mca btl tcp,self --mca pml ob1" \
+    timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" train --data "$WORK/data" \
+    --batch-size 8 --epochs 1 --max-steps 3 --sync-batchnorm --checkpoint-dir "$WORK/ckpt" "${SMALL[@]}" \
+    >"$WORK/out" 2>"$WORK/err" || rc=$?
+[[ $rc -eq 0 ]] || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "2-rank TCP run exited $rc"; }
+grep -q "2 rank(s)" "$WORK/out" || { show stdout "$WORK/out"; fail "not a 2-rank run"; }
+grep -q "^step *3 " "$WORK/out" || { show stdout "$WORK/out"; fail "no step 3"; }
+grep -q -- "--max-steps 3 reached" "$WORK/out" || { show stdout "$WORK/out"; fail "did not stop at --max-steps"; }
+[[ -f $WORK/ckpt/ckpt-00000003.safetensors ]] || fail "no checkpoint at step 3"
+pass "2 ranks over btl tcp,self: 3 steps and a checkpoint"
