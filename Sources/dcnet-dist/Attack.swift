@@ -74,12 +74,16 @@ struct Attack: ParsableCommand {
             let console = Console(rank: world.rank)
             let targetPath = try resolveCheckpoint(checkpoint, rank: world.rank)
             let sourcePath = try sourceCheckpoint.map { try resolveCheckpoint($0, rank: world.rank) }
-            let target = try CheckpointedModel(path: targetPath, batch: batchSize, threads: threads, communicator: world)
-            let source = try sourcePath.map { try CheckpointedModel(path: $0, batch: batchSize, threads: threads, communicator: world) }
-            var test = try target.loadTestSet(directory: data)
+            setAttackThreads(threads, communicator: world)
+            let target = try loadNetwork(checkpoint: targetPath, batch: batchSize, communicator: world)
+            let source = try sourcePath.map { try loadNetwork(checkpoint: $0, batch: batchSize, communicator: world) }
+            let loaded: Result<LabeledImages, Error> = Result {
+                try CIFAR.load(directory: data, variant: target.config.variant, split: .test)
+            }
+            try world.agreeOnAttackOutput(loaded.map { _ in () }, console: console, what: "loading the test data from \(data)")
+            var test = try loaded.get()
             if let limit { test = test.prefix(min(limit, test.count)) }
-            let crafting = source ?? target
-            let scaling = crafting.config.scaling.scaling
+            let scaling = (source ?? target).config.scaling.scaling
             let settings = epsilonValues.map {
                 AttackSettings(method: method, epsilon: $0, units: epsilonUnits, steps: steps, stepSize: stepSize,
                                scaling: scaling, seed: seed)

@@ -1,0 +1,236 @@
+import XCTest
+import Foundation
+import DCNetData
+import DCNetLayers
+import DCNetModels
+import DCNetTensor
+@testable import DCNetTraining
+
+/// Tiny CNN-9 (widths 4/8/8) on a synthetic, learnable 4-class set: class k < 3 brightens colour
+/// channel k, class 3 darkens every channel; the rest is pixel noise. Some images are saturated at
+/// 0 and 255 so the pixel-range clipping is exercised.
+enum Toy {
+    static let classes = 4
+
+    static func dataset(count: Int, seed: UInt64) -> LabeledImages {
+        var rng = Xoshiro256StarStar(seed: seed)
+        var pixels = [UInt8](repeating: 0, count: count * LabeledImages.imageBytes)
+        var labels = [UInt8](repeating: 0, count: count)
+        for n in 0..<count {
+            let label = n % classes
+            labels[n] = UInt8(label)
+            for c in 0..<3 {
+                let shift = label == 3 ? -45 : (c == label ? 45 : 0)
+                for i in 0..<1024 {
+                    var v = 128 + shift + Int(rng.nextInt(below: 121)) - 60
+                    if n % 7 == 5 { v = (i / 32) % 2 == 0 ? 255 : 0 }   // saturated stripes (label noise)
+                    pixels[n * LabeledImages.imageBytes + c * 1024 + i] = UInt8(min(max(v, 0), 255))
+                }
+            }
+        }
+        return LabeledImages(pixels: pixels, labels: labels, classCount: classes,
+                             classNames: (0..<classes).map { "class\($0)" })
+    }
+
+    static let tanh = ConvolutionKind.decoupled(DecoupledOperator(magnitude: .tanh, angular: .cosine,
+                                                                  radius: .relative(decay: 0.9)))
+
+    /// Plain SGD for `steps` steps of batch 32 (training mode), then the network is used in evaluation mode.
+    static func trained(_ convolution: ConvolutionKind, steps: Int, batch: Int = 32, seed: UInt64 = 1) -> Network {
+        let network = ModelConfig(architecture: .cnn9, widths: [4, 8, 8], convolution: convolution,
+                                  classes: classes).makeNetwork(batch: batch)
+        var rng = Xoshiro256StarStar(seed: seed)
+        network.initializeParameters(using: &rng)
+        let data = dataset(count: 256, seed: 7)
+        let images = network.arena.tensor(network.inputShape)
+        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
+        defer { labels.deallocate() }
+        for step in 0..<steps {
+            let indices = (0..<batch).map { (step * batch + $0 * 5) % data.count }
+            fillBatch(images: data, indices: indices, epoch: 0, seed: 0, augment: false, scaling: .authors,
+                      into: images.data, labels: labels)
+            let logits = network.forward(images, mode: .training)
+            _ = network.loss.forward(logits: logits, labels: labels)
+            network.backward(network.loss.backward(), layerDone: { _ in })
+            for i in 0..<network.parameterCount { network.values[i] -= 0.1 * network.gradients[i] }
+        }
+        return network
+    }
+
+    nonisolated(unsafe) static let baselineModel = trained(.baseline, steps: 40)
+    nonisolated(unsafe) static let tanhModel = trained(tanh, steps: 40)
+}
+
+final class AttackTests: XCTestCase {
+    let test = Toy.dataset(count: 96, seed: 99)
+
+    func evaluate(_ network: Network, _ settings: [AttackSettings], source: Network? = nil,
+                  scaling: Scaling = .authors) throws -> [AttackResult] {
+        try AdversarialEvaluation(target: network, targetScaling: scaling,
+                                  source: source.map { ($0, scaling) }, communicator: nil)
+            .run(dataset: test, settings: settings)
+    }
+
+    func testEpsilonUnits() {
+        let a = AttackSettings(method: .fgsm, epsilon: 8, scaling: .authors)
+        XCTAssertEqual(a.epsilon, [8 / 128, 8 / 128, 8 / 128])
+        XCTAssertEqual(a.steps, 1)
+        let m = AttackSettings(method: .bim, epsilon: 8, steps: 4, scaling: .cifar10MeanStd)
+        XCTAssertEqual(m.epsilon[0], 8 / (255 * 0.2470), accuracy: 1e-7)
+        XCTAssertEqual(m.epsilon[2], 8 / (255 * 0.2616), accuracy: 1e-7)
+        XCTAssertEqual(m.stepSizePixels, 2)                     // default eps/steps
+        XCTAssertEqual(AttackSettings(method: .pgd, epsilon: 8, steps: 10, scaling: .authors).stepSizePixels, 2, accuracy: 1e-12)
+        let u = AttackSettings(method: .fgsm, epsilon: 0.0625, units: .model, scaling: .authors)
+        XCTAssertEqual(u.epsilonPixels, 8, accuracy: 1e-9)
+        let map = PixelMap(.cifar10MeanStd)
+        for c in 0..<3 {
+            XCTAssertEqual(map.lower(c), Scaling.cifar10MeanStd.scale(0, channel: c), accuracy: 1e-6)
+            XCTAssertEqual(map.upper(c), Scaling.cifar10MeanStd.scale(255, channel: c), accuracy: 1e-5)
+        }
+    }
+
+    func testTrainedToyModelLearned() throws {
+        let r = try evaluate(Toy.baselineModel, [AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors)])
+        XCTAssertGreaterThan(r[0].cleanAccuracy, 0.6, "the toy model should learn the colour classes")
+    }
+
+    func testFGSMWithEpsilonZeroLeavesAccuracyUnchanged() throws {
+        for network in [Toy.baselineModel, Toy.tanhModel] {
+            let r = try evaluate(network, [AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors),
+                                           AttackSettings(method: .bim, epsilon: 0, steps: 3, scaling: .authors)])
+            for x in r {
+                XCTAssertEqual(x.adversarialAccuracy, x.cleanAccuracy)
+                XCTAssertEqual(x.maxPerturbationPixels, 0)
+                XCTAssertEqual(x.images, test.count)
+            }
+        }
+    }
+
+    func testAccuracyNonIncreasingInEpsilon() throws {
+        let epsilons: [Double] = [0, 2, 4, 8, 16, 32]
+        for network in [Toy.baselineModel, Toy.tanhModel] {
+            for method in [AttackMethod.fgsm, .bim] {
+                let r = try evaluate(network, epsilons.map { AttackSettings(method: method, epsilon: $0, steps: 5, scaling: .authors) })
+                let accuracies = r.map(\.adversarialAccuracy)
+                for i in 1..<accuracies.count {
+                    XCTAssertLessThanOrEqual(accuracies[i], accuracies[i - 1] + 1e-12, "\(method) \(accuracies)")
+                }
+                XCTAssertLessThan(accuracies.last!, r[0].cleanAccuracy, "\(method) at eps 32 should hurt: \(accuracies)")
+            }
+        }
+    }
+
+    func testPerturbationsRespectEpsilonAndPixelRange() {
+        for scaling in [Scaling.authors, .cifar10MeanStd] {
+            let network = Toy.baselineModel
+            let adversary = Adversary(network: network, scaling: scaling)
+            let clean = network.arena.tensor(network.inputShape), adv = network.arena.tensor(network.inputShape)
+            let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 32)
+            defer { labels.deallocate() }
+            fillBatch(images: test, indices: 0..<32, epoch: 0, seed: 0, augment: false, scaling: scaling,
+                      into: clean.data, labels: labels)
+            let map = PixelMap(scaling)
+            for method in AttackMethod.allCases {
+                let s = AttackSettings(method: method, epsilon: 8, steps: 4, stepSize: 3, scaling: scaling, seed: 5)
+                adversary.craft(clean: clean, labels: labels, settings: s, firstIndex: 0, into: adv)
+                var moved = 0
+                for k in 0..<32 {
+                    for c in 0..<3 {
+                        for i in 0..<1024 {
+                            let j = k * 3072 + c * 1024 + i
+                            let d = abs(adv.data[j] - clean.data[j])
+                            XCTAssertLessThanOrEqual(d, s.epsilon[c] * (1 + 1e-5), "\(method) exceeds eps")
+                            XCTAssertGreaterThanOrEqual(adv.data[j], map.lower(c) - 1e-6)
+                            XCTAssertLessThanOrEqual(adv.data[j], map.upper(c) + 1e-6)
+                            if d > 0.5 * s.epsilon[c] { moved += 1 }
+                        }
+                    }
+                }
+                XCTAssertGreaterThan(moved, 32 * 3072 / 4, "\(method) should move most pixels")
+            }
+            // PGD's random start is a function of (seed, image index) only.
+            let s = AttackSettings(method: .pgd, epsilon: 8, steps: 2, scaling: scaling, seed: 11)
+            adversary.craft(clean: clean, labels: labels, settings: s, firstIndex: 0, into: adv)
+            let first = Array(UnsafeBufferPointer(start: adv.data, count: 32 * 3072))
+            adversary.craft(clean: clean, labels: labels, settings: s, firstIndex: 0, into: adv)
+            XCTAssertEqual(first, Array(UnsafeBufferPointer(start: adv.data, count: 32 * 3072)))
+        }
+    }
+
+    func testEvaluationReportsPerturbationInPixels() throws {
+        let r = try evaluate(Toy.tanhModel, [AttackSettings(method: .bim, epsilon: 4, steps: 3, scaling: .authors)])
+        XCTAssertLessThanOrEqual(r[0].maxPerturbationPixels, 4 + 1e-3)
+        XCTAssertGreaterThan(r[0].maxPerturbationPixels, 3.9)
+        XCTAssertGreaterThanOrEqual(r[0].minPixel, -1e-3)
+        XCTAssertLessThanOrEqual(r[0].maxPixel, 255 + 1e-3)
+    }
+
+    /// A transfer attack whose source is the target itself is the white-box attack (through pixel units).
+    func testTransferFromItselfEqualsWhiteBox() throws {
+        let settings = [AttackSettings(method: .fgsm, epsilon: 4, scaling: .authors),
+                        AttackSettings(method: .bim, epsilon: 8, steps: 3, scaling: .authors)]
+        let white = try evaluate(Toy.baselineModel, settings)
+        let transfer = try evaluate(Toy.baselineModel, settings, source: Toy.baselineModel)
+        XCTAssertEqual(white.map(\.adversarialAccuracy), transfer.map(\.adversarialAccuracy))
+        // From another model: a valid accuracy and no worse than... just bounded by 0...1.
+        let other = try evaluate(Toy.tanhModel, settings, source: Toy.baselineModel)
+        for r in other { XCTAssert((0...1).contains(r.adversarialAccuracy)) }
+        XCTAssertEqual(other[0].cleanAccuracy, try evaluate(Toy.tanhModel, settings)[0].cleanAccuracy)
+    }
+
+    /// dL/dx from `network.backward(inputGradient: true)` in evaluation mode against central differences.
+    func checkInputGradient(_ network: Network, file: StaticString = #filePath, line: UInt = #line) {
+        let n = 2
+        let x = network.arena.tensor(network.inputShape).prefix(samples: n)
+        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer { labels.deallocate() }
+        fillBatch(images: test, indices: [1, 2], epoch: 0, seed: 0, augment: false, scaling: .authors,
+                  into: x.data, labels: labels)
+        let g = inputGradient(network: network, input: x, labels: labels).gradient.toArray()
+        func loss() -> Double { Double(network.loss.forward(logits: network.forward(x, mode: .evaluation), labels: labels).loss) }
+        let base = x.toArray()
+        func directional(_ d: [Float], h: Float) -> Double {
+            for i in 0..<base.count { x.data[i] = base[i] + h * d[i] }
+            let plus = loss()
+            for i in 0..<base.count { x.data[i] = base[i] - h * d[i] }
+            let minus = loss()
+            for i in 0..<base.count { x.data[i] = base[i] }
+            return (plus - minus) / Double(2 * h)
+        }
+        var rng = Xoshiro256StarStar(seed: 3)
+        let random = (0..<base.count).map { _ in Float(rng.nextNormal()) }
+        let signs = g.map { Float($0 > 0 ? 1 : ($0 < 0 ? -1 : 0)) }
+        for (name, d) in [("random direction", random), ("sign of the gradient", signs)] {
+            let analytic = zip(g, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let numeric = directional(d, h: 2e-3)
+            XCTAssertEqual(numeric, analytic, accuracy: 0.02 * abs(analytic) + 2e-4,
+                           "\(name): numeric \(numeric) analytic \(analytic)", file: file, line: line)
+        }
+        XCTAssertGreaterThan(g.reduce(0) { $0 + abs($1) }, 1e-4, "the input gradient should not vanish", file: file, line: line)
+        // The largest coordinates one at a time.
+        let top = g.indices.sorted { abs(g[$0]) > abs(g[$1]) }.prefix(4)
+        for i in top {
+            var d = [Float](repeating: 0, count: base.count); d[i] = 1
+            let numeric = directional(d, h: 1e-2)
+            XCTAssertEqual(numeric, Double(g[i]), accuracy: 0.05 * abs(Double(g[i])) + 2e-5,
+                           "coordinate \(i): numeric \(numeric) analytic \(g[i])", file: file, line: line)
+        }
+    }
+
+    func testInputGradientMatchesFiniteDifferencesBaseline() { checkInputGradient(Toy.baselineModel) }
+    func testInputGradientMatchesFiniteDifferencesTanhConv() { checkInputGradient(Toy.tanhModel) }
+
+    /// The JSON line is what DCNetReport reads.
+    func testJSONLine() throws {
+        let r = try evaluate(Toy.baselineModel, [AttackSettings(method: .fgsm, epsilon: 2, scaling: .authors)])[0]
+        let line = r.jsonLine(source: "baseline", target: "tanh", transfer: true)
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        XCTAssertEqual(object["kind"] as? String, "attack")
+        XCTAssertEqual(object["mode"] as? String, "black-box")
+        XCTAssertEqual(object["source"] as? String, "baseline")
+        XCTAssertEqual(object["epsilon_pixels"] as? Double, 2)
+        XCTAssertEqual(object["images"] as? Int, test.count)
+        XCTAssertNotNil(object["adversarial_accuracy"] as? Double)
+        XCTAssertFalse(line.contains("\n"))
+    }
+}
