@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+import DCNetData
+
+/// The built `dcnet-dist` refuses bad arguments and bad data with a non-zero exit and a message
+/// that names the flag, value or file.
+final class CLITests: XCTestCase {
+    /// The debug dcnet-dist next to the test bundle (or $DCNET_BIN).
+    private func binary() throws -> String {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["DCNET_BIN"] { candidates.append(env) }
+        let bundleDir = URL(fileURLWithPath: Bundle(for: CLITests.self).bundlePath).deletingLastPathComponent()
+        candidates.append(bundleDir.appendingPathComponent("dcnet-dist").path)
+        let argDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates.append(argDir.appendingPathComponent("dcnet-dist").path)
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        XCTFail("dcnet-dist not found (looked at \(candidates)); build it with swift build --build-tests")
+        throw XCTSkip("no binary")
+    }
+
+    private var goodData: TrainingTempDir!
+    override func setUpWithError() throws {
+        goodData = try learnableDataset(train: 20, test: 10)
+    }
+
+    private func assertRejected(_ args: [String], mentions needles: [String],
+                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try runProcess(try binary(), args, timeout: 120)
+        let text = r.stdout + r.stderr
+        XCTAssertNotEqual(r.status, 0, "dcnet-dist \(args.joined(separator: " ")) exited 0:\n\(text)", file: file, line: line)
+        for needle in needles {
+            XCTAssertTrue(r.stderr.contains(needle),
+                          "stderr of dcnet-dist \(args.joined(separator: " ")) does not mention \(needle):\n\(r.stderr)",
+                          file: file, line: line)
+        }
+    }
+
+    private var small: [String] { ["--width", "0.0625", "--epochs", "1", "--max-steps", "1", "--threads", "1"] }
+
+    func testBatchSizeZero() throws {
+        try assertRejected(["train", "--data", goodData.path, "--batch-size", "0"] + small, mentions: ["--batch-size"])
+    }
+
+    func testUnknownOperator() throws {
+        try assertRejected(["train", "--data", goodData.path, "--operator", "foo"] + small, mentions: ["foo", "--operator"])
+    }
+
+    func testMissingDataDirectory() throws {
+        try assertRejected(["train", "--data", "/nonexistent/cifar"] + small, mentions: ["--data", "/nonexistent/cifar"])
+    }
+
+    func testWeightedNonlinearNeedsTanh() throws {
+        try assertRejected(["train", "--data", goodData.path, "--weighted", "nonlinear", "--operator", "ball"] + small,
+                           mentions: ["--weighted", "nonlinear", "tanh"])
+    }
+
+    func testTruncatedDataFile() throws {
+        let path = goodData.file("data_batch_3.bin")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: path))
+        try assertRejected(["train", "--data", goodData.path, "--batch-size", "4"] + small, mentions: ["data_batch_3.bin"])
+    }
+
+    /// Control: the same small command on good data succeeds, so the rejections above are about the
+    /// bad argument and not something else.
+    func testGoodCommandSucceeds() throws {
+        let r = try runProcess(try binary(), ["train", "--data", goodData.path, "--batch-size", "4", "--eval-limit", "4"] + small)
+        XCTAssertEqual(r.status, 0, "stdout:\n\(r.stdout)\nstderr:\n\(r.stderr)")
+        XCTAssertTrue(r.stdout.contains("max-steps"), r.stdout)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import XCTest
+import DCNetData
+import DCNetLayers
+import DCNetModels
+@testable import DCNetTraining
+import MPI
+
+/// Short real training runs on a learnable synthetic set (single process).
+final class TrainingRunTests: XCTestCase {
+    private func assertLearns(_ model: ModelConfig, steps: Int, lr: Float, file: StaticString = #filePath, line: UInt = #line) throws {
+        let data = try learnableDataset()
+        let trainer = try Trainer(config: tinyConfig(model, batch: 16, lr: lr),
+                                  options: tinyOptions(data: data.path, maxSteps: steps))
+        XCTAssertEqual(try trainer.run(), .stoppedAtMaxSteps, file: file, line: line)
+        let losses = trainer.stepLosses
+        XCTAssertEqual(losses.count, steps, file: file, line: line)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite), "non-finite loss in \(losses)", file: file, line: line)
+        let first = losses[0], last5 = losses.suffix(5).reduce(0, +) / 5
+        XCTAssertGreaterThan(first, 1.5, "an untrained 10-class net should start near ln 10", file: file, line: line)
+        XCTAssertLessThan(last5, 0.8, "four classes: ln 4 ≈ 1.39 is the loss of knowing only the class frequencies; losses \(losses)",
+                          file: file, line: line)
+        XCTAssertLessThan(last5, 0.6 * first,
+                          "\(model.convolution): loss \(first) → mean of last 5 \(last5) after \(steps) steps; losses \(losses)",
+                          file: file, line: line)
+    }
+
+    func testBaselineConvLossDecreases() throws {
+        try assertLearns(tinyModel(.baseline), steps: 30, lr: 0.05)
+    }
+
+    func testTanhConvLossDecreases() throws {
+        try assertLearns(tinyModel(tanhConv), steps: 30, lr: 0.05)
+    }
+
+    /// After a short run, evaluation mode (BatchNorm running statistics, the bias-corrected running
+    /// mean patch norm of the decoupled layers) classifies a training subset as well as training
+    /// mode (batch statistics) does.
+    func testEvaluationModeAgreesWithTrainingMode() throws {
+        let data = try learnableDataset(train: 240, test: 32)
+        var config = tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05)
+        config.augment = false
+        let trainer = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 45))
+        _ = try trainer.run()
+        let subset = trainer.trainSet.prefix(96)
+        // Evaluation mode first: training-mode forward passes update the running statistics.
+        let eval = try Trainer.evaluate(network: trainer.network, dataset: subset, scaling: config.scaling.scaling,
+                                        communicator: trainer.communicator, images: trainer.images, labels: trainer.labels)
+        XCTAssertEqual(eval.count, 96)
+        let evalHelper = accuracy(of: trainer.network, on: subset, mode: .evaluation)
+        XCTAssertEqual(eval.accuracy, evalHelper, accuracy: 1e-12, "Trainer.evaluate and a plain evaluation-mode pass differ")
+        let train = accuracy(of: trainer.network, on: subset, mode: .training)
+        XCTAssertGreaterThan(train, 0.6, "the run did not learn (training-mode accuracy \(train)); the comparison would be vacuous")
+        XCTAssertEqual(eval.accuracy, train, accuracy: 0.02,
+                       "evaluation-mode accuracy \(eval.accuracy) vs training-mode \(train) on the same 96 training images")
+    }
+}
