@@ -192,7 +192,7 @@ func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterv
 
 /// Python 3 with numpy and safetensors, or nil.
 func pythonWithSafetensors() -> String? {
-    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { $0 + "/python3" }
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { String($0) + "/python3" }
     for candidate in path + ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: candidate) {
         if let r = try? runProcess(candidate, ["-c", "import numpy, safetensors"], timeout: 60), r.status == 0 {
             return candidate
