@@ -30,6 +30,9 @@ public final class Trainer {
     let localBatch: Int
     let images: Tensor
     let labels: UnsafeMutablePointer<Int32>
+    /// Packed running statistics for averaging them over ranks (without synchronised statistics).
+    private let statePacked: UnsafeMutablePointer<Float>
+    private let stateCount: Int
     let schedule: LearningRateSchedule
     public let stepsPerEpoch: Int
     public private(set) var progress = TrainingProgress()
@@ -104,6 +107,8 @@ public final class Trainer {
         }
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: localBatch)
+        stateCount = network.state.reduce(0) { $0 + $1.count }
+        statePacked = network.arena.floats(max(stateCount, 1))
         stepsPerEpoch = DataOrder.stepsPerEpoch(count: trainSet.count, globalBatch: config.globalBatch,
                                                 policy: config.remainder.policy)
         guard stepsPerEpoch > 0 else {
@@ -204,6 +209,7 @@ public final class Trainer {
         let t4 = MPIRuntime.wallTime()
         let result = try agreeOnStep(loss: loss, correct: correct, count: shard.count)
         optimizer.step(learningRate: schedule.rate(at: progress.globalStep), globalStep: progress.globalStep)
+        try averageRunningStatistics()
         let t5 = MPIRuntime.wallTime()
         timing.data += t1 - t0; timing.forward += t2 - t1; timing.backward += t3 - t2
         timing.exposedCommunication += t4 - t3; timing.update += t5 - t4; timing.steps += 1
@@ -228,6 +234,23 @@ public final class Trainer {
             throw JobError(rank: Int(flags[1] - 1), "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
         }
         return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
+    }
+
+    /// Without synchronised statistics each rank's BatchNorm running statistics and running mean
+    /// patch norms follow its own shard; averaging them after every step keeps the replicas identical
+    /// (evaluation shards, rank 0's checkpoints, `replicaChecksum`). The EMAs are linear, so this is
+    /// the average of the per-rank estimates.
+    private func averageRunningStatistics() throws {
+        guard communicator.size > 1, !config.syncBatchNorm, stateCount > 0 else { return }
+        var offset = 0
+        for s in network.state { (statePacked + offset).update(from: s.data, count: s.count); offset += s.count }
+        try communicator.allReduce(UnsafeMutableBufferPointer(start: statePacked, count: stateCount), op: .sum)
+        offset = 0
+        let ranks = Float(communicator.size)
+        for s in network.state {
+            for i in 0..<s.count { s.data[i] = statePacked[offset + i] / ranks }
+            offset += s.count
+        }
     }
 
     // MARK: - the loop
