@@ -236,6 +236,23 @@ public final class Trainer {
         return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
     }
 
+    /// Runs `count` training steps from the current position, without evaluation, checkpoints or
+    /// progress lines, and returns their timing (for benchmarks).
+    public func runSteps(_ count: Int) throws -> Timing {
+        timing = Timing()
+        var permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
+        for _ in 0..<count {
+            if progress.stepInEpoch == stepsPerEpoch {
+                progress.epoch += 1; progress.stepInEpoch = 0
+                permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
+            }
+            let step = try trainStep(permutation: permutation)
+            stepLosses.append(Float(step.loss))
+            progress.stepInEpoch += 1; progress.globalStep += 1
+        }
+        return timing
+    }
+
     /// Without synchronised statistics each rank's BatchNorm running statistics and running mean
     /// patch norms follow its own shard; averaging them after every step keeps the replicas identical
     /// (evaluation shards, rank 0's checkpoints, `replicaChecksum`). The EMAs are linear, so this is

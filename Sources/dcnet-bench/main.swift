@@ -2,9 +2,14 @@
 // Each prints a readable table and ends with `name: value` lines.
 import Foundation
 
+// Progress lines must appear as they happen, also when the output is a pipe.
+setvbuf(stdout, nil, _IOLBF, 0)
+
 let benches: [String: () throws -> Void] = [
     "allreduce": AllReduceBench.run,
     "conv": ConvBench.run,
+    "train": TrainBench.run,
+    "train-worker": TrainBench.worker,
 ]
 let args = CommandLine.arguments
 guard args.count >= 2, let bench = benches[args[1]] else {

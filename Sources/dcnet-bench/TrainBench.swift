@@ -1,0 +1,135 @@
+import DCNetData
+import DCNetLayers
+import DCNetModels
+import DCNetTraining
+import Foundation
+import MPI
+
+/// `scripts/bench train`: end-to-end training throughput of full-width CNN-9 with TanhConv + cosine
+/// (learnable radius, BatchNorm + ReLU) at global batch 128 with 2 ranks × 1 thread, against
+/// 1 rank × 1 thread at the same per-rank batch (64), with the step breakdown and peak memory.
+/// The parent process launches the MPI jobs (`dcnet-bench train-worker`) and takes medians.
+enum TrainBench {
+    static let steps = Int(ProcessInfo.processInfo.environment["BENCH_STEPS"] ?? "") ?? 8
+    static let warmup = 2
+    static let repeats = Int(ProcessInfo.processInfo.environment["BENCH_REPS"] ?? "") ?? 3
+
+    struct Result {
+        var imagesPerSecond = 0.0, forward = 0.0, backward = 0.0, exposed = 0.0, update = 0.0, data = 0.0
+        var peakRSSMegabytes = 0.0
+        var exposedFraction: Double { exposed / (forward + backward + exposed + update + data) }
+    }
+
+    static func run() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-bench-\(getpid())").path
+        try writeRandomCIFAR(directory: dir, images: 1280)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        print("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs")
+        var two: [Result] = [], one: [Result] = []
+        for _ in 0..<repeats {
+            two.append(try launch(ranks: 2, globalBatch: 128, data: dir))
+            one.append(try launch(ranks: 1, globalBatch: 64, data: dir))
+        }
+        let m2 = medianResult(two), m1 = medianResult(one)
+        print("")
+        print("configuration              img/s   forward  backward  exposed-comm  update   data    peak RSS/rank")
+        for (name, r) in [("2 ranks × 1 thread (128)", m2), ("1 rank × 1 thread (64)", m1)] {
+            let total = r.forward + r.backward + r.exposed + r.update + r.data
+            func pct(_ v: Double) -> String { String(format: "%5.1f%%", 100 * v / total) }
+            print(name.padding(toLength: 25, withPad: " ", startingAt: 0)
+                  + String(format: "%7.1f", r.imagesPerSecond) + "   " + pct(r.forward) + "   " + pct(r.backward)
+                  + "      " + pct(r.exposed) + "      " + pct(r.update) + "  " + pct(r.data)
+                  + String(format: "   %7.0f MB", r.peakRSSMegabytes))
+        }
+        print("(percentages are shares of the step time; exposed-comm is the wait for all-reduce after backward ends)")
+        print("")
+        print(String(format: "train-images-per-s-2x1: %.1f", m2.imagesPerSecond))
+        print(String(format: "scaling-2x1-vs-1x1: %.3f", m2.imagesPerSecond / m1.imagesPerSecond))
+        print(String(format: "exposed-allreduce-fraction: %.4f", m2.exposedFraction))
+        print(String(format: "peak-rss-mb-per-rank: %.0f", m2.peakRSSMegabytes))
+    }
+
+    static func medianResult(_ rs: [Result]) -> Result {
+        let sorted = rs.sorted { $0.imagesPerSecond < $1.imagesPerSecond }
+        var r = sorted[sorted.count / 2]
+        let fractions = rs.map(\.exposedFraction).sorted()
+        let f = fractions[fractions.count / 2]
+        // Report the median exposed fraction with the median run's other shares.
+        let others = r.forward + r.backward + r.update + r.data
+        r.exposed = f * others / (1 - f)
+        r.peakRSSMegabytes = rs.map(\.peakRSSMegabytes).max() ?? 0
+        return r
+    }
+
+    static func launch(ranks: Int, globalBatch: Int, data: String) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["mpirun", "-np", "\(ranks)", "--oversubscribe", "--bind-to", "core"]
+        if getuid() == 0 { args.append("--allow-run-as-root") }
+        args += [CommandLine.arguments[0], "train-worker", data, "\(globalBatch)"]
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw JobError(rank: 0, "train-worker with \(ranks) rank(s) failed (exit \(p.terminationStatus)):\n\(output)")
+        }
+        var fields: [String: Double] = [:]
+        for kv in line.dropFirst(7).split(separator: " ") {
+            let parts = kv.split(separator: "=")
+            if parts.count == 2 { fields[String(parts[0])] = Double(parts[1]) }
+        }
+        let r = Result(imagesPerSecond: fields["ips"] ?? 0, forward: fields["forward"] ?? 0, backward: fields["backward"] ?? 0,
+                       exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
+                       peakRSSMegabytes: fields["rss"] ?? 0)
+        print(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step",
+                     ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction))
+        return r
+    }
+
+    /// Worker side, under mpirun: `dcnet-bench train-worker DATA GLOBAL_BATCH`.
+    static func worker() throws {
+        MPIRuntime.initialize()
+        let world = Communicator.world
+        let args = CommandLine.arguments
+        var config = TrainingConfig(model: ModelConfig(
+            architecture: .cnn9, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
+        config.globalBatch = Int(args[3]) ?? 128
+        config.epochs = 100
+        var options = RunOptions(dataDirectory: args[2])
+        options.threads = 1
+        options.evalEvery = 0
+        let trainer = try Trainer(config: config, options: options)
+        _ = try trainer.runSteps(warmup)
+        try world.barrier()
+        let start = MPIRuntime.wallTime()
+        let t = try trainer.runSteps(steps)
+        let elapsed = MPIRuntime.wallTime() - start
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let rss = try world.allReduce(Double(usage.ru_maxrss) / 1024, op: .max)
+        let slowest = try world.allReduce(elapsed, op: .max)
+        if world.rank == 0 {
+            let n = Double(steps)
+            print(String(format: "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f update=%.5f data=%.5f rss=%.1f",
+                         Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
+                         t.exposedCommunication / n, t.update / n, t.data / n, rss))
+        }
+    }
+
+    static func writeRandomCIFAR(directory: String, images: Int) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var rng = Xoshiro256StarStar(seed: 1)
+        let perFile = images / 5
+        for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"] {
+            var bytes = [UInt8](repeating: 0, count: perFile * 3073)
+            for r in 0..<perFile {
+                bytes[r * 3073] = UInt8(r % 10)
+                for i in 1..<3073 { bytes[r * 3073 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/" + name + ".bin"))
+        }
+    }
+}
