@@ -24,7 +24,7 @@ enum TrainBench {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-bench-\(getpid())").path
         try writeRandomCIFAR(directory: dir, images: 1280)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        print("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs")
+        FileHandle.standardOutput.write(Data("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n".utf8))
         var two: [Result] = [], one: [Result] = []
         for _ in 0..<repeats {
             two.append(try launch(ranks: 2, globalBatch: 128, data: dir))
@@ -84,8 +84,9 @@ enum TrainBench {
         let r = Result(imagesPerSecond: fields["ips"] ?? 0, forward: fields["forward"] ?? 0, backward: fields["backward"] ?? 0,
                        exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
                        peakRSSMegabytes: fields["rss"] ?? 0)
-        print(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step",
-                     ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction))
+        // Unbuffered, so progress shows while the next run starts, also through a pipe.
+        FileHandle.standardOutput.write(Data(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step\n",
+                                                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction).utf8))
         return r
     }
 

@@ -2,9 +2,6 @@
 // Each prints a readable table and ends with `name: value` lines.
 import Foundation
 
-// Progress lines must appear as they happen, also when the output is a pipe.
-setvbuf(stdout, nil, _IOLBF, 0)
-
 let benches: [String: () throws -> Void] = [
     "allreduce": AllReduceBench.run,
     "conv": ConvBench.run,
