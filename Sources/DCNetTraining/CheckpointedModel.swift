@@ -19,13 +19,15 @@ public final class CheckpointedModel {
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
         var contents: Checkpoint.Contents?
-        try communicator.agree(Result { contents = try Checkpoint.read(path) }, console: console,
-                               what: "reading checkpoint \(path)")
+        try communicator.agree(console: console, what: "reading checkpoint \(path)") {
+            contents = try Checkpoint.read(path)
+        }
         config = contents!.config
         network = config.model.makeNetwork(batch: batch)
         let net = network, model = config.model
-        try communicator.agree(Result { try Checkpoint.apply(contents!, to: net, optimizer: nil, model: model) },
-                               console: console, what: "loading checkpoint \(path)")
+        try communicator.agree(console: console, what: "loading checkpoint \(path)") {
+            try Checkpoint.apply(contents!, to: net, optimizer: nil, model: model)
+        }
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: batch)
     }
@@ -34,8 +36,10 @@ public final class CheckpointedModel {
     public func loadTestSet(directory: String) throws -> LabeledImages {
         var test: LabeledImages?
         let variant = config.variant
-        try communicator.agree(Result { test = try CIFAR.load(directory: directory, variant: variant, split: .test) },
-                               console: Console(rank: communicator.rank), what: "loading \(variant.rawValue) test data from \(directory)")
+        try communicator.agree(console: Console(rank: communicator.rank),
+                               what: "loading \(variant.rawValue) test data from \(directory)") {
+            test = try CIFAR.load(directory: directory, variant: variant, split: .test)
+        }
         return test!
     }
 

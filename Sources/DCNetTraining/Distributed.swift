@@ -44,17 +44,26 @@ public struct Console {
 }
 
 extension Communicator {
-    /// Every rank reports whether a local step succeeded; all learn the first failing rank.
+    /// Every rank runs `body` and reports whether it succeeded; all learn the first failing rank.
     /// This is the collective that keeps ranks from waiting on one that has already given up.
-    func agree(_ local: Result<Void, Error>, console: Console, what: String) throws {
+    public func agree(console: Console, what: String, _ body: () throws -> Void) throws {
         var failed: Int32 = 0
-        if case .failure(let e) = local {
-            console.error("rank \(rank): \(what): \(e)")
+        do {
+            try body()
+        } catch {
+            console.error("rank \(rank): \(what): \(error)")
             failed = Int32(rank + 1)
         }
         let worst = try allReduce(failed, op: .max)
         if worst > 0 {
             throw JobError(rank: Int(worst - 1), "\(what) failed (the message above from rank \(worst - 1) says why)")
+        }
+    }
+
+    /// The same for an outcome computed earlier.
+    public func agree(_ local: Result<Void, Error>, console: Console, what: String) throws {
+        try agree(console: console, what: what) {
+            if case .failure(let error) = local { throw error }
         }
     }
 }

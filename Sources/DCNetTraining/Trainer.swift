@@ -62,21 +62,20 @@ public final class Trainer {
         var resumeFrom: Checkpoint.Contents?
         var config = requested
         if options.resume, let dir = options.checkpointDirectory {
-            var local: Result<Void, Error> = .success(())
             if rank == 0 {
                 resumeFrom = Checkpoint.newestValid(in: dir) { path, error in
                     Console(rank: 0).error("skipping damaged checkpoint \(path): \(error)")
                 }
                 if let r = resumeFrom { config = r.config }
             }
-            try communicator.agree(local, console: console, what: "reading checkpoints")
             var json = Array((try? JSONEncoder().encode(config)) ?? Data())
             var length = Int64(json.count)
             length = try communicator.broadcast(length, root: 0)
             if rank != 0 { json = Array(repeating: 0, count: Int(length)) }
             try communicator.broadcast(&json, root: 0)
-            local = Result { config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json)) }
-            try communicator.agree(local, console: console, what: "decoding the resumed configuration")
+            try communicator.agree(console: console, what: "decoding the resumed configuration") {
+                config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
+            }
             if config.globalBatch % size != 0 {
                 throw JobError(rank: rank, "the checkpoint's global batch \(config.globalBatch) does not divide by \(size) ranks")
             }
@@ -85,10 +84,10 @@ public final class Trainer {
 
         var loaded: (LabeledImages, LabeledImages)?
         let variant = config.variant
-        try communicator.agree(Result {
+        try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(options.dataDirectory)") {
             loaded = (try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .train),
                       try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .test))
-        }, console: console, what: "loading \(variant.rawValue) from \(options.dataDirectory)")
+        }
         trainSet = loaded!.0
         testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
 
@@ -121,17 +120,19 @@ public final class Trainer {
             milestones: config.stepMilestones, gamma: config.stepGamma)
 
         // Rank 0 initialises or loads; everyone receives the same state.
-        var local: Result<Void, Error> = .success(())
-        if rank == 0 {
+        let network = network, optimizer = optimizer, model = config.model, seed = config.seed
+        var restored: TrainingProgress?
+        try communicator.agree(console: console, what: "loading checkpoint \(resumeFrom?.path ?? "")") {
+            guard rank == 0 else { return }
             if let r = resumeFrom {
-                local = Result { try Checkpoint.apply(r, to: network, optimizer: optimizer, model: config.model) }
-                progress = r.progress
+                try Checkpoint.apply(r, to: network, optimizer: optimizer, model: model)
+                restored = r.progress
             } else {
-                var rng = Xoshiro256StarStar(seed: config.seed)
+                var rng = Xoshiro256StarStar(seed: seed)
                 network.initializeParameters(using: &rng)
             }
         }
-        try communicator.agree(local, console: console, what: "loading checkpoint \(resumeFrom?.path ?? "")")
+        if let restored { progress = restored }
         try broadcastReplicaState()
         try verifyIdenticalReplicas()
         if let r = resumeFrom {
@@ -141,9 +142,11 @@ public final class Trainer {
         progress.ranks = size
 
         if rank == 0, let path = options.metricsPath {
-            try communicator.agree(Result { metrics = try MetricsWriter(path: path) }, console: console, what: "opening \(path)")
+            var writer: MetricsWriter?
+            try communicator.agree(console: console, what: "opening \(path)") { writer = try MetricsWriter(path: path) }
+            metrics = writer
         } else {
-            try communicator.agree(.success(()), console: console, what: "opening the metrics file")
+            try communicator.agree(console: console, what: "opening the metrics file") {}
         }
     }
 
@@ -363,18 +366,17 @@ public final class Trainer {
     /// worked from the status all-reduce, which is also the barrier after the write.
     public func writeCheckpoint() throws {
         guard let dir = options.checkpointDirectory else { return }
-        var local: Result<Void, Error> = .success(())
-        if communicator.rank == 0 {
-            progress.adamSteps = optimizer.adamSteps
-            local = Result {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)
-                try Checkpoint.write(to: path, network: network, optimizer: optimizer, config: config, progress: progress)
-                Checkpoint.prune(directory: dir, keep: options.keep)
-                console.print("checkpoint: \(path)")
-            }
+        progress.adamSteps = optimizer.adamSteps
+        let progress = progress, network = network, optimizer = optimizer, config = config
+        let console = console, keep = options.keep
+        try communicator.agree(console: console, what: "writing a checkpoint") {
+            guard communicator.rank == 0 else { return }
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)
+            try Checkpoint.write(to: path, network: network, optimizer: optimizer, config: config, progress: progress)
+            Checkpoint.prune(directory: dir, keep: keep)
+            console.print("checkpoint: \(path)")
         }
-        try communicator.agree(local, console: console, what: "writing a checkpoint")
     }
 
     // MARK: - evaluation
