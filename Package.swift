@@ -11,7 +11,12 @@ import PackageDescription
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
 //   DCNetReport              Markdown + SVG experiment reports (Foundation only)
 //   dcnet-dist               the command-line tool
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// The numerical kernels are compiled without overflow/bounds checks in release builds (their
+// indexing is validated when layers are built). Everything else keeps Swift's checked -O: a
+// release build of the training module with -Ounchecked crashed in an error path after loading a
+// checkpoint (swift_getErrorValue on a bad pointer; Swift 6.3.1).
+let kernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let release: [SwiftSetting] = []
 
 let package = Package(
     name: "dcnet-dist",
@@ -35,8 +40,8 @@ let package = Package(
 
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
-        .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: release),
-        .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: release),
+        .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
+        .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
         .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
         .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
         .target(name: "DCNetTraining",
