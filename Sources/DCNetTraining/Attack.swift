@@ -290,42 +290,20 @@ extension AttackResult {
     }
 }
 
-/// A network restored from a checkpoint on every rank, with its training configuration (what
-/// `CheckpointedModel` does, as a function: the attack command uses this one).
+/// A network restored from a checkpoint on every rank, with its training configuration.
 public func loadNetwork(checkpoint path: String, batch: Int, communicator: Communicator) throws -> (network: Network, config: TrainingConfig) {
     let console = Console(rank: communicator.rank)
     var contents: Checkpoint.Contents?
-    var failure: Error?
-    do { contents = try Checkpoint.read(path) } catch { failure = error }
-    try communicator.agree(failure.map { .failure($0) } ?? .success(()), console: console, what: "reading checkpoint \(path)")
+    try communicator.agree(console: console, what: "reading checkpoint \(path)") { contents = try Checkpoint.read(path) }
     let config = contents!.config
     let network = config.model.makeNetwork(batch: batch)
-    // Parameters and state copied here rather than with `Checkpoint.apply`: in release (-Ounchecked)
-    // builds the call `Checkpoint.apply(_, to:, optimizer: nil, model:)` crashes (bogus error value
-    // after return; `eval` and `train --resume` hit it too). Same checks, same tensors.
-    failure = copyWeights(contents!, into: network).map { CheckpointError(path: path, message: $0) }
-    try communicator.agree(failure.map { .failure($0) } ?? .success(()), console: console, what: "loading checkpoint \(path)")
+    try communicator.agree(console: console, what: "loading checkpoint \(path)") {
+        try Checkpoint.apply(contents!, to: network, optimizer: nil, model: config.model)
+    }
     return (network, config)
 }
 
 /// OpenBLAS threads for a rank (the trainer's rule: cores on the node / ranks on the node).
 public func setAttackThreads(_ requested: Int?, communicator: Communicator) {
     BLAS.threadCount = threadsPerRank(requested: requested, communicator: communicator)
-}
-
-/// The parameter and state tensors of a checkpoint copied into `network`; a message if one is
-/// missing or has the wrong shape or type.
-@inline(never)
-func copyWeights(_ contents: Checkpoint.Contents, into network: Network) -> String? {
-    for p in network.parameters {
-        guard let t = contents.file["param/" + p.name] else { return "no tensor param/" + p.name }
-        guard t.shape == p.dims, t.dtype == .f32 else { return "param/" + p.name + ": wrong shape or type" }
-        t.bytes.withUnsafeBytes { UnsafeMutableRawPointer(p.value).copyMemory(from: $0.baseAddress!, byteCount: p.count * 4) }
-    }
-    for s in network.state {
-        guard let t = contents.file["state/" + s.name] else { return "no tensor state/" + s.name }
-        guard t.dtype == .f32, t.bytes.count == s.count * 4 else { return "state/" + s.name + ": wrong size or type" }
-        t.bytes.withUnsafeBytes { UnsafeMutableRawPointer(s.data).copyMemory(from: $0.baseAddress!, byteCount: s.count * 4) }
-    }
-    return nil
 }
