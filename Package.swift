@@ -15,7 +15,31 @@ import PackageDescription
 // indexing is validated when layers are built). Everything else keeps Swift's checked -O: a
 // release build of the training module with -Ounchecked crashed in an error path after loading a
 // checkpoint (swift_getErrorValue on a bad pointer; Swift 6.3.1).
-let kernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+//
+// The kernels are also compiled for Haswell-class x86-64 (AVX2 + FMA, x86-64-v3) when the building machine has it: the
+// element-wise loops of the decoupled operators, BatchNorm and im2col then run 8 floats wide with
+// fused multiply-adds instead of SSE2's 4. Every x86 server CPU since 2013 qualifies; building on
+// one node and running on an older one needs DCNET_TARGET_CPU=x86-64 (any LLVM -target-cpu name works,
+// and an empty value means the compiler's default).
+import Foundation
+
+func kernelTargetCPU() -> String? {
+    if let forced = ProcessInfo.processInfo.environment["DCNET_TARGET_CPU"] {
+        return forced.isEmpty ? nil : forced
+    }
+    #if arch(x86_64) && os(Linux)
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return ["avx2", "fma", "bmi2", "movbe"].allSatisfy(set.contains) ? "haswell" : nil
+    #else
+    return nil
+    #endif
+}
+let kernels: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"] + (kernelTargetCPU().map { ["-target-cpu", $0] } ?? []),
+                 .when(configuration: .release)),
+]
 let release: [SwiftSetting] = []
 
 let package = Package(

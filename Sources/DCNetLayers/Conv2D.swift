@@ -64,13 +64,8 @@ public final class Conv2D: Layer {
             }
         }
         let dx = inputGradient.prefix(samples: x.shape.n)
-        for n in 0..<x.shape.n {
-            gemm.accumulateFilterGradient(outGradient: dy.sample(n), columns: gemm.pack(x.sample(n)),
-                                          filterGradient: weight.gradient, overwrite: n == 0)
-            if needInputGradient {
-                gemm.inputGradient(filters: weight.value, outGradient: dy.sample(n), image: dx.sample(n))
-            }
-        }
+        gemm.backward(samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
+                      filterGradient: weight.gradient, inputGradient: needInputGradient ? dx : nil)
         return needInputGradient ? dx : nil
     }
 }

@@ -180,14 +180,10 @@ public final class DecoupledConv2D: Layer {
         }
         // u now holds dL/du.
         let dx = inputGradient.prefix(samples: N)
-        for n in 0..<N {
-            let image = x.sample(n)
-            gemm.accumulateFilterGradient(outGradient: u.sample(n), columns: gemm.pack(image),
-                                          filterGradient: filterHatGradient, overwrite: n == 0)
-            guard needInputGradient else { continue }
-            let dxn = dx.sample(n)
-            gemm.inputGradient(filters: filterHat, outGradient: u.sample(n), image: dxn)
+        gemm.backward(samples: N, filters: filterHat, input: x, outGradient: u,
+                      filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil) { n in
             // ||x|| = sqrt(S + eps): dL/dS = dL/d||x|| / (2||x||); S = window sum of Σ_c x².
+            let image = x.sample(n), dxn = dx.sample(n)
             let dXn = patchNormGradient + n * P, inv = invPatchNorm + n * P
             for p in 0..<P { scratch[p] = 0.5 * dXn[p] * inv[p] }
             windowSumAdjoint(g, gradient: scratch, map: squareMap)

@@ -16,6 +16,15 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var patchSize: Int { channels * kernel * kernel }
     /// A 1×1, stride-1, unpadded convolution reads the image itself as its column matrix.
     public var isIdentityPacking: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    /// Stride 1 with the output the size of the input ("same" padding, odd kernels).
+    public var isSameSizeStrideOne: Bool { stride == 1 && 2 * padding == kernel - 1 }
+    /// For stride 1 and padding ≤ R-1, the input gradient is itself a stride-1 convolution of the
+    /// output gradient (K channels, OH×OW) with the flipped, transposed filters and padding R-1-p.
+    public func inputGradientGeometry(outChannels: Int) -> ConvGeometry? {
+        guard stride == 1, padding <= kernel - 1, !isIdentityPacking else { return nil }
+        return ConvGeometry(channels: outChannels, height: outHeight, width: outWidth,
+                            kernel: kernel, stride: 1, padding: kernel - 1 - padding)
+    }
     public var description: String {
         "\(channels)×\(height)×\(width) k\(kernel) s\(stride) p\(padding)"
     }
@@ -37,6 +46,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 /// Packs one image (C×H×W) into the column matrix [C·R·S × OH·OW] used by the convolution GEMM.
 /// Row (c, kr, ks) holds the input pixels each output position sees through that kernel tap.
 public func im2col(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    if g.isSameSizeStrideOne {
+        im2colSameSize(g, image: image, columns: columns)
+        return
+    }
     let oh = g.outHeight, ow = g.outWidth, P = oh * ow
     let H = g.height, W = g.width, s = g.stride, pad = g.padding
     var row = columns
@@ -63,6 +76,44 @@ public func im2col(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: Unsa
                     if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
                 }
                 row += P
+            }
+        }
+    }
+}
+
+/// im2col for a stride-1 convolution whose output has the input's size (padding (R-1)/2): each
+/// kernel tap's row block is the image plane shifted by a constant offset, so it is one contiguous
+/// copy per tap plus zeroing of the padded border, instead of one short copy per output row (which
+/// on 8×8 and 16×16 layers cost more in call overhead than in bytes moved).
+func im2colSameSize(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, HW = H * W, pad = g.padding
+    var row = columns
+    for c in 0..<g.channels {
+        let plane = image + c * HW
+        for kr in 0..<g.kernel {
+            let dy = kr - pad
+            let y0 = max(0, -dy), y1 = min(H, H - dy)
+            for ks in 0..<g.kernel {
+                let dx = ks - pad
+                if y0 > 0 { row.update(repeating: 0, count: y0 * W) }
+                if y1 < H { (row + y1 * W).update(repeating: 0, count: (H - y1) * W) }
+                if y0 < y1 {
+                    // Output i of the block reads plane[i + offset]; clip to the plane (the clipped
+                    // elements are border columns, zeroed below).
+                    let offset = dy * W + dx
+                    let lo = max(y0 * W, -offset), hi = min(y1 * W, HW - offset)
+                    if lo < hi { (row + lo).update(from: plane + lo + offset, count: hi - lo) }
+                    if lo > y0 * W { (row + y0 * W).update(repeating: 0, count: lo - y0 * W) }
+                    if hi < y1 * W { (row + hi).update(repeating: 0, count: y1 * W - hi) }
+                    // Columns that wrapped onto the neighbouring image row are padding.
+                    if dx < 0 {
+                        for y in y0..<y1 { (row + y * W).update(repeating: 0, count: min(-dx, W)) }
+                    } else if dx > 0 {
+                        let n = min(dx, W)
+                        for y in y0..<y1 { (row + y * W + W - n).update(repeating: 0, count: n) }
+                    }
+                }
+                row += HW
             }
         }
     }

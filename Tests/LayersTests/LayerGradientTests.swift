@@ -5,7 +5,7 @@ import DCNetTensor
 /// Finite-difference checks of every non-decoupled layer, in training and evaluation modes.
 final class LayerGradientTests: XCTestCase {
     func testBaselineConvolution() {
-        for (k, s, p) in [(1, 1, 0), (3, 1, 1), (3, 2, 1), (3, 2, 0), (5, 1, 2), (1, 2, 0)] {
+        for (k, s, p) in [(1, 1, 0), (3, 1, 1), (3, 1, 0), (3, 1, 2), (3, 2, 1), (3, 2, 0), (5, 1, 2), (5, 1, 1), (1, 2, 0), (1, 1, 1)] {
             for bias in [true, false] {
                 let layer = Conv2D("conv-k\(k)s\(s)p\(p)", inChannels: 3, outChannels: 4, kernel: k,
                                    stride: s, padding: p, bias: bias)
