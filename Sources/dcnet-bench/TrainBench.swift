@@ -16,7 +16,10 @@ enum TrainBench {
 
     struct Result {
         var imagesPerSecond = 0.0, forward = 0.0, backward = 0.0, exposed = 0.0, update = 0.0, data = 0.0
+        /// Extra wait of the rank that finished backward first (not part of the step breakdown).
+        var imbalance = 0.0
         var peakRSSMegabytes = 0.0
+        var imbalanceFraction: Double { imbalance / (forward + backward + exposed + update + data) }
         var exposedFraction: Double { exposed / (forward + backward + exposed + update + data) }
     }
 
@@ -41,7 +44,8 @@ enum TrainBench {
                   + "      " + pct(r.exposed) + "      " + pct(r.update) + "  " + pct(r.data)
                   + String(format: "   %7.0f MB", r.peakRSSMegabytes))
         }
-        print("(percentages are shares of the step time; exposed-comm is the wait for all-reduce after backward ends)")
+        print("(percentages are shares of the step time; exposed-comm is the wait for all-reduce after the last rank's")
+        print(" backward ends; the first rank to finish also waited \(String(format: "%.1f%%", 100 * m2.imbalanceFraction)) of the step for the other: imbalance)")
         print("")
         print(String(format: "train-images-per-s-2x1: %.1f", m2.imagesPerSecond))
         print(String(format: "scaling-2x1-vs-1x1: %.3f", m2.imagesPerSecond / m1.imagesPerSecond))
@@ -83,10 +87,10 @@ enum TrainBench {
         }
         let r = Result(imagesPerSecond: fields["ips"] ?? 0, forward: fields["forward"] ?? 0, backward: fields["backward"] ?? 0,
                        exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
-                       peakRSSMegabytes: fields["rss"] ?? 0)
+                       imbalance: fields["imbalance"] ?? 0, peakRSSMegabytes: fields["rss"] ?? 0)
         // Unbuffered, so progress shows while the next run starts, also through a pipe.
-        FileHandle.standardOutput.write(Data(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step\n",
-                                                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction).utf8))
+        FileHandle.standardOutput.write(Data(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%% rank imbalance)\n",
+                                                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction, 100 * r.imbalanceFraction).utf8))
         return r
     }
 
@@ -112,11 +116,16 @@ enum TrainBench {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let rss = try world.allReduce(Double(usage.ru_maxrss) / 1024, op: .max)
         let slowest = try world.allReduce(elapsed, op: .max)
+        // A rank that ends backward first also waits for the slower rank to arrive: that is load
+        // imbalance (here mostly a noisy, shared machine), not communication. The rank that waits
+        // least, the one that arrived last, waits only for the reduction itself.
+        let exposed = try world.allReduce(t.exposedCommunication, op: .min)
+        let imbalance = try world.allReduce(t.exposedCommunication, op: .max) - exposed
         if world.rank == 0 {
             let n = Double(steps)
-            print(String(format: "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f update=%.5f data=%.5f rss=%.1f",
+            print(String(format: "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f rss=%.1f",
                          Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
-                         t.exposedCommunication / n, t.update / n, t.data / n, rss))
+                         exposed / n, imbalance / n, t.update / n, t.data / n, rss))
         }
     }
 
