@@ -7,20 +7,35 @@ import MPI
 /// order backward produces them). When backward finishes a layer, every bucket whose layers are all
 /// done starts its nonblocking all-reduce; between layers, `progress()` tests outstanding requests
 /// so OpenMPI advances them. Buckets start in the same order on every rank, so the collectives match.
+///
+/// With bfloat16 compression a bucket is rounded to bfloat16 into a staging buffer when it starts,
+/// reduced as bfloat16 (half the bytes on the wire), and widened back when the update waits for it.
+public enum GradientCompression: String, Sendable, CaseIterable, Codable {
+    /// Float32 on the wire.
+    case none
+    /// bfloat16 on the wire: half the bytes, gradients rounded to 8 significant bits (after the
+    /// local backward and at each pairwise reduction step).
+    case bf16
+}
+
 public final class GradientExchange {
     let communicator: Communicator
     let gradients: UnsafeMutablePointer<Float>
     /// Buckets as flat ranges, in the order they are reduced, with the first layer each one needs.
     let buckets: [(range: Range<Int>, firstLayer: Int)]
     private var requests: [Request?]
+    public let compression: GradientCompression
+    /// bfloat16 copies of the buckets in flight (compression only).
+    private let staging: UnsafeMutablePointer<BFloat16>?
     private var nextBucket = 0
     /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
     public private(set) var exposedSeconds: Double = 0
 
     public init(communicator: Communicator, gradients: UnsafeMutablePointer<Float>,
-                layerRanges: [Range<Int>], bucketBytes: Int) {
+                layerRanges: [Range<Int>], bucketBytes: Int, compression: GradientCompression = .none) {
         self.communicator = communicator
         self.gradients = gradients
+        self.compression = compression
         var result: [(Range<Int>, Int)] = []
         var end: Int? = nil, start = 0, first = layerRanges.count
         for i in layerRanges.indices.reversed() where !layerRanges[i].isEmpty {
@@ -34,7 +49,11 @@ public final class GradientExchange {
         if let e = end { result.append((start..<e, first)) }
         buckets = result
         requests = Array(repeating: nil, count: result.count)
+        let total = result.map(\.0.upperBound).max() ?? 0
+        staging = compression == .bf16 && communicator.size > 1 ? .allocate(capacity: max(total, 1)) : nil
     }
+
+    deinit { staging?.deallocate() }
 
     public var bucketCount: Int { buckets.count }
 
@@ -49,8 +68,14 @@ public final class GradientExchange {
         guard communicator.size > 1 else { return }
         while nextBucket < buckets.count && buckets[nextBucket].firstLayer >= layer {
             let r = buckets[nextBucket].range
-            requests[nextBucket] = try communicator.iAllReduce(
-                UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum)
+            if let staging {
+                for i in r { staging[i] = BFloat16(gradients[i]) }
+                requests[nextBucket] = try communicator.iAllReduce(
+                    UnsafeMutableBufferPointer(start: staging + r.lowerBound, count: r.count), op: .sum)
+            } else {
+                requests[nextBucket] = try communicator.iAllReduce(
+                    UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum)
+            }
             nextBucket += 1
         }
         try progress()
@@ -70,7 +95,14 @@ public final class GradientExchange {
         }
         exposedSeconds = MPIRuntime.wallTime() - start
         if communicator.size > 1, let total = buckets.map(\.range.upperBound).max() {
-            BLAS.sscal(count: total, alpha: 1 / Float(communicator.size), x: gradients)
+            let scale = 1 / Float(communicator.size)
+            if let staging {
+                for bucket in buckets {
+                    for i in bucket.range { gradients[i] = staging[i].float * scale }
+                }
+            } else {
+                BLAS.sscal(count: total, alpha: scale, x: gradients)
+            }
         }
     }
 }

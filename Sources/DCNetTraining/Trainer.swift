@@ -96,7 +96,8 @@ public final class Trainer {
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(communicator: communicator, gradients: network.gradients,
                                     layerRanges: network.layerParameterRanges,
-                                    bucketBytes: Int(options.bucketMegabytes * 1_048_576))
+                                    bucketBytes: Int(options.bucketMegabytes * 1_048_576),
+                                    compression: options.gradientCompression)
         if config.syncBatchNorm && size > 1 {
             let reducer = CommunicatorStatistics(communicator)
             for layer in network.allLayers {

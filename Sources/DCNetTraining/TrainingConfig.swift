@@ -95,6 +95,7 @@ public struct RunOptions: Sendable {
     public var maxSteps: Int? = nil
     public var threads: Int? = nil
     public var bucketMegabytes: Double = 4
+    public var gradientCompression: GradientCompression = .none
     public var evalEvery: Int = 1
     public var logEvery: Int = 50
     /// Images of the test set to evaluate (nil: all).

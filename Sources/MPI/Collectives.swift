@@ -35,7 +35,7 @@ extension Communicator {
                                         op: ReductionOp = .sum) throws(MPIError) {
         let n = try mpiCount(buffer.count, "MPI_Allreduce")
         try mpiCheck(MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, n,
-                                   T.mpiDatatype, op.handle, handle), "MPI_Allreduce")
+                                   T.mpiDatatype, T.mpiOp(op), handle), "MPI_Allreduce")
     }
 
     /// In place on an array's storage (no copy).
@@ -55,7 +55,7 @@ extension Communicator {
         try checkSameCount(send.count, receive.count, "MPI_Allreduce")
         let n = try mpiCount(send.count, "MPI_Allreduce")
         try mpiCheck(MPI_Allreduce(send.baseAddress, receive.baseAddress, n,
-                                   T.mpiDatatype, op.handle, handle), "MPI_Allreduce")
+                                   T.mpiDatatype, T.mpiOp(op), handle), "MPI_Allreduce")
     }
 
     /// Out of place between arrays; `receive` must already have `send.count` elements.
@@ -163,7 +163,7 @@ extension Communicator {
         try checkSameCount(send.count, receive.count, "MPI_Reduce")
         let n = try mpiCount(send.count, "MPI_Reduce")
         try mpiCheck(MPI_Reduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype,
-                                op.handle, r, handle), "MPI_Reduce")
+                                T.mpiOp(op), r, handle), "MPI_Reduce")
     }
 
     /// Array form of `reduce(_:into:op:root:)`.
@@ -187,9 +187,9 @@ extension Communicator {
         let rc: Int32
         if rank == root {
             rc = MPI_Reduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
-                            op.handle, r, handle)
+                            T.mpiOp(op), r, handle)
         } else {
-            rc = MPI_Reduce(buffer.baseAddress, nil, n, T.mpiDatatype, op.handle, r, handle)
+            rc = MPI_Reduce(buffer.baseAddress, nil, n, T.mpiDatatype, T.mpiOp(op), r, handle)
         }
         try mpiCheck(rc, "MPI_Reduce")
     }
@@ -225,7 +225,7 @@ extension Communicator {
         let n = try mpiCount(buffer.count, "MPI_Iallreduce")
         var request = dcnet_mpi_request_null()
         try mpiCheck(MPI_Iallreduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
-                                    op.handle, handle, &request), "MPI_Iallreduce")
+                                    T.mpiOp(op), handle, &request), "MPI_Iallreduce")
         return Request(handle: request, operation: "MPI_Iallreduce")
     }
 }

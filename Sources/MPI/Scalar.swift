@@ -6,6 +6,13 @@ import CMPI
 /// buffer's Swift type and the type MPI is told can never disagree.
 public protocol MPIScalar: BitwiseCopyable {
     static var mpiDatatype: MPI_Datatype { get }
+    /// The MPI operation that performs `op` on this type (the predefined one unless the type
+    /// needs a user-defined reduction, like `BFloat16`).
+    static func mpiOp(_ op: ReductionOp) -> MPI_Op
+}
+
+extension MPIScalar {
+    @inlinable public static func mpiOp(_ op: ReductionOp) -> MPI_Op { op.handle }
 }
 
 extension Float: MPIScalar {
@@ -27,9 +34,7 @@ extension Int: MPIScalar {
 extension UInt8: MPIScalar {
     @inlinable public static var mpiDatatype: MPI_Datatype { dcnet_mpi_uint8() }
 }
-/// Also the transport type for fp16/bf16 gradient compression. MPI reduces it as an
-/// unsigned integer, which is meaningless for fp16/bf16 bit patterns: move such
-/// buffers (broadcast, allGather) and reduce after widening to Float.
+/// Reduced as an unsigned integer; bfloat16 data travels as `BFloat16`, which reduces as numbers.
 extension UInt16: MPIScalar {
     @inlinable public static var mpiDatatype: MPI_Datatype { dcnet_mpi_uint16() }
 }

@@ -10,6 +10,7 @@ extension ScheduleKind: ExpressibleByArgument {}
 extension ScalingKind: ExpressibleByArgument {}
 extension RemainderKind: ExpressibleByArgument {}
 extension Weighting: ExpressibleByArgument {}
+extension GradientCompression: ExpressibleByArgument {}
 
 enum OperatorName: String, CaseIterable, ExpressibleByArgument {
     case baseline, sphere, ball, tanh, linear, seg, log
@@ -155,6 +156,8 @@ struct Train: ParsableCommand {
     var resume = false
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(help: "Gradient all-reduce bucket size in MiB.") var bucketMb: Double = 4
+    @Option(help: "none, or bf16: all-reduce gradients as bfloat16 (half the bytes; 8 significant bits, for slow networks).")
+    var gradientCompression: GradientCompression = .none
     @Flag(help: "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch.")
     var syncBatchnorm = false
     @Option(help: "OpenBLAS threads per rank (default: cores on the node / ranks on the node).") var threads: Int?
@@ -199,6 +202,7 @@ struct Train: ParsableCommand {
         options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery
         options.keep = keep; options.resume = resume; options.metricsPath = metrics
         options.maxSteps = maxSteps; options.threads = threads; options.bucketMegabytes = bucketMb
+        options.gradientCompression = gradientCompression
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
         options.commandLine = CommandLine.arguments.joined(separator: " ")
 

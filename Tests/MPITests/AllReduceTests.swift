@@ -66,4 +66,43 @@ final class AllReduceTests: XCTestCase {
         XCTAssertEqual(try comm.allReduce(Int64(r), op: .max), Int64(s - 1))
         XCTAssertEqual(try comm.allReduce(Float(r) + 0.5, op: .min), 0.5)
     }
+
+    /// bfloat16 reduces as numbers (a user-defined MPI operation), blocking and nonblocking. The
+    /// values are small multiples of 1/4, so every partial sum is exact in bfloat16's 8 bits.
+    func testBFloat16Reductions() throws {
+        let rank = comm.rank, size = comm.size
+        for count in [0, 1, 7, 4099, 100_000] {
+            func value(_ i: Int, _ r: Int) -> Float { Float((i * 7 + r * 3) % 11) * 0.25 - 1 }
+            for op in [ReductionOp.sum, .max, .min] {
+                var data = (0..<count).map { BFloat16(value($0, rank)) }
+                if count % 2 == 0 {
+                    try comm.allReduce(&data, op: op)
+                } else {
+                    try data.withUnsafeMutableBufferPointer { try comm.iAllReduce($0, op: op).wait() }
+                }
+                for i in 0..<count {
+                    let all = (0..<size).map { value(i, $0) }
+                    let want: Float = op == .sum ? all.reduce(0, +) : op == .max ? all.max()! : all.min()!
+                    if data[i].float != want {
+                        XCTFail("bfloat16 \(op) count \(count) element \(i): \(data[i].float), expected \(want)")
+                        break
+                    }
+                }
+            }
+        }
+    }
+
+    func testBFloat16RoundsToNearestEven() {
+        func bits(_ f: UInt32) -> UInt16 { BFloat16(Float(bitPattern: f)).bitPattern }
+        XCTAssertEqual(bits(0x3F80_8000), 0x3F80, "a tie rounds to the even neighbour (down)")
+        XCTAssertEqual(bits(0x3F81_8000), 0x3F82, "a tie rounds to the even neighbour (up)")
+        XCTAssertEqual(bits(0x3F80_8001), 0x3F81, "above the tie rounds up")
+        XCTAssertEqual(bits(0x3F80_7FFF), 0x3F80, "below the tie rounds down")
+        XCTAssertEqual(bits(0xBF80_C000), 0xBF81, "negative values round by magnitude")
+        XCTAssertEqual(bits(0x7F7F_FFFF), 0x7F80, "the largest Float rounds to infinity")
+        XCTAssertEqual(BFloat16(-Float.infinity).float, -.infinity)
+        XCTAssertTrue(BFloat16(.nan).float.isNaN)
+        XCTAssertEqual(BFloat16(1e-30).float, 1e-30, accuracy: 1e-32, "bfloat16 keeps Float's range")
+        for x: Float in [0, 1, -2.5, 3.140625, 65280] { XCTAssertEqual(BFloat16(x).float, x, "\(x) is exact") }
+    }
 }

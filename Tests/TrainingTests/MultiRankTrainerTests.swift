@@ -48,9 +48,12 @@ final class MultiRankTrainerTests: XCTestCase {
     /// Runs `config` for `steps` steps with all ranks, then on rank 0 alone (a one-rank communicator
     /// split off the world), and returns the largest relative difference of the step losses and of
     /// the final parameters, as rank 0 computed it (NaN if the reference run failed).
-    private func oneVersusAll(_ config: TrainingConfig, steps: Int) throws -> (loss: Double, parameters: Double) {
+    private func oneVersusAll(_ config: TrainingConfig, steps: Int, compression: GradientCompression = .none)
+        throws -> (loss: Double, parameters: Double) {
         let data = try learnableDataset(train: 48, test: 12)
-        let multi = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: steps), communicator: world)
+        var options = tinyOptions(data: data.path, maxSteps: steps)
+        options.gradientCompression = compression
+        let multi = try Trainer(config: config, options: options, communicator: world)
         _ = try multi.run()
         XCTAssertEqual(multi.stepLosses.count, steps)
         let single = try world.split(color: world.rank == 0 ? 0 : nil)
@@ -86,6 +89,21 @@ final class MultiRankTrainerTests: XCTestCase {
         let d = try oneVersusAll(config, steps: 4)
         XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks with synchronised BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ from one rank by \(d.parameters) (relative L2)")
+    }
+
+    /// bfloat16 gradient exchange: close to the Float32 one-rank run (8-bit rounding of every
+    /// gradient), and with several ranks measurably different from it (the compression is applied).
+    func testBFloat16GradientCompressionStaysCloseToOneRank() throws {
+        var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
+        config.syncBatchNorm = true
+        let d = try oneVersusAll(config, steps: 4, compression: .bf16)
+        XCTAssertLessThan(d.loss, 2e-2, "\(world.size) ranks with bf16 gradients: step losses differ from one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(d.parameters, 2e-2, "final parameters differ from one rank by \(d.parameters) (relative L2)")
+        if world.size > 1 {
+            XCTAssertGreaterThan(d.parameters, 1e-7, "bf16 compression with \(world.size) ranks left the parameters bit-identical to Float32")
+        } else {
+            XCTAssertEqual(d.parameters, 0, "with one rank there is nothing to compress")
+        }
     }
 
     func testOneRankEqualsNRanksWithoutBatchNorm() throws {
