@@ -5,6 +5,7 @@ import Foundation
 let benches: [String: () throws -> Void] = [
     "allreduce": AllReduceBench.run,
     "conv": ConvBench.run,
+    "gemm": GEMMChunkBench.run,
     "train": TrainBench.run,
     "train-worker": TrainBench.worker,
 ]
