@@ -105,12 +105,12 @@ func im2colSameSize(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: Uns
                     if lo < hi { (row + lo).update(from: plane + lo + offset, count: hi - lo) }
                     if lo > y0 * W { (row + y0 * W).update(repeating: 0, count: lo - y0 * W) }
                     if hi < y1 * W { (row + hi).update(repeating: 0, count: y1 * W - hi) }
-                    // Columns that wrapped onto the neighbouring image row are padding.
-                    if dx < 0 {
-                        for y in y0..<y1 { (row + y * W).update(repeating: 0, count: min(-dx, W)) }
-                    } else if dx > 0 {
-                        let n = min(dx, W)
-                        for y in y0..<y1 { (row + y * W + W - n).update(repeating: 0, count: n) }
+                    // Columns that wrapped onto the neighbouring image row are padding. Strided
+                    // stores, column by column: a memset call per row cost more than the copy.
+                    let first = dx < 0 ? 0 : W - min(dx, W), count = min(abs(dx), W)
+                    for j in first..<(first + count) {
+                        var p = row + y0 * W + j
+                        for _ in y0..<y1 { p.pointee = 0; p += W }
                     }
                 }
                 row += HW
