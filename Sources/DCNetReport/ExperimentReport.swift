@@ -296,8 +296,11 @@ public struct ExperimentReport {
         guard let lastCommon = common.last else {
             return "\(candidate) vs \(baseline): no epochs in common, cannot compare."
         }
+        // Epochs whose evaluation lagged training in either run are left out of the mean (and named).
+        let lagging = common.filter { summary.evaluationLagsTraining(atEpoch: $0) || baseSummary.evaluationLagsTraining(atEpoch: $0) }
         let pairs = common.compactMap { epoch -> (Double, Double)? in
-            guard let a = summary.testAccuracy(atEpoch: epoch), let b = baseSummary.testAccuracy(atEpoch: epoch),
+            guard !lagging.contains(epoch),
+                  let a = summary.testAccuracy(atEpoch: epoch), let b = baseSummary.testAccuracy(atEpoch: epoch),
                   a.isFinite, b.isFinite else { return nil }
             return (a, b)
         }
@@ -310,7 +313,7 @@ public struct ExperimentReport {
             + "\(Markdown.percent(atEnd.0)) vs \(Markdown.percent(atEnd.1)) test accuracy; "
             + (pairs.count == common.count
                 ? "mean over epochs \(common.first!)–\(lastCommon): "
-                : "mean over the \(pairs.count) epochs both recorded: ")
+                : "mean over the \(pairs.count) comparable epochs: ")
             + "\(Markdown.percent(meanCandidate)) vs \(Markdown.percent(meanBaseline))"
         // Quote the highest threshold either run reached within the common budget.
         if let threshold = accuracyThresholds.sorted().last(where: {
@@ -321,6 +324,21 @@ public struct ExperimentReport {
                 s.epochToReach(threshold, withinEpochs: lastCommon).map(String.init) ?? "not reached"
             }
             text += "; epochs to reach \(Markdown.percent(threshold, decimals: 0)): \(reached(summary)) vs \(reached(baseSummary))"
+        }
+        let losses = common.compactMap { epoch -> (Double, Double)? in
+            guard let a = summary.trainLoss(atEpoch: epoch), let b = baseSummary.trainLoss(atEpoch: epoch),
+                  a.isFinite, b.isFinite else { return nil }
+            return (a, b)
+        }
+        if !losses.isEmpty {
+            let n = Double(losses.count)
+            text += "; mean training loss \(String(format: "%.3f", losses.map(\.0).reduce(0, +) / n)) vs "
+                + "\(String(format: "%.3f", losses.map(\.1).reduce(0, +) / n))"
+        }
+        if !lagging.isEmpty {
+            let which = lagging.map(String.init).joined(separator: ", ")
+            text += " (epoch\(lagging.count == 1 ? "" : "s") \(which) left out of the mean: test accuracy below 60% of the "
+                + "training accuracy, i.e. evaluation statistics not yet settled, not a network that has not learned)"
         }
         let difference = meanCandidate - meanBaseline
         if difference > noiseMargin {

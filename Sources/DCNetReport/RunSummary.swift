@@ -45,6 +45,25 @@ public struct RunSummary: Sendable, Equatable {
         epochs.first { $0.epoch == epoch }?.testAccuracy
     }
 
+    /// Training accuracy and loss recorded at `epoch` (measured in training mode during the epoch).
+    public func trainAccuracy(atEpoch epoch: Int) -> Double? {
+        epochs.first { $0.epoch == epoch }?.trainAccuracy
+    }
+    public func trainLoss(atEpoch epoch: Int) -> Double? {
+        epochs.first { $0.epoch == epoch }?.trainLoss
+    }
+
+    /// True when the test accuracy of `epoch` is below 60% of the training accuracy of the same
+    /// epoch. Early in a run that is the signature of evaluation-mode running statistics
+    /// (BatchNorm's running variance starts at 1, and decoupled layers' outputs have a variance of
+    /// 1e-4–1e-2 at first) that a few dozen steps have not yet moved to the data: the test number
+    /// then says nothing about how far the network has learned.
+    public func evaluationLagsTraining(atEpoch epoch: Int) -> Bool {
+        guard let train = trainAccuracy(atEpoch: epoch), let test = testAccuracy(atEpoch: epoch),
+              train.isFinite, test.isFinite else { return false }
+        return test < 0.6 * train
+    }
+
     public var epochNumbers: [Int] { epochs.map(\.epoch) }
 
     static func median(_ values: [Double]) -> Double? {
