@@ -8,6 +8,9 @@ public enum ClaimTest: Sendable, Equatable, Codable {
     case fasterConvergence
     /// Candidates reach a higher best test accuracy than the baseline.
     case higherAccuracy
+    /// Candidates do not beat the baseline's best test accuracy (a claim that a variant does not
+    /// help, e.g. the paper's finding on weighted operators).
+    case noHigherAccuracy
     /// Every candidate reaches at least this test accuracy (fraction), e.g. training without
     /// batch normalization or ReLU.
     case reachesAccuracy(Double)
@@ -22,12 +25,13 @@ public enum ClaimTest: Sendable, Equatable, Codable {
         switch kind {
         case "faster-convergence": self = .fasterConvergence
         case "higher-accuracy": self = .higherAccuracy
+        case "no-higher-accuracy": self = .noHigherAccuracy
         case "reaches-accuracy": self = .reachesAccuracy(try container.decode(Double.self, forKey: .accuracy))
         case "more-robust": self = .moreRobust
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
-                debugDescription: "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, reaches-accuracy or more-robust")
+                debugDescription: "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy, reaches-accuracy or more-robust")
         }
     }
 
@@ -36,6 +40,7 @@ public enum ClaimTest: Sendable, Equatable, Codable {
         switch self {
         case .fasterConvergence: try container.encode("faster-convergence", forKey: .kind)
         case .higherAccuracy: try container.encode("higher-accuracy", forKey: .kind)
+        case .noHigherAccuracy: try container.encode("no-higher-accuracy", forKey: .kind)
         case .reachesAccuracy(let accuracy):
             try container.encode("reaches-accuracy", forKey: .kind)
             try container.encode(accuracy, forKey: .accuracy)

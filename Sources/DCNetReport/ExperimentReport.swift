@@ -282,6 +282,8 @@ public struct ExperimentReport {
                 return convergenceVerdict(candidate, summary, baseline, baseSummary)
             case .higherAccuracy:
                 return accuracyVerdict(candidate, summary, baseline, baseSummary)
+            case .noHigherAccuracy:
+                return accuracyVerdict(candidate, summary, baseline, baseSummary, claimsHigher: false)
             case .moreRobust:
                 return robustnessVerdict(candidate, states[candidate]!.metrics!, baseline, states[baseline]!.metrics!)
             case .reachesAccuracy:
@@ -351,8 +353,9 @@ public struct ExperimentReport {
         return text
     }
 
+    /// `claimsHigher`: the paper claims the candidate is more accurate; otherwise that it is not.
     private func accuracyVerdict(_ candidate: String, _ summary: RunSummary,
-                                 _ baseline: String, _ baseSummary: RunSummary) -> String {
+                                 _ baseline: String, _ baseSummary: RunSummary, claimsHigher: Bool = true) -> String {
         guard let best = summary.bestTestAccuracy, let baseBest = baseSummary.bestTestAccuracy else {
             return "\(candidate) vs \(baseline): no test accuracy recorded, cannot compare."
         }
@@ -364,12 +367,20 @@ public struct ExperimentReport {
             text += ", unequal budgets: \(summary.epochsCompleted) vs \(baseSummary.epochsCompleted) epochs"
         }
         let difference = best - baseBest
-        if difference > noiseMargin {
-            text += " — supports the paper's claim of higher accuracy."
+        if claimsHigher {
+            if difference > noiseMargin {
+                text += " — supports the paper's claim of higher accuracy."
+            } else if difference < -noiseMargin {
+                text += " — the paper's claim of higher accuracy does not hold here: the baseline is more accurate."
+            } else {
+                text += " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of higher accuracy is not supported."
+            }
+        } else if difference > noiseMargin {
+            text += " — the paper's claim that it does not help does not hold here: it is more accurate."
         } else if difference < -noiseMargin {
-            text += " — the paper's claim of higher accuracy does not hold here: the baseline is more accurate."
+            text += " — supports the paper's claim that it does not help: it is less accurate."
         } else {
-            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of higher accuracy is not supported."
+            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); supports the paper's claim that it does not help."
         }
         return text
     }

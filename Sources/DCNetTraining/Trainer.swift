@@ -15,6 +15,9 @@ public final class Trainer {
     public struct Timing: Sendable {
         public var forward = 0.0, backward = 0.0, exposedCommunication = 0.0, update = 0.0, data = 0.0
         public var steps = 0
+        /// The exposed-communication wait of each step (filled by `runSteps`, for benchmarks that
+        /// compare ranks step by step).
+        public var exposedPerStep: [Double] = []
         public var total: Double { forward + backward + exposedCommunication + update + data }
     }
 
@@ -250,7 +253,9 @@ public final class Trainer {
                 progress.epoch += 1; progress.stepInEpoch = 0
                 permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
             }
+            let exposedBefore = timing.exposedCommunication
             let step = try trainStep(permutation: permutation)
+            timing.exposedPerStep.append(timing.exposedCommunication - exposedBefore)
             stepLosses.append(Float(step.loss))
             progress.stepInEpoch += 1; progress.globalStep += 1
         }

@@ -117,10 +117,13 @@ enum TrainBench {
         let rss = try world.allReduce(Double(usage.ru_maxrss) / 1024, op: .max)
         let slowest = try world.allReduce(elapsed, op: .max)
         // A rank that ends backward first also waits for the slower rank to arrive: that is load
-        // imbalance (here mostly a noisy, shared machine), not communication. The rank that waits
-        // least, the one that arrived last, waits only for the reduction itself.
-        let exposed = try world.allReduce(t.exposedCommunication, op: .min)
-        let imbalance = try world.allReduce(t.exposedCommunication, op: .max) - exposed
+        // imbalance (here mostly a noisy, shared machine), not communication. In each step the rank
+        // that waits least, the one that arrived last, waits only for the reduction itself.
+        var least = t.exposedPerStep, most = t.exposedPerStep
+        try world.allReduce(&least, op: .min)
+        try world.allReduce(&most, op: .max)
+        let exposed = least.reduce(0, +)
+        let imbalance = most.reduce(0, +) - exposed
         if world.rank == 0 {
             let n = Double(steps)
             print(String(format: "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f rss=%.1f",

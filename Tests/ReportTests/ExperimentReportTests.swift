@@ -137,6 +137,19 @@ final class ExperimentReportTests: XCTestCase {
         // Without the lagging epoch excluded the mean would favour the baseline (36.7% vs 43.3%).
     }
 
+    /// A claim that a variant does *not* help is supported when it is not more accurate.
+    func testNoHigherAccuracyClaim() throws {
+        try writeRun("plain", accuracies: [0.40, 0.50], imagesPerSecond: [1, 1], plannedEpochs: 2)
+        try writeRun("worse", accuracies: [0.30, 0.45], imagesPerSecond: [1, 1], plannedEpochs: 2)
+        try writeRun("better", accuracies: [0.40, 0.56], imagesPerSecond: [1, 1], plannedEpochs: 2)
+        let json = #"[{"name":"w","claim":"c","runs":["plain","worse","better"],"test":{"kind":"no-higher-accuracy"}}]"#
+        let groups = try JSONDecoder().decode([ExperimentGroup].self, from: Data(json.utf8))
+        XCTAssertEqual(groups.first?.test, .noHigherAccuracy)
+        let markdown = try ExperimentReport(suiteDirectory: suite, groups: groups).write().markdown
+        XCTAssertTrue(markdown.contains("- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's claim that it does not help: it is less accurate."), markdown)
+        XCTAssertTrue(markdown.contains("- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that it does not help does not hold here: it is more accurate."), markdown)
+    }
+
     func testClaimWithinNoiseIsNotSupported() throws {
         try writeRun("same-a", accuracies: [0.50, 0.60], imagesPerSecond: [1, 1])
         try writeRun("same-b", accuracies: [0.501, 0.602], imagesPerSecond: [1, 1])
