@@ -289,10 +289,17 @@ public final class Trainer {
                       + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
                       + "global batch \(config.globalBatch) (\(localBatch) per rank); \(trainSet.count) training / \(testSet.count) test images; "
                       + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
-        metrics?.write(["kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
-                        "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
-                        "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
-                        "command": options.commandLine, "parameters": network.parameterCount])
+        var configLine: [String: Any] = [
+            "kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
+            "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
+            "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
+            "command": options.commandLine, "parameters": network.parameterCount]
+        // The binary does not know its source revision; scripts/experiments (and any launcher)
+        // passes it in so reports can say which code produced each run.
+        if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
+            configLine["commit"] = commit
+        }
+        metrics?.write(configLine)
         var windowStart = MPIRuntime.wallTime(), windowSteps = 0
         var lossSum = 0.0, accuracySum = 0.0, epochLoss = 0.0, epochAccuracy = 0.0, epochSteps = 0
         var epochStart = MPIRuntime.wallTime()

@@ -54,4 +54,21 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(eval.accuracy, train, accuracy: 0.02,
                        "evaluation-mode accuracy \(eval.accuracy) vs training-mode \(train) on the same 96 training images")
     }
+
+    /// The metrics' config line carries the source revision a launcher passes in DCNET_COMMIT
+    /// (scripts/experiments does), so experiment reports can name the code of every run.
+    func testMetricsConfigLineRecordsTheCommit() throws {
+        let data = try learnableDataset(train: 32, test: 8)
+        let out = TrainingTempDir("metrics")
+        var options = tinyOptions(data: data.path, maxSteps: 2)
+        options.metricsPath = out.file("metrics.jsonl")
+        setenv("DCNET_COMMIT", "abc1234", 1)
+        defer { unsetenv("DCNET_COMMIT") }
+        _ = try Trainer(config: tinyConfig(tinyModel(), batch: 8), options: options).run()
+        let first = try XCTUnwrap(try String(contentsOfFile: out.file("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").first)
+        let line = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        XCTAssertEqual(line["kind"] as? String, "config")
+        XCTAssertEqual(line["commit"] as? String, "abc1234")
+    }
 }
