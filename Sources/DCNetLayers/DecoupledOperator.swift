@@ -128,10 +128,41 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             }
             return
         }
-        for k in 0..<K {
-            let uk = u + k * P, ok = out + k * P
-            let w = wn[k], r = rho[k], s = sharpness[k]
-            for p in 0..<P { ok[p] = evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: s).f }
+        withSpecialized { op in
+            for k in 0..<K {
+                let uk = u + k * P, ok = out + k * P
+                let w = wn[k], r = rho[k], s = sharpness[k]
+                for p in 0..<P { ok[p] = op.evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: s).f }
+            }
+        }
+    }
+
+    /// Calls `body` with a copy of this operator whose magnitude, angular activation and weighting
+    /// are literals at the call site, once per combination of the unweighted operators. With `body`
+    /// inlined, the optimizer folds the switches inside `evaluate` out of the element loop, so each
+    /// combination gets its own straight-line (and, without libm calls, vectorised) loop instead of
+    /// three switches per element. Weighted operators take the general path.
+    @inline(__always)
+    func withSpecialized(_ body: (DecoupledOperator) -> Void) {
+        guard weighting == .none else { return body(self) }
+        var op = self
+        op.weighting = .none
+        func run(_ angular: AngularActivation) {
+            op.angular = angular
+            switch magnitude {
+            case .sphere: op.magnitude = .sphere; body(op)
+            case .ball: op.magnitude = .ball; body(op)
+            case .tanh: op.magnitude = .tanh; body(op)
+            case .linear: op.magnitude = .linear; body(op)
+            case .segmented(let beta): op.magnitude = .segmented(beta: beta); body(op)
+            case .logarithmic: op.magnitude = .logarithmic; body(op)
+            }
+        }
+        switch angular {
+        case .cosine: run(.cosine)
+        case .linear: run(.linear)
+        case .sigmoid: run(.sigmoid)
+        case .squareCosine: run(.squareCosine)
         }
     }
 
@@ -161,18 +192,20 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             }
             return
         }
-        for k in 0..<K {
-            let uk = u + k * P, dyk = dy + k * P
-            let w = wn[k], r = rho[k], sk = sharpness[k]
-            var sWn: Float = 0, sRho: Float = 0, sK: Float = 0
-            for p in 0..<P {
-                let d = evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: sk)
-                let g = dyk[p]
-                uk[p] = g * d.dU
-                dXn[p] += g * d.dXn
-                sWn += g * d.dWn; sRho += g * d.dRho; sK += g * d.dK
+        withSpecialized { op in
+            for k in 0..<K {
+                let uk = u + k * P, dyk = dy + k * P
+                let w = wn[k], r = rho[k], sk = sharpness[k]
+                var sWn: Float = 0, sRho: Float = 0, sK: Float = 0
+                for p in 0..<P {
+                    let d = op.evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: sk)
+                    let g = dyk[p]
+                    uk[p] = g * d.dU
+                    dXn[p] += g * d.dXn
+                    sWn += g * d.dWn; sRho += g * d.dRho; sK += g * d.dK
+                }
+                dWn[k] += sWn; dRho[k] += sRho; dK[k] += sK
             }
-            dWn[k] += sWn; dRho[k] += sRho; dK[k] += sK
         }
     }
 }
