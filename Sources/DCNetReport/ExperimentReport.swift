@@ -300,12 +300,7 @@ public struct ExperimentReport {
         }
         // Epochs whose evaluation lagged training in either run are left out of the mean (and named).
         let lagging = common.filter { summary.evaluationLagsTraining(atEpoch: $0) || baseSummary.evaluationLagsTraining(atEpoch: $0) }
-        let pairs = common.compactMap { epoch -> (Double, Double)? in
-            guard !lagging.contains(epoch),
-                  let a = summary.testAccuracy(atEpoch: epoch), let b = baseSummary.testAccuracy(atEpoch: epoch),
-                  a.isFinite, b.isFinite else { return nil }
-            return (a, b)
-        }
+        let pairs = finitePairs(common.filter { !lagging.contains($0) }, summary.testAccuracy, baseSummary.testAccuracy)
         guard !pairs.isEmpty else { return "\(candidate) vs \(baseline): no test accuracies in common, cannot compare." }
         let meanCandidate = pairs.map(\.0).reduce(0, +) / Double(pairs.count)
         let meanBaseline = pairs.map(\.1).reduce(0, +) / Double(pairs.count)
@@ -327,11 +322,7 @@ public struct ExperimentReport {
             }
             text += "; epochs to reach \(Markdown.percent(threshold, decimals: 0)): \(reached(summary)) vs \(reached(baseSummary))"
         }
-        let losses = common.compactMap { epoch -> (Double, Double)? in
-            guard let a = summary.trainLoss(atEpoch: epoch), let b = baseSummary.trainLoss(atEpoch: epoch),
-                  a.isFinite, b.isFinite else { return nil }
-            return (a, b)
-        }
+        let losses = finitePairs(common, summary.trainLoss, baseSummary.trainLoss)
         if !losses.isEmpty {
             let n = Double(losses.count)
             text += "; mean training loss \(String(format: "%.3f", losses.map(\.0).reduce(0, +) / n)) vs "
@@ -353,6 +344,15 @@ public struct ExperimentReport {
         return text
     }
 
+    /// (candidate, baseline) values at each of `epochs` where both are recorded and finite.
+    private func finitePairs(_ epochs: [Int], _ candidate: (Int) -> Double?,
+                             _ baseline: (Int) -> Double?) -> [(Double, Double)] {
+        epochs.compactMap { epoch in
+            guard let a = candidate(epoch), let b = baseline(epoch), a.isFinite, b.isFinite else { return nil }
+            return (a, b)
+        }
+    }
+
     /// `claimsHigher`: the paper claims the candidate is more accurate; otherwise that it is not.
     private func accuracyVerdict(_ candidate: String, _ summary: RunSummary,
                                  _ baseline: String, _ baseSummary: RunSummary, claimsHigher: Bool = true) -> String {
@@ -366,21 +366,20 @@ public struct ExperimentReport {
         if summary.epochsCompleted != baseSummary.epochsCompleted {
             text += ", unequal budgets: \(summary.epochsCompleted) vs \(baseSummary.epochsCompleted) epochs"
         }
+        let (ahead, behind, tie) = claimsHigher
+            ? ("supports the paper's claim of higher accuracy.",
+               "the paper's claim of higher accuracy does not hold here: the baseline is more accurate.",
+               "the paper's claim of higher accuracy is not supported.")
+            : ("the paper's claim that it does not help does not hold here: it is more accurate.",
+               "supports the paper's claim that it does not help: it is less accurate.",
+               "supports the paper's claim that it does not help.")
         let difference = best - baseBest
-        if claimsHigher {
-            if difference > noiseMargin {
-                text += " — supports the paper's claim of higher accuracy."
-            } else if difference < -noiseMargin {
-                text += " — the paper's claim of higher accuracy does not hold here: the baseline is more accurate."
-            } else {
-                text += " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of higher accuracy is not supported."
-            }
-        } else if difference > noiseMargin {
-            text += " — the paper's claim that it does not help does not hold here: it is more accurate."
+        if difference > noiseMargin {
+            text += " — " + ahead
         } else if difference < -noiseMargin {
-            text += " — supports the paper's claim that it does not help: it is less accurate."
+            text += " — " + behind
         } else {
-            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); supports the paper's claim that it does not help."
+            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); " + tie
         }
         return text
     }

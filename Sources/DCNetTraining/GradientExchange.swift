@@ -1,6 +1,15 @@
 import BLAS
 import MPI
 
+/// What travels on the wire when gradients are averaged (`--gradient-compression`).
+public enum GradientCompression: String, Sendable, CaseIterable, Codable {
+    /// Float32 on the wire.
+    case none
+    /// bfloat16 on the wire: half the bytes, gradients rounded to 8 significant bits (after the
+    /// local backward and at each pairwise reduction step).
+    case bf16
+}
+
 /// Averages gradients over ranks in buckets, overlapping communication with backward.
 ///
 /// The flat gradient buffer is cut into buckets of whole top-level layers, last layer first (the
@@ -10,14 +19,6 @@ import MPI
 ///
 /// With bfloat16 compression a bucket is rounded to bfloat16 into a staging buffer when it starts,
 /// reduced as bfloat16 (half the bytes on the wire), and widened back when the update waits for it.
-public enum GradientCompression: String, Sendable, CaseIterable, Codable {
-    /// Float32 on the wire.
-    case none
-    /// bfloat16 on the wire: half the bytes, gradients rounded to 8 significant bits (after the
-    /// local backward and at each pairwise reduction step).
-    case bf16
-}
-
 public final class GradientExchange {
     let communicator: Communicator
     let gradients: UnsafeMutablePointer<Float>

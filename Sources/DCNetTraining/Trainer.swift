@@ -247,6 +247,7 @@ public final class Trainer {
     /// progress lines, and returns their timing (for benchmarks).
     public func runSteps(_ count: Int) throws -> Timing {
         timing = Timing()
+        timing.exposedPerStep.reserveCapacity(count)
         var permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
         for _ in 0..<count {
             if progress.stepInEpoch == stepsPerEpoch {
