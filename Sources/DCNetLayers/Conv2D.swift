@@ -8,14 +8,18 @@ public final class Conv2D: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter
     public let bias: Parameter?
-    private var gemm: ConvolutionGEMM!
+    /// nil: `ConvolutionAlgorithm.default` when the layer is built.
+    public let algorithm: ConvolutionAlgorithm?
+    private var engine: ConvolutionEngine!
+    /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
+    var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
     private var output: Tensor!
     private var inputGradient: Tensor!
     private var input: Tensor!
 
     public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, bias: Bool = true) {
-        self.name = name
+                padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm? = nil) {
+        self.name = name; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         weight = Parameter("\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
@@ -31,7 +35,8 @@ public final class Conv2D: Layer {
         precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
         let g = ConvGeometry(channels: inChannels, height: input.h, width: input.w,
                              kernel: kernel, stride: stride, padding: padding)
-        gemm = ConvolutionGEMM(geometry: g, outChannels: outChannels, arena: arena)
+        engine = ConvolutionEngine(geometry: g, outChannels: outChannels, batch: input.n,
+                                   algorithm: algorithm ?? .default, arena: arena)
         let out = Shape(n: input.n, c: outChannels, h: g.outHeight, w: g.outWidth)
         output = arena.tensor(out)
         inputGradient = arena.tensor(input)
@@ -41,13 +46,12 @@ public final class Conv2D: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         input = x
         let y = output.prefix(samples: x.shape.n)
-        let P = gemm.positions
-        for n in 0..<x.shape.n {
-            let out = y.sample(n)
-            gemm.forward(filters: weight.value, columns: gemm.pack(x.sample(n)), out: out)
-            if let bias {
+        let P = engine.positions
+        engine.forward(samples: x.shape.n, filters: weight.value, input: x, output: y)
+        if let bias {
+            for n in 0..<x.shape.n {
                 for k in 0..<outChannels {
-                    let b = bias.value[k], row = out + k * P
+                    let b = bias.value[k], row = y.sample(n) + k * P
                     for p in 0..<P { row[p] += b }
                 }
             }
@@ -56,7 +60,7 @@ public final class Conv2D: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        let x = input!, P = gemm.positions
+        let x = input!, P = engine.positions
         if let bias {
             for k in 0..<outChannels { bias.gradient[k] = 0 }
             for n in 0..<dy.shape.n {
@@ -64,7 +68,7 @@ public final class Conv2D: Layer {
             }
         }
         let dx = inputGradient.prefix(samples: x.shape.n)
-        gemm.backward(samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
+        engine.backward(samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
                       filterGradient: weight.gradient, inputGradient: needInputGradient ? dx : nil)
         return needInputGradient ? dx : nil
     }

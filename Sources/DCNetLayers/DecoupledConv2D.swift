@@ -25,7 +25,11 @@ public final class DecoupledConv2D: Layer {
     /// Sums the mean patch norm over replicas (set by the trainer for synchronised statistics).
     public var statisticsReducer: StatisticsReducer?
 
-    private var gemm: ConvolutionGEMM!
+    /// nil: `ConvolutionAlgorithm.default` when the layer is built.
+    public let algorithm: ConvolutionAlgorithm?
+    private var engine: ConvolutionEngine!
+    /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
+    var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
     private var input: Tensor!
     private var lastMode: Mode = .training
     private var filterHat: UnsafeMutablePointer<Float>!, filterNorm: UnsafeMutablePointer<Float>!
@@ -42,8 +46,8 @@ public final class DecoupledConv2D: Layer {
     private var reduction: UnsafeMutablePointer<Float>!
 
     public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, operator op: DecoupledOperator) {
-        self.name = name; self.op = op
+                padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm? = nil) {
+        self.name = name; self.op = op; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         weight = Parameter("\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
@@ -72,8 +76,10 @@ public final class DecoupledConv2D: Layer {
         precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
         let g = ConvGeometry(channels: inChannels, height: input.h, width: input.w,
                              kernel: kernel, stride: stride, padding: padding)
-        gemm = ConvolutionGEMM(geometry: g, outChannels: outChannels, arena: arena)
-        let K = outChannels, P = g.positions, N = input.n
+        let N = input.n
+        engine = ConvolutionEngine(geometry: g, outChannels: outChannels, batch: N,
+                                   algorithm: algorithm ?? .default, arena: arena)
+        let K = outChannels, P = g.positions
         let out = Shape(n: N, c: K, h: g.outHeight, w: g.outWidth)
         filterHat = arena.floats(K * g.patchSize); filterHatGradient = arena.floats(K * g.patchSize)
         filterNorm = arena.floats(K); rho = arena.floats(K); sharpness = arena.floats(K)
@@ -88,7 +94,7 @@ public final class DecoupledConv2D: Layer {
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         input = x; lastMode = mode
-        let g = gemm.geometry, K = outChannels, P = g.positions, CRS = g.patchSize, N = x.shape.n
+        let g = engine.geometry, K = outChannels, P = g.positions, CRS = g.patchSize, N = x.shape.n
         for k in 0..<K {
             let w = weight.value + k * CRS
             let norm = (dotFloats(w, w, CRS) + Self.normEpsilon).squareRoot()
@@ -97,10 +103,9 @@ public final class DecoupledConv2D: Layer {
             for i in 0..<CRS { filterHat[k * CRS + i] = w[i] * inv }
         }
         let u = response.prefix(samples: N)
+        engine.forward(samples: N, filters: filterHat, input: x, output: u)
         for n in 0..<N {
-            let image = x.sample(n)
-            gemm.forward(filters: filterHat, columns: gemm.pack(image), out: u.sample(n))
-            computePatchNorms(image: image, into: patchNorm + n * P, inverse: invPatchNorm + n * P)
+            computePatchNorms(image: x.sample(n), into: patchNorm + n * P, inverse: invPatchNorm + n * P)
         }
         updateRadius(images: N, mode: mode)
         for k in 0..<K {
@@ -117,7 +122,7 @@ public final class DecoupledConv2D: Layer {
 
     private func computePatchNorms(image: UnsafePointer<Float>, into xn: UnsafeMutablePointer<Float>,
                                    inverse: UnsafeMutablePointer<Float>) {
-        let g = gemm.geometry, HW = g.height * g.width
+        let g = engine.geometry, HW = g.height * g.width
         squareMap.update(repeating: 0, count: HW)
         for c in 0..<g.channels {
             let plane = image + c * HW
@@ -134,7 +139,7 @@ public final class DecoupledConv2D: Layer {
     /// rho for this pass. In training, m is the batch mean patch norm (over replicas when a reducer
     /// is set) and feeds the running average; evaluation uses the bias-corrected running average.
     private func updateRadius(images N: Int, mode: Mode) {
-        let K = outChannels, P = gemm.positions
+        let K = outChannels, P = engine.positions
         switch op.radius {
         case .fixed(let value):
             for k in 0..<K { rho[k] = value }
@@ -164,7 +169,7 @@ public final class DecoupledConv2D: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        let x = input!, g = gemm.geometry, K = outChannels, P = g.positions, CRS = g.patchSize
+        let x = input!, g = engine.geometry, K = outChannels, P = g.positions, CRS = g.patchSize
         let N = x.shape.n, HW = g.height * g.width
         for k in 0..<K { dWn[k] = 0; dRho[k] = 0; dK[k] = 0 }
         patchNormGradient.update(repeating: 0, count: N * P)
@@ -180,8 +185,8 @@ public final class DecoupledConv2D: Layer {
         }
         // u now holds dL/du.
         let dx = inputGradient.prefix(samples: N)
-        gemm.backward(samples: N, filters: filterHat, input: x, outGradient: u,
-                      filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil) { n in
+        engine.backward(samples: N, filters: filterHat, input: x, outGradient: u,
+                        filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil) { n in
             // ||x|| = sqrt(S + eps): dL/dS = dL/d||x|| / (2||x||); S = window sum of Σ_c x².
             let image = x.sample(n), dxn = dx.sample(n)
             let dXn = patchNormGradient + n * P, inv = invPatchNorm + n * P
@@ -205,7 +210,7 @@ public final class DecoupledConv2D: Layer {
     /// patch norm through m.
     private func radiusBackward(samples N: Int) {
         guard op.usesRadius, op.radius.decay != nil else { return }
-        let K = outChannels, P = gemm.positions
+        let K = outChannels, P = engine.positions
         var dm: Float = 0
         for k in 0..<K {
             let r = radiusParameter?.value[k] ?? 1
