@@ -25,6 +25,17 @@ struct WinogradConvolution {
     let inputProducts: UnsafeMutablePointer<Float>
     /// dL/dU [36][K][C].
     let filterProducts: UnsafeMutablePointer<Float>
+    /// One chunk's images with a zero border (the border is zeroed once and never written), and
+    /// their gradient.
+    let paddedInput: UnsafeMutablePointer<Float>
+    let paddedGradient: UnsafeMutablePointer<Float>
+    /// Whole-tile output planes of one chunk when H or W is not a multiple of 4 (nil otherwise),
+    /// forward and backward (the latter keeps a zero margin).
+    let alignedOutput: UnsafeMutablePointer<Float>?
+    let alignedGradient: UnsafeMutablePointer<Float>?
+    /// Where every tile of a chunk starts in the padded input planes and in the output planes.
+    let inputOffsets: UnsafeMutablePointer<Int>
+    let outputOffsets: UnsafeMutablePointer<Int>
     let workspace: UnsafeMutablePointer<Float>
 
     init(geometry: ConvGeometry, outChannels: Int, batch: Int, arena: Arena) {
@@ -40,30 +51,58 @@ struct WinogradConvolution {
         products = arena.floats(points * K * chunkTiles)
         inputProducts = arena.floats(points * C * chunkTiles)
         filterProducts = arena.floats(points * K * C)
+        let paddedCount = imagesPerChunk * C * tiling.paddedHeight * tiling.paddedWidth
+        paddedInput = arena.floats(paddedCount); paddedGradient = arena.floats(paddedCount)
+        paddedInput.update(repeating: 0, count: paddedCount)
+        let alignedPlane = tiling.alignedHeight * tiling.alignedWidth
+        if tiling.isAligned {
+            alignedOutput = nil; alignedGradient = nil
+        } else {
+            alignedOutput = arena.floats(imagesPerChunk * K * alignedPlane)
+            alignedGradient = arena.floats(imagesPerChunk * K * alignedPlane)
+            alignedGradient!.update(repeating: 0, count: imagesPerChunk * K * alignedPlane)
+        }
+        inputOffsets = arena.integers(chunkTiles); outputOffsets = arena.integers(chunkTiles)
+        tiling.tileOffsets(images: imagesPerChunk, channels: C, planeSize: tiling.paddedHeight * tiling.paddedWidth,
+                           rowStride: tiling.paddedWidth, into: inputOffsets)
+        tiling.tileOffsets(images: imagesPerChunk, channels: K, planeSize: alignedPlane,
+                           rowStride: tiling.alignedWidth, into: outputOffsets)
         workspace = arena.floats(WinogradTiling.workspaceCount)
     }
 
-    /// The chunks of a batch of N images: (first image, images).
+    /// The chunks of a batch of N images, by first image.
     private func chunks(_ N: Int) -> StrideTo<Int> { stride(from: 0, to: N, by: imagesPerChunk) }
     private func transformedInput(chunkAt first: Int) -> UnsafeMutablePointer<Float> {
         transformedInput + WinogradTiling.points * geometry.channels * first * tiling.tilesPerImage
     }
+    private var paddedPlane: Int { tiling.paddedHeight * tiling.paddedWidth }
+    private var alignedPlane: Int { tiling.alignedHeight * tiling.alignedWidth }
+    /// The first image pixel inside a padded plane.
+    private var paddedInterior: Int { tiling.paddedWidth + 1 }
 
     /// out [N][K][H][W] = filters [K][C][3][3] ⋆ input.
     func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor) {
-        let K = outChannels, C = geometry.channels
+        let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         Winograd.transformFilters(filters, outChannels: K, inChannels: C, into: transformedFilters)
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
             let V = transformedInput(chunkAt: first)
-            Winograd.transformInput(input.sample(first), count: n, channels: C, tiling: tiling, into: V,
-                                    workspace: workspace)
+            copyPlanes(input.sample(first), rowStride: W, planeStride: H * W,
+                       into: paddedInput + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
+                       planes: n * C, height: H, width: W)
+            Winograd.transformInput(paddedInput, channels: C, planeStride: paddedPlane, rowStride: tiling.paddedWidth,
+                                    tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
                 BLAS.sgemm(.none, .none, m: K, n: T, k: C, a: transformedFilters + xi * K * C,
                            b: V + xi * C * T, beta: 0, c: products + xi * K * T)
             }
-            Winograd.transformOutput(products, count: n, channels: K, tiling: tiling, into: output.sample(first),
-                                     workspace: workspace)
+            let out = alignedOutput ?? output.sample(first)
+            Winograd.transformOutput(products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
+                                     tiles: T, offsets: outputOffsets, into: out, workspace: workspace)
+            if let aligned = alignedOutput {
+                copyPlanes(aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
+                           into: output.sample(first), rowStride: W, planeStride: H * W, planes: n * K, height: H, width: W)
+            }
         }
     }
 
@@ -71,13 +110,19 @@ struct WinogradConvolution {
     /// `inputGradient` is given, dL/dx. `afterImage(n)` runs once image n's input gradient is written.
     func backward(samples N: Int, outGradient: Tensor, filterGradient: UnsafeMutablePointer<Float>,
                   inputGradient: Tensor?, afterImage: (Int) -> Void) {
-        let K = outChannels, C = geometry.channels
+        let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         if N == 0 { filterProducts.update(repeating: 0, count: WinogradTiling.points * K * C) }
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
             let V = transformedInput(chunkAt: first)
-            Winograd.transformOutputAdjoint(outGradient.sample(first), count: n, channels: K, tiling: tiling,
-                                            into: products, workspace: workspace)
+            if let aligned = alignedGradient {
+                copyPlanes(outGradient.sample(first), rowStride: W, planeStride: H * W,
+                           into: aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
+                           planes: n * K, height: H, width: W)
+            }
+            Winograd.transformOutputAdjoint(alignedGradient ?? outGradient.sample(first), channels: K,
+                                            planeStride: alignedPlane, rowStride: tiling.alignedWidth, tiles: T,
+                                            offsets: outputOffsets, into: products, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
                 let dM = products + xi * K * T
                 BLAS.sgemm(.none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
@@ -88,8 +133,12 @@ struct WinogradConvolution {
                 }
             }
             if let dx = inputGradient {
-                Winograd.transformInputAdjoint(inputProducts, count: n, channels: C, tiling: tiling,
-                                               into: dx.sample(first), workspace: workspace)
+                paddedGradient.update(repeating: 0, count: n * C * paddedPlane)
+                Winograd.transformInputAdjoint(inputProducts, channels: C, planeStride: paddedPlane,
+                                               rowStride: tiling.paddedWidth, tiles: T, offsets: inputOffsets,
+                                               into: paddedGradient, workspace: workspace)
+                copyPlanes(paddedGradient + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
+                           into: dx.sample(first), rowStride: W, planeStride: H * W, planes: n * C, height: H, width: W)
                 for i in first..<(first + n) { afterImage(i) }
             }
         }

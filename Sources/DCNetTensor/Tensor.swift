@@ -60,6 +60,15 @@ public final class Arena: @unchecked Sendable {
         bytes += n * 4
         return raw.assumingMemoryBound(to: Float.self)
     }
+    /// Zeroed integers (index tables built once with the layers).
+    public func integers(_ count: Int) -> UnsafeMutablePointer<Int> {
+        let n = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Int>.stride, alignment: 64)
+        raw.initializeMemory(as: Int.self, repeating: 0, count: n)
+        blocks.append(raw)
+        bytes += n * MemoryLayout<Int>.stride
+        return raw.assumingMemoryBound(to: Int.self)
+    }
     public func tensor(_ shape: Shape) -> Tensor { Tensor(data: floats(shape.count), shape: shape) }
 
     deinit { for b in blocks { b.deallocate() } }

@@ -34,18 +34,27 @@ final class WinogradTests: XCTestCase {
         for (h, w, c, n) in [(8, 8, 2, 3), (5, 7, 3, 2), (1, 1, 1, 1), (32, 32, 1, 2), (6, 10, 2, 1)] {
             let tiling = WinogradTiling(ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 1, padding: 1))!
             let T = n * tiling.tilesPerImage, vCount = 36 * c * T
-            let x = random(n * c * h * w, &rng), v = random(vCount, &rng)
-            var tx = [Float](repeating: .nan, count: vCount), tv = [Float](repeating: .nan, count: x.count)
-            Winograd.transformInput(x, count: n, channels: c, tiling: tiling, into: &tx, workspace: work)
-            Winograd.transformInputAdjoint(v, count: n, channels: c, tiling: tiling, into: &tv, workspace: work)
+            let padded = tiling.paddedHeight * tiling.paddedWidth, aligned = tiling.alignedHeight * tiling.alignedWidth
+            var inputOffsets = [Int](repeating: 0, count: T), outputOffsets = [Int](repeating: 0, count: T)
+            tiling.tileOffsets(images: n, channels: c, planeSize: padded, rowStride: tiling.paddedWidth, into: &inputOffsets)
+            tiling.tileOffsets(images: n, channels: c, planeSize: aligned, rowStride: tiling.alignedWidth, into: &outputOffsets)
+
+            let x = random(n * c * padded, &rng), v = random(vCount, &rng)
+            var tx = [Float](repeating: .nan, count: vCount), tv = [Float](repeating: 0, count: x.count)
+            Winograd.transformInput(x, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
+                                    offsets: inputOffsets, into: &tx, workspace: work)
+            Winograd.transformInputAdjoint(v, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
+                                           offsets: inputOffsets, into: &tv, workspace: work)
+            XCTAssertFalse(tx.contains { $0.isNaN })
             XCTAssertEqual(dot(tx, v), dot(x, tv), accuracy: 1e-4 * max(1, abs(dot(tx, v))), "input \(tiling)")
 
-            // The output transform drops pixels beyond the edge, so compare on what it writes.
-            let m = random(vCount, &rng), y = random(x.count, &rng)
-            var tm = [Float](repeating: 0, count: x.count), ty = [Float](repeating: .nan, count: vCount)
-            Winograd.transformOutput(m, count: n, channels: c, tiling: tiling, into: &tm, workspace: work)
-            Winograd.transformOutputAdjoint(y, count: n, channels: c, tiling: tiling, into: &ty, workspace: work)
-            XCTAssertFalse(tm.contains { $0.isNaN } || ty.contains { $0.isNaN })
+            let m = random(vCount, &rng), y = random(n * c * aligned, &rng)
+            var tm = [Float](repeating: .nan, count: y.count), ty = [Float](repeating: .nan, count: vCount)
+            Winograd.transformOutput(m, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
+                                     offsets: outputOffsets, into: &tm, workspace: work)
+            Winograd.transformOutputAdjoint(y, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
+                                            offsets: outputOffsets, into: &ty, workspace: work)
+            XCTAssertFalse(tm.contains { $0.isNaN } || ty.contains { $0.isNaN }, "every aligned pixel is written")
             XCTAssertEqual(dot(tm, y), dot(m, ty), accuracy: 1e-4 * max(1, abs(dot(tm, y))), "output \(tiling)")
         }
         let (k, c) = (3, 2)
