@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import DCNetData
+import DCNetLayers
 import DCNetTraining
 import MPI
 
@@ -45,6 +46,7 @@ struct Attack: ParsableCommand {
     @Option(help: "Seed of the PGD random start.") var seed: UInt64 = 0
     @Option(help: "Images per rank and pass.") var batchSize: Int = 100
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @OptionGroup var engine: EngineOptions
 
     func epsilons() throws -> [Double] {
         try epsilon.split(separator: ",").map {
@@ -69,6 +71,7 @@ struct Attack: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         let epsilonValues = try epsilons()
         runJob { world in
             let console = Console(rank: world.rank)

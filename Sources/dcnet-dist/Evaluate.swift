@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import DCNetData
+import DCNetLayers
 import DCNetTraining
 
 struct Evaluate: ParsableCommand {
@@ -11,6 +12,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Directory with the CIFAR binary files.") var data: String
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
@@ -19,6 +21,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         runJob { world in
             let model = try CheckpointedModel(path: checkpoint, batch: batchSize, threads: threads, communicator: world)
             let test = try model.loadTestSet(directory: data)

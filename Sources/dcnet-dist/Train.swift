@@ -11,6 +11,16 @@ extension ScalingKind: ExpressibleByArgument {}
 extension RemainderKind: ExpressibleByArgument {}
 extension Weighting: ExpressibleByArgument {}
 extension GradientCompression: ExpressibleByArgument {}
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
+
+/// How convolutions compute (not part of the model: a checkpoint loads under either algorithm).
+struct EngineOptions: ParsableArguments {
+    @Option(help: "3×3 stride-1 convolutions: winograd (F(4×4,3×3): 4× fewer multiply-adds) or gemm (im2col + GEMM).")
+    var convolutionAlgorithm: ConvolutionAlgorithm = .winograd
+
+    /// Sets the algorithm of every network built afterwards.
+    func apply() { ConvolutionAlgorithm.default = convolutionAlgorithm }
+}
 
 enum OperatorName: String, CaseIterable, ExpressibleByArgument {
     case baseline, sphere, ball, tanh, linear, seg, log
@@ -123,6 +133,7 @@ struct Train: ParsableCommand {
     @Option(help: "cifar10 or cifar100.")
     var dataset: DatasetName = .cifar10
     @OptionGroup var network: ModelOptions
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Epochs to train.") var epochs: Int = 10
     @Option(help: "Global batch size over all ranks (must divide by the rank count).") var batchSize: Int = 128
@@ -187,6 +198,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         var config = TrainingConfig(model: network.modelConfig(classes: dataset == .cifar10 ? 10 : 100))
         config.dataset = dataset.rawValue
         config.epochs = epochs; config.globalBatch = batchSize
