@@ -87,12 +87,16 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         }
     }
 
-    /// Convolution, then BatchNorm and ReLU as configured.
+    /// Convolution, then BatchNorm and ReLU as configured (one fused layer when both are on).
     private func convUnit(_ name: String, _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1,
                           activation: Bool = true) -> [Layer] {
         var ls = [convolution("\(name).conv", cin, cout, kernel: kernel, stride: stride)]
-        if batchNorm { ls.append(BatchNorm2D("\(name).bn", channels: cout)) }
-        if relu && activation { ls.append(ReLU("\(name).relu")) }
+        let reluHere = relu && activation
+        if batchNorm {
+            ls.append(BatchNorm2D("\(name).bn", channels: cout, relu: reluHere))
+        } else if reluHere {
+            ls.append(ReLU("\(name).relu"))
+        }
         return ls
     }
 

@@ -23,6 +23,39 @@ final class LayerGradientTests: XCTestCase {
                              mode: .evaluation, warmUp: 5)
     }
 
+    /// BatchNorm with a fused ReLU is exactly BatchNorm then ReLU, forward and backward, in both
+    /// modes (HW = 37 also runs the vector loops' scalar tails), and matches finite differences.
+    func testBatchNormWithFusedReLUEqualsBatchNormThenReLU() {
+        for mode in [Mode.training, .evaluation] {
+            var rng = TestRNG(seed: 3)
+            let shape = Shape(n: 3, c: 4, h: 1, w: 37)
+            let arena = Arena()
+            let fused = BatchNorm2D("fused", channels: 4, relu: true)
+            let bn = BatchNorm2D("bn", channels: 4), relu = ReLU("relu")
+            _ = fused.build(input: shape, arena: arena); _ = bn.build(input: shape, arena: arena)
+            _ = relu.build(input: shape, arena: arena)
+            bindRandomParameters(fused, arena: arena, rng: &rng)
+            for (a, b) in zip(bn.parameters, fused.parameters) {
+                a.bind(value: arena.floats(a.count), gradient: arena.floats(a.count))
+                a.value.update(from: b.value, count: a.count)
+            }
+            let x = arena.tensor(shape), dy = arena.tensor(shape)
+            for i in 0..<x.count { x.data[i] = 0.3 + rng.normal(); dy.data[i] = rng.normal() }
+            for _ in 0..<3 { _ = fused.forward(x, mode: .training); _ = bn.forward(x, mode: .training) }
+            let yFused = fused.forward(x, mode: mode).toArray()
+            let y = relu.forward(bn.forward(x, mode: mode), mode: mode).toArray()
+            XCTAssertEqual(yFused, y, "\(mode)")
+            XCTAssertTrue(y.contains(0) && y.contains { $0 > 0 }, "both sides of the kink are exercised")
+            let dxFused = fused.backward(dy, needInputGradient: true)!.toArray()
+            let dx = bn.backward(relu.backward(dy, needInputGradient: true)!, needInputGradient: true)!.toArray()
+            for (a, b) in zip(dxFused, dx) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(mode)") }
+            for (p, q) in zip(fused.parameters, bn.parameters) {
+                for i in 0..<p.count { XCTAssertEqual(p.gradient[i], q.gradient[i], accuracy: 1e-4 * max(1, abs(q.gradient[i]))) }
+            }
+        }
+        assertGradientsMatch(BatchNorm2D("bn-relu", channels: 3, relu: true), input: Shape(n: 3, c: 3, h: 4, w: 4))
+    }
+
     func testReLUAndPooling() {
         // Values away from 0 and without ties keep finite differences off the kinks.
         let awayFromKinks: (Tensor) -> Void = { x in
