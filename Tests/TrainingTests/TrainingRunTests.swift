@@ -33,6 +33,27 @@ final class TrainingRunTests: XCTestCase {
         try assertLearns(tinyModel(tanhConv), steps: 30, lr: 0.05)
     }
 
+    /// Winograd F(4×4, 3×3) and im2col + GEMM are the same convolution up to rounding, so short
+    /// training runs under each follow the same loss curve.
+    func testWinogradAndGEMMTrainAlike() throws {
+        let data = try learnableDataset()
+        let saved = ConvolutionAlgorithm.default
+        defer { ConvolutionAlgorithm.default = saved }
+        var curves: [[Float]] = []
+        for algorithm in ConvolutionAlgorithm.allCases {
+            ConvolutionAlgorithm.default = algorithm
+            let trainer = try Trainer(config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05),
+                                      options: tinyOptions(data: data.path, maxSteps: 12))
+            _ = try trainer.run()
+            curves.append(trainer.stepLosses)
+        }
+        XCTAssertEqual(curves[0].count, 12)
+        XCTAssertNotEqual(curves[0], curves[1], "both runs used the same algorithm")
+        for (a, b) in zip(curves[0], curves[1]) {
+            XCTAssertEqual(a, b, accuracy: 2e-3 * max(1, abs(b)), "winograd \(curves[0]) vs gemm \(curves[1])")
+        }
+    }
+
     /// After a short run, evaluation mode (BatchNorm running statistics, the bias-corrected running
     /// mean patch norm of the decoupled layers) classifies a training subset as well as training
     /// mode (batch statistics) does.
