@@ -16,7 +16,9 @@ enum ConvBench {
         let reps = Int(ProcessInfo.processInfo.environment["BENCH_REPS"] ?? "") ?? 7
         BLAS.threadCount = 1
         print("conv benchmark: batch \(batch), 3×3 stride 1 pad 1, 1 OpenBLAS thread, median of \(reps) runs")
-        print("GFLOP/s counts the convolution's multiply-adds (2·K·CRS·P per image forward, twice that backward)")
+        print("GFLOP/s counts the direct convolution's multiply-adds (2·K·CRS·P per image forward, twice that")
+        print("backward): effective rates. The layers use \(ConvolutionAlgorithm.default) (Winograd does 4× fewer")
+        print("multiply-adds), so dc/sgemm above 1 means faster than im2col + sgemm at the sgemm column's rate.")
         print("")
         print(pad("layer", 16) + pad("sgemm f+b", 11) + pad("base fwd", 10) + pad("base bwd", 10)
               + pad("dc fwd", 10) + pad("dc bwd", 10) + pad("dc/sgemm", 10) + pad("dc/base time", 13))

@@ -27,7 +27,7 @@ enum TrainBench {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-bench-\(getpid())").path
         try writeRandomCIFAR(directory: dir, images: 1280)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileHandle.standardOutput.write(Data("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n".utf8))
+        FileHandle.standardOutput.write(Data("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU, \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n".utf8))
         var two: [Result] = [], one: [Result] = []
         for _ in 0..<repeats {
             two.append(try launch(ranks: 2, globalBatch: 128, data: dir))
