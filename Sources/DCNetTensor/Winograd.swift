@@ -190,6 +190,30 @@ private func filterTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: U
     }
 }
 
+/// Runs `body(first, count)` over T tiles in blocks of `WinogradTiling.block`.
+@inline(__always)
+private func forEachBlock(_ T: Int, _ body: (Int, Int) -> Void) {
+    var t0 = 0
+    while t0 < T {
+        let nb = min(WinogradTiling.block, T - t0)
+        body(t0, nb)
+        t0 += nb
+    }
+}
+
+/// dst[(size·r + l)][b] = plane[offsets[b] + r·rowStride + l]: the size×size tiles of a block, tile-innermost.
+@inline(__always)
+private func gatherTiles(_ size: Int, from plane: UnsafePointer<Float>, rowStride: Int, offsets: UnsafePointer<Int>,
+                         count nb: Int, into dst: UnsafeMutablePointer<Float>) {
+    let B = WinogradTiling.block
+    for r in 0..<size {
+        for l in 0..<size {
+            let src = plane + r * rowStride + l, d = dst + (size * r + l) * B
+            for b in 0..<nb { d[b] = src[offsets[b]] }
+        }
+    }
+}
+
 public enum Winograd {
     /// U[ξ][k][c] = (G g Gᵀ)[ξ] for filters [K][C][3][3].
     public static func transformFilters(_ filters: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
@@ -240,22 +264,13 @@ public enum Winograd {
                                       rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
                                       into V: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
         let B = WinogradTiling.block, D = workspace, E = workspace + 36 * B
-        var t0 = 0
-        while t0 < T {
-            let nb = min(B, T - t0), offs = offsets + t0
+        forEachBlock(T) { t0, nb in
             for c in 0..<C {
-                let plane = padded + c * planeStride
-                for r in 0..<6 {
-                    for l in 0..<6 {
-                        let src = plane + r * rowStride + l, dst = D + (6 * r + l) * B
-                        for b in 0..<nb { dst[b] = src[offs[b]] }
-                    }
-                }
+                gatherTiles(6, from: padded + c * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: D)
                 for l in 0..<6 { inputTransform(D + l * B, 6 * B, E + l * B, 6 * B, nb) }
                 let out = V + c * T + t0, pointStride = C * T
                 for i in 0..<6 { inputTransform(E + 6 * i * B, B, out + 6 * i * pointStride, pointStride, nb) }
             }
-            t0 += nb
         }
     }
 
@@ -266,9 +281,8 @@ public enum Winograd {
                                              into padded: UnsafeMutablePointer<Float>,
                                              workspace: UnsafeMutablePointer<Float>) {
         let B = WinogradTiling.block, D = workspace, E = workspace + 36 * B
-        var t0 = 0
-        while t0 < T {
-            let nb = min(B, T - t0), offs = offsets + t0
+        forEachBlock(T) { t0, nb in
+            let offs = offsets + t0
             for c in 0..<C {
                 let src = dV + c * T + t0, pointStride = C * T
                 for i in 0..<6 { inputTransformAdjoint(src + 6 * i * pointStride, pointStride, E + 6 * i * B, B, nb) }
@@ -283,7 +297,6 @@ public enum Winograd {
                     }
                 }
             }
-            t0 += nb
         }
     }
 
@@ -293,9 +306,8 @@ public enum Winograd {
                                        tiles T: Int, offsets: UnsafePointer<Int>,
                                        into planes: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
         let B = WinogradTiling.block, Z = workspace, Y = workspace + 36 * B
-        var t0 = 0
-        while t0 < T {
-            let nb = min(B, T - t0), offs = offsets + t0
+        forEachBlock(T) { t0, nb in
+            let offs = offsets + t0
             for k in 0..<K {
                 let src = M + k * T + t0, pointStride = K * T
                 // Z[a][l] = Σ_r Aᵀ[a][r] M[r][l]; Y[a][b] = Σ_l Aᵀ[b][l] Z[a][l]
@@ -309,7 +321,6 @@ public enum Winograd {
                     }
                 }
             }
-            t0 += nb
         }
     }
 
@@ -319,23 +330,14 @@ public enum Winograd {
                                               rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
                                               into dM: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
         let B = WinogradTiling.block, Y = workspace, Z = workspace + 36 * B
-        var t0 = 0
-        while t0 < T {
-            let nb = min(B, T - t0), offs = offsets + t0
+        forEachBlock(T) { t0, nb in
             for k in 0..<K {
-                let plane = planes + k * planeStride
-                for a in 0..<4 {
-                    for c in 0..<4 {
-                        let src = plane + a * rowStride + c, d = Y + (4 * a + c) * B
-                        for b in 0..<nb { d[b] = src[offs[b]] }
-                    }
-                }
+                gatherTiles(4, from: planes + k * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: Y)
                 // Z[r][c] = Σ_a Aᵀ[a][r] Y[a][c]; dM[r][l] = Σ_c Aᵀ[c][l] Z[r][c]
                 for c in 0..<4 { outputTransformAdjoint(Y + c * B, 4 * B, Z + c * B, 4 * B, nb) }
                 let out = dM + k * T + t0, pointStride = K * T
                 for r in 0..<6 { outputTransformAdjoint(Z + 4 * r * B, B, out + 6 * r * pointStride, pointStride, nb) }
             }
-            t0 += nb
         }
     }
 }
