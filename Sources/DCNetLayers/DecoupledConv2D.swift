@@ -5,10 +5,11 @@ import DCNetTensor
 /// A decoupled convolution (Liu et al., 2018): every output is f(w, x) = h(||w||, ||x||)·g(theta)
 /// for kernel w and input patch x, with the operator's math in `DecoupledOperator`.
 ///
-/// The response u = <w/||w||, x> comes from the same im2col + GEMM as the baseline convolution;
-/// patch norms ||x|| = sqrt(window sum of Σ_c x² + eps) cost O(R·S) per position. Backward maps
-/// dL/du through the GEMMs, dL/d||x|| through the window sum onto 2x, and dL/d(w/||w||) onto the
-/// raw filter. A 1×1 decoupled convolution on a C×1×1 input is the decoupled fully connected layer.
+/// The response u = <w/||w||, x> comes from the same ConvolutionEngine (Winograd or im2col + GEMM)
+/// as the baseline convolution; patch norms ||x|| = sqrt(window sum of Σ_c x² + eps) cost O(R·S)
+/// per position. Backward maps dL/du through the engine's adjoint, dL/d||x|| through the window sum
+/// onto 2x, and dL/d(w/||w||) onto the raw filter. A 1×1 decoupled convolution on a C×1×1 input
+/// is the decoupled fully connected layer.
 public final class DecoupledConv2D: Layer {
     public static let normEpsilon: Float = 1e-4
     /// rho_c = (r_c² + radiusFloor)·m keeps the radius positive when r crosses 0.
