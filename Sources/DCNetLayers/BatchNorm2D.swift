@@ -90,27 +90,25 @@ public final class BatchNorm2D: Layer {
             }
         }
         let xh = normalized.prefix(samples: N), y = output.prefix(samples: N)
+        // The fused ReLU is a floor of 0 on the output; without it the floor lets every value through.
+        let floor: Float = relu ? 0 : -.infinity
         for n in 0..<N {
             for c in 0..<C {
                 let mean = Float(sums[c]), inv = invStd[c], g = scale.value[c], b = shift.value[c]
                 let src = x.sample(n) + c * HW, nh = xh.sample(n) + c * HW, out = y.sample(n) + c * HW
-                if relu {
-                    for i in 0..<HW {
-                        let v = (src[i] - mean) * inv
-                        nh[i] = v
-                        out[i] = max(v * g + b, 0)
-                    }
-                } else {
-                    for i in 0..<HW {
-                        let v = (src[i] - mean) * inv
-                        nh[i] = v
-                        out[i] = v * g + b
-                    }
+                for i in 0..<HW {
+                    let v = (src[i] - mean) * inv
+                    nh[i] = v
+                    out[i] = max(v * g + b, floor)
                 }
             }
         }
         return y
     }
+
+    /// dL/dy through the fused ReLU: zero where the output `y` was clamped.
+    @inline(__always)
+    private func passed(_ g: Float, _ y: Float) -> Float { relu && !(y > 0) ? 0 : g }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         let N = dy.shape.n, C = channels, HW = dy.shape.spatial
@@ -133,11 +131,7 @@ public final class BatchNorm2D: Layer {
                 for c in 0..<C {
                     let k = scale.value[c] * invStd[c]
                     let g = dy.sample(n) + c * HW, out = dx.sample(n) + c * HW, m = y.sample(n) + c * HW
-                    if relu {
-                        for i in 0..<HW { out[i] = m[i] > 0 ? k * g[i] : 0 }
-                    } else {
-                        for i in 0..<HW { out[i] = k * g[i] }
-                    }
+                    for i in 0..<HW { out[i] = k * passed(g[i], m[i]) }
                 }
             }
             return dx
@@ -149,12 +143,8 @@ public final class BatchNorm2D: Layer {
             let meanDy = Float(sums[c]) / count, meanDyX = Float(sums[C + c]) / count
             for n in 0..<N {
                 let g = dy.sample(n) + c * HW, h = xh.sample(n) + c * HW, out = dx.sample(n) + c * HW
-                if relu {
-                    let m = y.sample(n) + c * HW
-                    for i in 0..<HW { out[i] = k * ((m[i] > 0 ? g[i] : 0) - meanDy - h[i] * meanDyX) }
-                } else {
-                    for i in 0..<HW { out[i] = k * (g[i] - meanDy - h[i] * meanDyX) }
-                }
+                let m = y.sample(n) + c * HW
+                for i in 0..<HW { out[i] = k * (passed(g[i], m[i]) - meanDy - h[i] * meanDyX) }
             }
         }
         return dx

@@ -23,34 +23,39 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, CustomStringCo
 /// The convolution of a batch by whichever algorithm a layer was built with: the one entry point
 /// the baseline and decoupled convolutions call for their inner products.
 struct ConvolutionEngine {
+    private enum Implementation {
+        case gemm(ConvolutionGEMM)
+        case winograd(WinogradConvolution)
+    }
+
     let geometry: ConvGeometry
     let outChannels: Int
-    private let gemm: ConvolutionGEMM?
-    private let winograd: WinogradConvolution?
+    private let implementation: Implementation
 
     init(geometry: ConvGeometry, outChannels: Int, batch: Int, algorithm: ConvolutionAlgorithm, arena: Arena) {
         self.geometry = geometry; self.outChannels = outChannels
-        if algorithm.usesWinograd(for: geometry) {
-            winograd = WinogradConvolution(geometry: geometry, outChannels: outChannels, batch: batch, arena: arena)
-            gemm = nil
-        } else {
-            gemm = ConvolutionGEMM(geometry: geometry, outChannels: outChannels, arena: arena)
-            winograd = nil
-        }
+        implementation = algorithm.usesWinograd(for: geometry)
+            ? .winograd(WinogradConvolution(geometry: geometry, outChannels: outChannels, batch: batch, arena: arena))
+            : .gemm(ConvolutionGEMM(geometry: geometry, outChannels: outChannels, arena: arena))
     }
 
-    var algorithm: ConvolutionAlgorithm { winograd == nil ? .gemm : .winograd }
+    var algorithm: ConvolutionAlgorithm {
+        switch implementation {
+        case .gemm: return .gemm
+        case .winograd: return .winograd
+        }
+    }
     var positions: Int { geometry.positions }
 
     /// output[n] = filters [K × C·R·S] ⋆ input[n] for the first N images.
     func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor) {
-        if let winograd {
+        switch implementation {
+        case .winograd(let winograd):
             winograd.forward(samples: N, filters: filters, input: input, output: output)
-            return
-        }
-        let gemm = gemm!
-        for n in 0..<N {
-            gemm.forward(filters: filters, columns: gemm.pack(input.sample(n)), out: output.sample(n))
+        case .gemm(let gemm):
+            for n in 0..<N {
+                gemm.forward(filters: filters, columns: gemm.pack(input.sample(n)), out: output.sample(n))
+            }
         }
     }
 
@@ -59,12 +64,13 @@ struct ConvolutionEngine {
     func backward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
                   filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
                   afterImage: (Int) -> Void = { _ in }) {
-        if let winograd {
+        switch implementation {
+        case .winograd(let winograd):
             winograd.backward(samples: N, outGradient: outGradient, filterGradient: filterGradient,
                               inputGradient: inputGradient, afterImage: afterImage)
-        } else {
-            gemm!.backward(samples: N, filters: filters, input: input, outGradient: outGradient,
-                           filterGradient: filterGradient, inputGradient: inputGradient, afterImage: afterImage)
+        case .gemm(let gemm):
+            gemm.backward(samples: N, filters: filters, input: input, outGradient: outGradient,
+                          filterGradient: filterGradient, inputGradient: inputGradient, afterImage: afterImage)
         }
     }
 }

@@ -52,22 +52,16 @@ public final class Arena: @unchecked Sendable {
     public private(set) var bytes = 0
     public init() {}
 
-    public func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let n = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64)
-        raw.initializeMemory(as: Float.self, repeating: 0, count: n)
-        blocks.append(raw)
-        bytes += n * 4
-        return raw.assumingMemoryBound(to: Float.self)
-    }
+    public func floats(_ count: Int) -> UnsafeMutablePointer<Float> { zeroed(count, of: Float.self) }
     /// Zeroed integers (index tables built once with the layers).
-    public func integers(_ count: Int) -> UnsafeMutablePointer<Int> {
+    public func integers(_ count: Int) -> UnsafeMutablePointer<Int> { zeroed(count, of: Int.self) }
+    private func zeroed<T: Numeric>(_ count: Int, of type: T.Type) -> UnsafeMutablePointer<T> {
         let n = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Int>.stride, alignment: 64)
-        raw.initializeMemory(as: Int.self, repeating: 0, count: n)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<T>.stride, alignment: 64)
+        raw.initializeMemory(as: T.self, repeating: 0, count: n)
         blocks.append(raw)
-        bytes += n * MemoryLayout<Int>.stride
-        return raw.assumingMemoryBound(to: Int.self)
+        bytes += n * MemoryLayout<T>.stride
+        return raw.assumingMemoryBound(to: T.self)
     }
     public func tensor(_ shape: Shape) -> Tensor { Tensor(data: floats(shape.count), shape: shape) }
 

@@ -89,9 +89,9 @@ final class WinogradTests: XCTestCase {
                 layer.bias!.value.update(from: bias, count: t.k)
             }
             let x = arena.tensor(shape).prefix(samples: t.used)
-            x.buffer.initialize(from: random(x.count, &rng))
+            x.data.update(from: random(x.count, &rng), count: x.count)
             let dy = arena.tensor(outShape).prefix(samples: t.used)
-            dy.buffer.initialize(from: random(dy.count, &rng))
+            dy.data.update(from: random(dy.count, &rng), count: dy.count)
             let label = "\(t)"
 
             let ys = layers.map { $0.forward(x, mode: .training).toArray() }
@@ -123,7 +123,7 @@ final class WinogradTests: XCTestCase {
             layer.weight.value.update(from: weights, count: weights.count)
         }
         let x = arena.tensor(shape), dy = arena.tensor(outShape)
-        x.buffer.initialize(from: random(x.count, &rng)); dy.buffer.initialize(from: random(dy.count, &rng))
+        x.data.update(from: random(x.count, &rng), count: x.count); dy.data.update(from: random(dy.count, &rng), count: dy.count)
         for layer in layers {
             _ = layer.forward(x, mode: .training)
             XCTAssertNil(layer.backward(dy, needInputGradient: false))
