@@ -7,8 +7,11 @@ import DCNetTensor
 /// so the layer normalises with the global batch: synchronised BatchNorm.
 ///
 /// With `relu` the layer is BatchNorm followed by ReLU in one pass: the ReLU's own output tensor and
-/// its two passes over memory (about 3% of a CNN-9 step) go away, and backward masks dL/dy on the
-/// fly with the kept output.
+/// its two passes over memory (about 3% of a CNN-9 step) go away.
+///
+/// Backward recomputes the normalised input x̂ = (x − mean)·invStd, and the ReLU mask from it, out
+/// of the kept input instead of storing x̂: with two ranks sharing the memory bus, a tensor written
+/// in forward and read twice in backward costs more than a multiply-subtract per element.
 public final class BatchNorm2D: Layer {
     public let name: String
     public let channels: Int
@@ -21,8 +24,9 @@ public final class BatchNorm2D: Layer {
     public var statisticsReducer: StatisticsReducer?
 
     private var runningMean: UnsafeMutablePointer<Float>!, runningVariance: UnsafeMutablePointer<Float>!
-    private var normalized: Tensor!, output: Tensor!, inputGradient: Tensor!
-    private var invStd: UnsafeMutablePointer<Float>!
+    private var input: Tensor!, output: Tensor!, inputGradient: Tensor!
+    /// The mean and 1/std the last forward normalised with (batch or running statistics).
+    private var mean: UnsafeMutablePointer<Float>!, invStd: UnsafeMutablePointer<Float>!
     private var sums: UnsafeMutablePointer<Double>!
     private var lastMode: Mode = .training
     private var lastCount = 1
@@ -45,15 +49,15 @@ public final class BatchNorm2D: Layer {
         runningMean = arena.floats(channels)
         runningVariance = arena.floats(channels)
         runningVariance.update(repeating: 1, count: channels)
-        normalized = arena.tensor(input); output = arena.tensor(input); inputGradient = arena.tensor(input)
-        invStd = arena.floats(channels)
+        output = arena.tensor(input); inputGradient = arena.tensor(input)
+        mean = arena.floats(channels); invStd = arena.floats(channels)
         sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * channels)
         return input
     }
     deinit { sums?.deallocate() }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        lastMode = mode
+        input = x; lastMode = mode
         let N = x.shape.n, C = channels, HW = x.shape.spatial
         if mode == .training {
             // Moments around the running mean (the same on every replica) avoid the cancellation of
@@ -76,48 +80,42 @@ public final class BatchNorm2D: Layer {
             for c in 0..<C {
                 let m1 = sums[c] / Double(count)
                 let variance = max(sums[C + c] / Double(count) - m1 * m1, 0)
-                let mean = Double(runningMean[c]) + m1
+                let batchMean = Double(runningMean[c]) + m1
+                mean[c] = Float(batchMean)
                 invStd[c] = Float(1 / (variance + Double(epsilon)).squareRoot())
                 let unbiased = count > 1 ? variance * Double(count) / Double(count - 1) : variance
-                runningMean[c] = (1 - momentum) * runningMean[c] + momentum * Float(mean)
+                runningMean[c] = (1 - momentum) * runningMean[c] + momentum * Float(batchMean)
                 runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * Float(unbiased)
-                sums[c] = mean  // keep the batch mean for the normalisation below
             }
         } else {
             for c in 0..<C {
-                sums[c] = Double(runningMean[c])
+                mean[c] = runningMean[c]
                 invStd[c] = 1 / (runningVariance[c] + epsilon).squareRoot()
             }
         }
-        let xh = normalized.prefix(samples: N), y = output.prefix(samples: N)
-        // The fused ReLU is a floor of 0 on the output; without it the floor lets every value through.
-        let floor: Float = relu ? 0 : -.infinity
+        let y = output.prefix(samples: N)
         for n in 0..<N {
             for c in 0..<C {
-                let mean = Float(sums[c]), inv = invStd[c], g = scale.value[c], b = shift.value[c]
-                let src = x.sample(n) + c * HW, nh = xh.sample(n) + c * HW, out = y.sample(n) + c * HW
-                for i in 0..<HW {
-                    let v = (src[i] - mean) * inv
-                    nh[i] = v
-                    out[i] = max(v * g + b, floor)
-                }
+                let affine = channelAffine(c)
+                affine.forward(x.sample(n) + c * HW, into: y.sample(n) + c * HW, HW)
             }
         }
         return y
     }
 
-    /// dL/dy through the fused ReLU: zero where the output `y` was clamped.
-    @inline(__always)
-    private func passed(_ g: Float, _ y: Float) -> Float { relu && !(y > 0) ? 0 : g }
+    private func channelAffine(_ c: Int) -> BatchNormAffine {
+        BatchNormAffine(mean: mean[c], invStd: invStd[c], scale: scale.value[c], shift: shift.value[c], relu: relu)
+    }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         let N = dy.shape.n, C = channels, HW = dy.shape.spatial
-        let xh = normalized.prefix(samples: N), y = output.prefix(samples: N)
+        let x = input.prefix(samples: N)
         for c in 0..<C {
+            let affine = channelAffine(c)
             var sdy = 0.0, sdyx = 0.0
             for n in 0..<N {
                 let offset = n * dy.shape.perSample + c * HW
-                let (a, b) = gradientSums(dy.data + offset, xh.data + offset, mask: relu ? y.data + offset : nil, HW)
+                let (a, b) = affine.gradientSums(dy.data + offset, x.data + offset, HW)
                 sdy += Double(a); sdyx += Double(b)
             }
             shift.gradient[c] = Float(sdy)
@@ -126,60 +124,92 @@ public final class BatchNorm2D: Layer {
         }
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: N)
-        if lastMode == .evaluation {
-            for n in 0..<N {
-                for c in 0..<C {
-                    let k = scale.value[c] * invStd[c]
-                    let g = dy.sample(n) + c * HW, out = dx.sample(n) + c * HW, m = y.sample(n) + c * HW
-                    for i in 0..<HW { out[i] = k * passed(g[i], m[i]) }
-                }
-            }
-            return dx
-        }
-        if let r = statisticsReducer { r.sum(UnsafeMutableBufferPointer(start: sums, count: 2 * C)) }
+        // In evaluation the statistics are constants: dL/dx = scale·invStd·dL/dx̂.
+        let training = lastMode == .training
+        if training, let r = statisticsReducer { r.sum(UnsafeMutableBufferPointer(start: sums, count: 2 * C)) }
         let count = Float(lastCount)
         for c in 0..<C {
-            let k = scale.value[c] * invStd[c]
-            let meanDy = Float(sums[c]) / count, meanDyX = Float(sums[C + c]) / count
+            let affine = channelAffine(c)
+            let meanDy = training ? Float(sums[c]) / count : 0, meanDyX = training ? Float(sums[C + c]) / count : 0
             for n in 0..<N {
-                let g = dy.sample(n) + c * HW, h = xh.sample(n) + c * HW, out = dx.sample(n) + c * HW
-                let m = y.sample(n) + c * HW
-                for i in 0..<HW { out[i] = k * (passed(g[i], m[i]) - meanDy - h[i] * meanDyX) }
+                let offset = n * dy.shape.perSample + c * HW
+                affine.inputGradient(dy.data + offset, x.data + offset, meanDy: meanDy, meanDyX: meanDyX,
+                                     into: dx.data + offset, HW)
             }
         }
         return dx
     }
 }
 
-/// (Σ g, Σ g·h) over g = dL/dy, masked to 0 where `mask` (the ReLU output) is not positive, with
-/// eight partial sums, in one pass.
-@inline(__always)
-func gradientSums(_ g: UnsafePointer<Float>, _ h: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
-                  _ n: Int) -> (Float, Float) {
-    var a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-    let rg = UnsafeRawPointer(g), rh = UnsafeRawPointer(h)
-    var i = 0
-    if let mask {
-        let rm = UnsafeRawPointer(mask), zero = SIMD8<Float>()
+/// One channel's normalisation y = max(x̂·scale + shift, floor) with x̂ = (x − mean)·invStd, and its
+/// backward. Forward and backward evaluate x̂ and the ReLU test with the same operations in the same
+/// order, so the recomputed mask is exactly the forward's.
+struct BatchNormAffine {
+    let mean: Float, invStd: Float, scale: Float, shift: Float, relu: Bool
+
+    @inline(__always) func normalized(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        (x - SIMD8(repeating: mean)) * SIMD8(repeating: invStd)
+    }
+    @inline(__always) func normalized(_ x: Float) -> Float { (x - mean) * invStd }
+    @inline(__always) func affine(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        v * SIMD8(repeating: scale) + SIMD8(repeating: shift)
+    }
+    @inline(__always) func affine(_ v: Float) -> Float { v * scale + shift }
+    /// dL/dy through the fused ReLU: zero where the output was clamped (where x̂·scale + shift is not > 0).
+    @inline(__always) func passed(_ g: SIMD8<Float>, _ v: SIMD8<Float>) -> SIMD8<Float> {
+        relu ? g.replacing(with: 0, where: .!(affine(v) .> 0)) : g
+    }
+    @inline(__always) func passed(_ g: Float, _ v: Float) -> Float { relu && !(affine(v) > 0) ? 0 : g }
+
+    func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
+        var i = 0
         while i + 8 <= n {
-            let m = rm.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let d = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self).replacing(with: zero, where: m .<= zero)
-            a1 += d; a2 += d * rh.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let v = affine(normalized(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)))
+            ry.storeBytes(of: v.replacing(with: floor, where: v .< floor), toByteOffset: i * 4, as: SIMD8<Float>.self)
             i += 8
         }
-    } else {
+        while i < n { y[i] = max(affine(normalized(x[i])), relu ? 0 : -.infinity); i += 1 }
+    }
+
+    /// (Σ g, Σ g·x̂) over g = dL/dy through the ReLU, with eight partial sums, in one pass.
+    func gradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> (Float, Float) {
+        var a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+        let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
+        var i = 0
         while i + 8 <= n {
-            let d = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            a1 += d; a2 += d * rh.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let v = normalized(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            let d = passed(rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), v)
+            a1 += d; a2 += d * v
             i += 8
         }
+        var s1 = a1.sum(), s2 = a2.sum()
+        while i < n {
+            let v = normalized(x[i]), d = passed(g[i], v)
+            s1 += d; s2 += d * v; i += 1
+        }
+        return (s1, s2)
     }
-    var s1 = a1.sum(), s2 = a2.sum()
-    while i < n {
-        let d = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
-        s1 += d; s2 += d * h[i]; i += 1
+
+    /// dL/dx = scale·invStd·(g − mean(g) − x̂·mean(g·x̂)), g = dL/dy through the ReLU.
+    func inputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, meanDy: Float, meanDyX: Float,
+                       into dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        let k = scale * invStd
+        let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), rd = UnsafeMutableRawPointer(dx)
+        let vk = SIMD8<Float>(repeating: k), vDy = SIMD8<Float>(repeating: meanDy), vDyX = SIMD8<Float>(repeating: meanDyX)
+        var i = 0
+        while i + 8 <= n {
+            let v = normalized(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            let d = passed(rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), v)
+            rd.storeBytes(of: vk * (d - vDy - v * vDyX), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            let v = normalized(x[i])
+            dx[i] = k * (passed(g[i], v) - meanDy - v * meanDyX); i += 1
+        }
     }
-    return (s1, s2)
 }
 
 /// (Σ (x − shift), Σ (x − shift)²) with eight partial sums.
