@@ -47,9 +47,9 @@ public final class Conv2D: Layer {
         input = x
         let y = output.prefix(samples: x.shape.n)
         let P = engine.positions
-        engine.forward(samples: x.shape.n, filters: weight.value, input: x, output: y)
-        if let bias {
-            for n in 0..<x.shape.n {
+        engine.forward(samples: x.shape.n, filters: weight.value, input: x, output: y) { images in
+            guard let bias else { return }
+            for n in images {
                 for k in 0..<outChannels {
                     let b = bias.value[k], row = y.sample(n) + k * P
                     for p in 0..<P { row[p] += b }

@@ -47,14 +47,17 @@ struct ConvolutionEngine {
     }
     var positions: Int { geometry.positions }
 
-    /// output[n] = filters [K × C·R·S] ⋆ input[n] for the first N images.
-    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor) {
+    /// output[n] = filters [K × C·R·S] ⋆ input[n] for the first N images. `afterImages(range)` runs
+    /// as soon as those images' outputs are written, while they are still in cache.
+    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
+                 afterImages: (Range<Int>) -> Void = { _ in }) {
         switch implementation {
         case .winograd(let winograd):
-            winograd.forward(samples: N, filters: filters, input: input, output: output)
+            winograd.forward(samples: N, filters: filters, input: input, output: output, afterImages: afterImages)
         case .gemm(let gemm):
             for n in 0..<N {
                 gemm.forward(filters: filters, columns: gemm.pack(input.sample(n)), out: output.sample(n))
+                afterImages(n..<(n + 1))
             }
         }
     }

@@ -103,8 +103,8 @@ public final class DecoupledConv2D: Layer {
             let inv = 1 / norm
             for i in 0..<CRS { filterHat[k * CRS + i] = w[i] * inv }
         }
-        let u = response.prefix(samples: N)
-        engine.forward(samples: N, filters: filterHat, input: x, output: u)
+        // The radius needs every patch norm of the batch, so they come first; then the operator
+        // runs on each chunk of responses while the convolution has just left it in cache.
         for n in 0..<N {
             computePatchNorms(image: x.sample(n), into: patchNorm + n * P, inverse: invPatchNorm + n * P)
         }
@@ -112,11 +112,13 @@ public final class DecoupledConv2D: Layer {
         for k in 0..<K {
             sharpness[k] = sharpnessParameter.map { abs($0.value[k]) + 0.05 } ?? op.sharpness
         }
-        let y = output.prefix(samples: N)
-        for n in 0..<N {
-            op.forward(u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
-                       wn: filterNorm, rho: rho, sharpness: sharpness, out: y.sample(n),
-                       channels: K, positions: P)
+        let u = response.prefix(samples: N), y = output.prefix(samples: N)
+        engine.forward(samples: N, filters: filterHat, input: x, output: u) { images in
+            for n in images {
+                op.forward(u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
+                           wn: filterNorm, rho: rho, sharpness: sharpness, out: y.sample(n),
+                           channels: K, positions: P)
+            }
         }
         return y
     }

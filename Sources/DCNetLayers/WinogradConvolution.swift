@@ -80,8 +80,9 @@ struct WinogradConvolution {
     /// The first image pixel inside a padded plane.
     private var paddedInterior: Int { tiling.paddedWidth + 1 }
 
-    /// out [N][K][H][W] = filters [K][C][3][3] ⋆ input.
-    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor) {
+    /// out [N][K][H][W] = filters [K][C][3][3] ⋆ input; `afterImages` runs after each chunk's outputs.
+    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
+                 afterImages: (Range<Int>) -> Void) {
         let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         Winograd.transformFilters(filters, outChannels: K, inChannels: C, into: transformedFilters)
         for first in chunks(N) {
@@ -103,6 +104,7 @@ struct WinogradConvolution {
                 copyPlanes(aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
                            into: output.sample(first), rowStride: W, planeStride: H * W, planes: n * K, height: H, width: W)
             }
+            afterImages(first..<(first + n))
         }
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Shape of an activation batch in NCHW layout (a flat feature vector is `h = w = 1`).
 public struct Shape: Hashable, Sendable, CustomStringConvertible {
     public var n: Int, c: Int, h: Int, w: Int
@@ -55,9 +58,26 @@ public final class Arena: @unchecked Sendable {
     public func floats(_ count: Int) -> UnsafeMutablePointer<Float> { zeroed(count, of: Float.self) }
     /// Zeroed integers (index tables built once with the layers).
     public func integers(_ count: Int) -> UnsafeMutablePointer<Int> { zeroed(count, of: Int.self) }
+    /// Buffers from this size up are backed by transparent huge pages where the kernel offers them.
+    static let hugePageBytes = 2 << 20
+
     private func zeroed<T: Numeric>(_ count: Int, of type: T.Type) -> UnsafeMutablePointer<T> {
         let n = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<T>.stride, alignment: 64)
+        let raw: UnsafeMutableRawPointer
+        let byteCount = n * MemoryLayout<T>.stride
+        if byteCount >= Self.hugePageBytes {
+            // Activations, transformed tiles and gradients are streamed in many strided runs at
+            // once (a Winograd transform touches 36 of them); with 4 KiB pages those walks miss the
+            // TLB constantly. Huge pages need 2 MiB alignment and the advice before the first touch,
+            // which the zeroing below is.
+            let rounded = (byteCount + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes
+            raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: Self.hugePageBytes)
+            #if os(Linux)
+            _ = madvise(raw, rounded, MADV_HUGEPAGE)  // advice only: without THP the pages stay small
+            #endif
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        }
         raw.initializeMemory(as: T.self, repeating: 0, count: n)
         blocks.append(raw)
         bytes += n * MemoryLayout<T>.stride

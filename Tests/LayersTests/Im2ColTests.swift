@@ -63,3 +63,29 @@ final class Im2ColTests: XCTestCase {
         }
     }
 }
+
+final class ArenaTests: XCTestCase {
+    /// Small buffers are 64-byte aligned; buffers of 2 MiB and more start on a huge-page boundary
+    /// (so the kernel can back them with transparent huge pages). All of them come zeroed and are
+    /// distinct, whatever their size.
+    func testArenaBuffersAreAlignedZeroedAndDisjoint() {
+        let arena = Arena()
+        let sizes = [1, 17, 1000, (2 << 20) / 4 - 1, (2 << 20) / 4, (2 << 20) / 4 + 1, 3 * (2 << 20) / 4 + 5]
+        var ranges: [Range<UInt>] = []
+        for count in sizes {
+            let p = arena.floats(count)
+            let address = UInt(bitPattern: p)
+            XCTAssertEqual(address % 64, 0, "\(count) floats")
+            if count * 4 >= 2 << 20 { XCTAssertEqual(address % UInt(2 << 20), 0, "\(count) floats") }
+            XCTAssertTrue((0..<count).allSatisfy { p[$0] == 0 }, "\(count) floats are zeroed")
+            for i in 0..<count { p[i] = Float(count) }
+            ranges.append(address..<(address + UInt(count * 4)))
+        }
+        for (i, a) in ranges.enumerated() {
+            for b in ranges[(i + 1)...] { XCTAssertFalse(a.overlaps(b)) }
+        }
+        let q = arena.integers((2 << 20) / 8 + 3)
+        XCTAssertEqual(UInt(bitPattern: q) % UInt(2 << 20), 0)
+        XCTAssertEqual(q[(2 << 20) / 8 + 2], 0)
+    }
+}
