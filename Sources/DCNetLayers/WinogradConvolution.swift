@@ -19,9 +19,12 @@ struct WinogradConvolution {
     let transformedFilters: UnsafeMutablePointer<Float>
     /// V of the whole batch: chunk after chunk, each [36][C][tiles of the chunk].
     let transformedInput: UnsafeMutablePointer<Float>
-    /// M (forward) and dL/dM (backward) of one chunk [36][K][tiles].
+    /// M (forward) and dL/dM (backward) of one chunk [36][K][tiles]. All zero between uses in
+    /// forward: the output transform zeroes what it reads and backward zeroes it when done, so the
+    /// GEMMs add onto it (beta = 1) without a zeroing pass of their own.
     let products: UnsafeMutablePointer<Float>
-    /// dL/dV of one chunk [36][C][tiles].
+    /// dL/dV of one chunk [36][C][tiles]; all zero between uses likewise (the adjoint input
+    /// transform zeroes what it reads).
     let inputProducts: UnsafeMutablePointer<Float>
     /// dL/dU [36][K][C].
     let filterProducts: UnsafeMutablePointer<Float>
@@ -95,11 +98,11 @@ struct WinogradConvolution {
                                     tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
                 BLAS.sgemm(.none, .none, m: K, n: T, k: C, a: transformedFilters + xi * K * C,
-                           b: V + xi * C * T, beta: 0, c: products + xi * K * T)
+                           b: V + xi * C * T, beta: 1, c: products + xi * K * T)
             }
             let out = alignedOutput ?? output.sample(first)
             Winograd.transformOutput(products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
-                                     tiles: T, offsets: outputOffsets, into: out, workspace: workspace)
+                                     tiles: T, offsets: outputOffsets, into: out, workspace: workspace, clearing: true)
             if let aligned = alignedOutput {
                 copyPlanes(aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
                            into: output.sample(first), rowStride: W, planeStride: H * W, planes: n * K, height: H, width: W)
@@ -131,19 +134,20 @@ struct WinogradConvolution {
                            beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
                 if inputGradient != nil {
                     BLAS.sgemm(.transpose, .none, m: C, n: T, k: K, a: transformedFilters + xi * K * C,
-                               b: dM, beta: 0, c: inputProducts + xi * C * T)
+                               b: dM, beta: 1, c: inputProducts + xi * C * T)
                 }
             }
             if let dx = inputGradient {
                 paddedGradient.update(repeating: 0, count: n * C * paddedPlane)
                 Winograd.transformInputAdjoint(inputProducts, channels: C, planeStride: paddedPlane,
                                                rowStride: tiling.paddedWidth, tiles: T, offsets: inputOffsets,
-                                               into: paddedGradient, workspace: workspace)
+                                               into: paddedGradient, workspace: workspace, clearing: true)
                 copyPlanes(paddedGradient + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
                            into: dx.sample(first), rowStride: W, planeStride: H * W, planes: n * C, height: H, width: W)
                 for i in first..<(first + n) { afterImage(i) }
             }
         }
         Winograd.filterGradient(filterProducts, outChannels: K, inChannels: C, into: filterGradient)
+        products.update(repeating: 0, count: WinogradTiling.points * K * imagesPerChunk * tiling.tilesPerImage)
     }
 }

@@ -214,6 +214,15 @@ private func gatherTiles(_ size: Int, from plane: UnsafePointer<Float>, rowStrid
     }
 }
 
+/// Zeroes the 36 runs of `count` floats at `start` + ξ·`pointStride` that a transform has just read.
+/// The GEMMs that fill those buffers then accumulate onto zeros (beta = 1) instead of having
+/// OpenBLAS zero them first (beta = 0): that was a separate pass over a buffer that had long left
+/// the cache, while these lines are still in L1.
+@inline(__always)
+private func clearRuns(_ start: UnsafeMutablePointer<Float>, _ pointStride: Int, _ count: Int) {
+    for xi in 0..<WinogradTiling.points { (start + xi * pointStride).update(repeating: 0, count: count) }
+}
+
 public enum Winograd {
     /// U[ξ][k][c] = (G g Gᵀ)[ξ] for filters [K][C][3][3].
     public static func transformFilters(_ filters: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
@@ -276,16 +285,19 @@ public enum Winograd {
 
     /// The adjoint of `transformInput`: adds dL/d(padded planes) from dL/dV [36][C][T] (overlapping
     /// tiles add up; the caller zeroes the planes first).
-    public static func transformInputAdjoint(_ dV: UnsafePointer<Float>, channels C: Int, planeStride: Int,
+    ///
+    /// With `clearing`, dV is zeroed as it is read (see `clearRuns`).
+    public static func transformInputAdjoint(_ dV: UnsafeMutablePointer<Float>, channels C: Int, planeStride: Int,
                                              rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
                                              into padded: UnsafeMutablePointer<Float>,
-                                             workspace: UnsafeMutablePointer<Float>) {
+                                             workspace: UnsafeMutablePointer<Float>, clearing: Bool = false) {
         let B = WinogradTiling.block, D = workspace, E = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             let offs = offsets + t0
             for c in 0..<C {
                 let src = dV + c * T + t0, pointStride = C * T
                 for i in 0..<6 { inputTransformAdjoint(src + 6 * i * pointStride, pointStride, E + 6 * i * B, B, nb) }
+                if clearing { clearRuns(src, pointStride, nb) }
                 for l in 0..<6 { inputTransformAdjoint(E + l * B, 6 * B, D + l * B, 6 * B, nb) }
                 let plane = padded + c * planeStride
                 // Tiles of one block overlap each other, so the scatter-add stays one tile at a time.
@@ -302,9 +314,12 @@ public enum Winograd {
 
     /// Aᵀ M A for each of T tiles from M [36][K][T], written as 4×4 blocks into planes
     /// (`planeStride`, `rowStride`) at `offsets[t]` + k·planeStride.
-    public static func transformOutput(_ M: UnsafePointer<Float>, channels K: Int, planeStride: Int, rowStride: Int,
+    ///
+    /// With `clearing`, M is zeroed as it is read (see `clearRuns`).
+    public static func transformOutput(_ M: UnsafeMutablePointer<Float>, channels K: Int, planeStride: Int, rowStride: Int,
                                        tiles T: Int, offsets: UnsafePointer<Int>,
-                                       into planes: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+                                       into planes: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
+                                       clearing: Bool = false) {
         let B = WinogradTiling.block, Z = workspace, Y = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             let offs = offsets + t0
@@ -312,6 +327,7 @@ public enum Winograd {
                 let src = M + k * T + t0, pointStride = K * T
                 // Z[a][l] = Σ_r Aᵀ[a][r] M[r][l]; Y[a][b] = Σ_l Aᵀ[b][l] Z[a][l]
                 for l in 0..<6 { outputTransform(src + l * pointStride, 6 * pointStride, Z + l * B, 6 * B, nb) }
+                if clearing { clearRuns(src, pointStride, nb) }
                 for a in 0..<4 { outputTransform(Z + 6 * a * B, B, Y + 4 * a * B, B, nb) }
                 let plane = planes + k * planeStride
                 for a in 0..<4 {

@@ -39,23 +39,36 @@ final class WinogradTests: XCTestCase {
             tiling.tileOffsets(images: n, channels: c, planeSize: padded, rowStride: tiling.paddedWidth, into: &inputOffsets)
             tiling.tileOffsets(images: n, channels: c, planeSize: aligned, rowStride: tiling.alignedWidth, into: &outputOffsets)
 
-            let x = random(n * c * padded, &rng), v = random(vCount, &rng)
+            let x = random(n * c * padded, &rng)
+            var v = random(vCount, &rng)
             var tx = [Float](repeating: .nan, count: vCount), tv = [Float](repeating: 0, count: x.count)
             Winograd.transformInput(x, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
                                     offsets: inputOffsets, into: &tx, workspace: work)
-            Winograd.transformInputAdjoint(v, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
+            Winograd.transformInputAdjoint(&v, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
                                            offsets: inputOffsets, into: &tv, workspace: work)
             XCTAssertFalse(tx.contains { $0.isNaN })
             XCTAssertEqual(dot(tx, v), dot(x, tv), accuracy: 1e-4 * max(1, abs(dot(tx, v))), "input \(tiling)")
+            // Clearing zeroes dV as it is read and changes nothing else.
+            var cleared = v, tvCleared = [Float](repeating: 0, count: x.count)
+            Winograd.transformInputAdjoint(&cleared, channels: c, planeStride: padded, rowStride: tiling.paddedWidth,
+                                           tiles: T, offsets: inputOffsets, into: &tvCleared, workspace: work, clearing: true)
+            XCTAssertEqual(tvCleared, tv, "input adjoint with clearing \(tiling)")
+            XCTAssertTrue(cleared.allSatisfy { $0 == 0 }, "dV cleared \(tiling)")
 
-            let m = random(vCount, &rng), y = random(n * c * aligned, &rng)
+            var m = random(vCount, &rng)
+            let y = random(n * c * aligned, &rng)
             var tm = [Float](repeating: .nan, count: y.count), ty = [Float](repeating: .nan, count: vCount)
-            Winograd.transformOutput(m, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
+            Winograd.transformOutput(&m, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
                                      offsets: outputOffsets, into: &tm, workspace: work)
             Winograd.transformOutputAdjoint(y, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
                                             offsets: outputOffsets, into: &ty, workspace: work)
             XCTAssertFalse(tm.contains { $0.isNaN } || ty.contains { $0.isNaN }, "every aligned pixel is written")
             XCTAssertEqual(dot(tm, y), dot(m, ty), accuracy: 1e-4 * max(1, abs(dot(tm, y))), "output \(tiling)")
+            var mCleared = m, tmCleared = [Float](repeating: .nan, count: y.count)
+            Winograd.transformOutput(&mCleared, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth,
+                                     tiles: T, offsets: outputOffsets, into: &tmCleared, workspace: work, clearing: true)
+            XCTAssertEqual(tmCleared, tm, "output transform with clearing \(tiling)")
+            XCTAssertTrue(mCleared.allSatisfy { $0 == 0 }, "M cleared \(tiling)")
         }
         let (k, c) = (3, 2)
         let g = random(k * c * 9, &rng), u = random(36 * k * c, &rng)
