@@ -218,9 +218,16 @@ private func gatherTiles(_ size: Int, from plane: UnsafePointer<Float>, rowStrid
 /// The GEMMs that fill those buffers then accumulate onto zeros (beta = 1) instead of having
 /// OpenBLAS zero them first (beta = 0): that was a separate pass over a buffer that had long left
 /// the cache, while these lines are still in L1.
+/// (Runs are at most one block of 64 floats: inline stores, not a memset call per run.)
 @inline(__always)
 private func clearRuns(_ start: UnsafeMutablePointer<Float>, _ pointStride: Int, _ count: Int) {
-    for xi in 0..<WinogradTiling.points { (start + xi * pointStride).update(repeating: 0, count: count) }
+    let vectors = count / 8 * 8
+    for xi in 0..<WinogradTiling.points {
+        let run = start + xi * pointStride, raw = UnsafeMutableRawPointer(run)
+        var i = 0
+        while i < vectors { raw.storeBytes(of: SIMD8<Float>(), toByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        while i < count { run[i] = 0; i += 1 }
+    }
 }
 
 public enum Winograd {
