@@ -155,6 +155,8 @@ struct BatchNormAffine {
         v * SIMD8(repeating: scale) + SIMD8(repeating: shift)
     }
     @inline(__always) func affine(_ v: Float) -> Float { v * scale + shift }
+    /// The fused ReLU is a floor of 0 on the output; without it the floor lets every value through.
+    var floor: Float { relu ? 0 : -.infinity }
     /// dL/dy through the fused ReLU: zero where the output was clamped (where x̂·scale + shift is not > 0).
     @inline(__always) func passed(_ g: SIMD8<Float>, _ v: SIMD8<Float>) -> SIMD8<Float> {
         relu ? g.replacing(with: 0, where: .!(affine(v) .> 0)) : g
@@ -163,14 +165,18 @@ struct BatchNormAffine {
 
     func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
-        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
+        let floors = SIMD8<Float>(repeating: floor)
         var i = 0
         while i + 8 <= n {
             let v = affine(normalized(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)))
-            ry.storeBytes(of: v.replacing(with: floor, where: v .< floor), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: v.replacing(with: floors, where: v .< floors), toByteOffset: i * 4, as: SIMD8<Float>.self)
             i += 8
         }
-        while i < n { y[i] = max(affine(normalized(x[i])), relu ? 0 : -.infinity); i += 1 }
+        while i < n {
+            let v = affine(normalized(x[i]))
+            y[i] = v < floor ? floor : v
+            i += 1
+        }
     }
 
     /// (Σ g, Σ g·x̂) over g = dL/dy through the ReLU, with eight partial sums, in one pass.

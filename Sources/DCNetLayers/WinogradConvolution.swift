@@ -78,6 +78,7 @@ struct WinogradConvolution {
     private func transformedInput(chunkAt first: Int) -> UnsafeMutablePointer<Float> {
         transformedInput + WinogradTiling.points * geometry.channels * first * tiling.tilesPerImage
     }
+    private var chunkTiles: Int { imagesPerChunk * tiling.tilesPerImage }
     private var paddedPlane: Int { tiling.paddedHeight * tiling.paddedWidth }
     private var alignedPlane: Int { tiling.alignedHeight * tiling.alignedWidth }
     /// The first image pixel inside a padded plane.
@@ -148,6 +149,6 @@ struct WinogradConvolution {
             }
         }
         Winograd.filterGradient(filterProducts, outChannels: K, inChannels: C, into: filterGradient)
-        products.update(repeating: 0, count: WinogradTiling.points * K * imagesPerChunk * tiling.tilesPerImage)
+        products.update(repeating: 0, count: WinogradTiling.points * K * chunkTiles)
     }
 }

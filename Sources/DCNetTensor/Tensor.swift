@@ -62,9 +62,8 @@ public final class Arena: @unchecked Sendable {
     static let hugePageBytes = 2 << 20
 
     private func zeroed<T: Numeric>(_ count: Int, of type: T.Type) -> UnsafeMutablePointer<T> {
-        let n = max(count, 1)
+        let n = max(count, 1), byteCount = n * MemoryLayout<T>.stride
         let raw: UnsafeMutableRawPointer
-        let byteCount = n * MemoryLayout<T>.stride
         if byteCount >= Self.hugePageBytes {
             // Activations, transformed tiles and gradients are streamed in many strided runs at
             // once (a Winograd transform touches 36 of them); with 4 KiB pages those walks miss the
@@ -80,7 +79,7 @@ public final class Arena: @unchecked Sendable {
         }
         raw.initializeMemory(as: T.self, repeating: 0, count: n)
         blocks.append(raw)
-        bytes += n * MemoryLayout<T>.stride
+        bytes += byteCount
         return raw.assumingMemoryBound(to: T.self)
     }
     public func tensor(_ shape: Shape) -> Tensor { Tensor(data: floats(shape.count), shape: shape) }
