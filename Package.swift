@@ -36,10 +36,19 @@ func kernelTargetCPU() -> String? {
     return nil
     #endif
 }
+/// Whether `cpu` has fused multiply-add: the kernels then use it (DCNET_FMA); elsewhere a·b + c
+/// stays two instructions, because a fused one would become a libm call per element.
+func targetHasFMA(_ cpu: String) -> Bool {
+    let fmaCPUs: Set<String> = ["haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "cooperlake",
+                                "icelake-client", "icelake-server", "tigerlake", "alderlake", "sapphirerapids",
+                                "znver1", "znver2", "znver3", "znver4", "x86-64-v3", "x86-64-v4"]
+    return fmaCPUs.contains(cpu)
+}
+let kernelCPU = kernelTargetCPU()
 let kernels: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"] + (kernelTargetCPU().map { ["-target-cpu", $0] } ?? []),
+    .unsafeFlags(["-Ounchecked"] + (kernelCPU.map { ["-target-cpu", $0] } ?? []),
                  .when(configuration: .release)),
-]
+] + (kernelCPU.map(targetHasFMA) == true ? [.define("DCNET_FMA", .when(configuration: .release))] : [])
 let release: [SwiftSetting] = []
 
 let package = Package(

@@ -9,6 +9,7 @@ let benches: [String: () throws -> Void] = [
     "gemm": GEMMChunkBench.run,
     "train": TrainBench.run,
     "train-worker": TrainBench.worker,
+    "operator": OperatorBench.run,
 ]
 let args = CommandLine.arguments
 guard args.count >= 2, let bench = benches[args[1]] else {
