@@ -46,7 +46,7 @@ func targetHasFMA(_ cpu: String) -> Bool {
 }
 let kernelCPU = kernelTargetCPU()
 let kernels: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"] + (kernelCPU.map { ["-target-cpu", $0] } ?? []),
+    .unsafeFlags(["-Ounchecked", "-Xcc", "-fno-math-errno"] + (kernelCPU.map { ["-target-cpu", $0] } ?? []),
                  .when(configuration: .release)),
 ] + (kernelCPU.map(targetHasFMA) == true ? [.define("DCNET_FMA", .when(configuration: .release))] : [])
 let release: [SwiftSetting] = []

@@ -1,3 +1,4 @@
+import DCNetTensor
 import Foundation
 
 /// The angular activation g(theta) of a decoupled operator (Liu et al., 2018, §3.2), written as a
@@ -38,16 +39,16 @@ public enum AngularActivation: Hashable, Sendable, Codable, CustomStringConverti
             return (cRaw * a, 2 * a, 0)
         case .linear:
             let c = min(max(cRaw, -1), 1)
-            let theta = Foundation.acos(c)
+            let theta = fastAcos(c)
             let dThetaDc = -1 / (max(1 - c * c, Self.minimumSineSquared)).squareRoot()
             return (1 - 2 * theta / Float.pi, -2 / Float.pi * dThetaDc, 0)
         case .sigmoid:
             let c = min(max(cRaw, -1), 1)
-            let theta = Foundation.acos(c)
+            let theta = fastAcos(c)
             let dThetaDc = -1 / (max(1 - c * c, Self.minimumSineSquared)).squareRoot()
             let halfPi = Float.pi / 2
-            let e = Foundation.exp((theta - halfPi) / k)
-            let q = Foundation.exp(-halfPi / k)
+            let e = fastExp((theta - halfPi) / k)
+            let q = fastExp(-halfPi / k)
             let kappa = (1 + q) / (1 - q)
             let s = (1 - e) / (1 + e)
             let onePlusE2 = (1 + e) * (1 + e)

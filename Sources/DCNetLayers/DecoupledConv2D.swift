@@ -88,7 +88,7 @@ public final class DecoupledConv2D: Layer {
         response = arena.tensor(out); output = arena.tensor(out); inputGradient = arena.tensor(input)
         patchNorm = arena.floats(N * P); invPatchNorm = arena.floats(N * P)
         patchNormGradient = arena.floats(N * P)
-        squareMap = arena.floats(input.h * input.w); scratch = arena.floats(max(P, input.h * input.w))
+        squareMap = arena.floats(input.h * input.w); scratch = arena.floats(max(3 * P, input.h * input.w))
         runningMean = arena.floats(2); reduction = arena.floats(2)
         return out
     }

@@ -168,7 +168,7 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     /// Backward of `forward` for one image. Overwrites `u` with dL/du = dy·∂f/∂u (the GEMMs'
     /// input), adds dL/d||x|| into `dXn` [P] and dL/d||w||, dL/drho, dL/dk into the per-channel
-    /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds P floats.
+    /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds 3·P floats.
     public func backward(dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
                          xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
                          wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
@@ -193,18 +193,26 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             return
         }
         withSpecialized { op in
+            // The per-channel sums go through scratch rows and `sumFloats`: a running float sum in
+            // the element loop would keep it scalar (LLVM may not reassociate it). The rows are
+            // written even where the derivative is 0 for this operator: stores behind a flag kept
+            // some combinations (TanhConv + sigmoid) scalar, 8× slower.
+            let sWn = scratch, sRho = scratch + P, sK = scratch + 2 * P
             for k in 0..<K {
                 let uk = u + k * P, dyk = dy + k * P
                 let w = wn[k], r = rho[k], sk = sharpness[k]
-                var sWn: Float = 0, sRho: Float = 0, sK: Float = 0
                 for p in 0..<P {
                     let d = op.evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: sk)
                     let g = dyk[p]
                     uk[p] = g * d.dU
                     dXn[p] += g * d.dXn
-                    sWn += g * d.dWn; sRho += g * d.dRho; sK += g * d.dK
+                    sWn[p] = g * d.dWn
+                    sRho[p] = g * d.dRho
+                    sK[p] = g * d.dK
                 }
-                dWn[k] += sWn; dRho[k] += sRho; dK[k] += sK
+                if op.usesFilterNorm { dWn[k] += sumFloats(sWn, P) }
+                if op.usesRadius { dRho[k] += sumFloats(sRho, P) }
+                if op.angular.usesSharpness { dK[k] += sumFloats(sK, P) }
             }
         }
     }

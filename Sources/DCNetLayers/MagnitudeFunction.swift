@@ -56,7 +56,7 @@ public enum MagnitudeFunction: Hashable, Sendable, Codable, CustomStringConverti
             if xn <= rho { return (xn, 1, 0) }
             return (beta * xn + rho - beta * rho, beta, 1 - beta)
         case .logarithmic:
-            return (Foundation.log1p(xn), 1 / (1 + xn), 0)
+            return (fastLog1p(xn), 1 / (1 + xn), 0)
         }
     }
 }

@@ -5,16 +5,24 @@ import Foundation
 
 /// `scripts/bench operator`: the element-wise part of the decoupled operators alone (one image of
 /// the widest CNN-9 layer, K = 64 channels × P = 32·32 positions, in cache), in ns per output
-/// element, and the accuracy of the tanh approximation they use. TanhConv + cosine has its own
-/// vectorised loop; the other rows take the specialised general path (`DecoupledOperator.evaluate`).
+/// element, and the accuracy of the approximations they use (tanh, acos, exp, log1p). TanhConv +
+/// cosine has its own vectorised loop; the other rows take the specialised general path
+/// (`DecoupledOperator.evaluate`).
 enum OperatorBench {
-    static let operators: [(String, DecoupledOperator)] = [
-        ("TanhConv + cosine", DecoupledOperator(magnitude: .tanh)),
-        ("SphereConv + cosine", DecoupledOperator(magnitude: .sphere)),
-        ("BallConv + linear", DecoupledOperator(magnitude: .ball, angular: .linear)),
-        ("TanhConv + sigmoid", DecoupledOperator(magnitude: .tanh, angular: .sigmoid)),
-        ("LinearConv + sq. cosine", DecoupledOperator(magnitude: .linear, angular: .squareCosine)),
-    ]
+    /// Every magnitude × angular pair (unweighted: each has its own specialised loop), then the
+    /// weighted variants with TanhConv + cosine (the general path).
+    static let operators: [(String, DecoupledOperator)] = {
+        let magnitudes: [MagnitudeFunction] = [.tanh, .sphere, .ball, .linear, .segmented(beta: 0.5), .logarithmic]
+        let angulars: [AngularActivation] = [.cosine, .linear, .sigmoid, .squareCosine]
+        var list: [(String, DecoupledOperator)] = []
+        for m in magnitudes {
+            for a in angulars { list.append(("\(m) + \(a)", DecoupledOperator(magnitude: m, angular: a))) }
+        }
+        for w in [Weighting.linear, .nonlinear, .separable] {
+            list.append(("tanh + cos, \(w.rawValue)", DecoupledOperator(magnitude: .tanh, weighting: w)))
+        }
+        return list
+    }()
 
     static func run() throws {
         let K = 64, P = 1024
@@ -22,7 +30,7 @@ enum OperatorBench {
         let inner = 50
         let arena = Arena()
         let u = arena.floats(K * P), dy = arena.floats(K * P), out = arena.floats(K * P), du = arena.floats(K * P)
-        let xn = arena.floats(P), inv = arena.floats(P), dXn = arena.floats(P), scratch = arena.floats(P)
+        let xn = arena.floats(P), inv = arena.floats(P), dXn = arena.floats(P), scratch = arena.floats(3 * P)
         let wn = arena.floats(K), rho = arena.floats(K), sharpness = arena.floats(K)
         let dWn = arena.floats(K), dRho = arena.floats(K), dK = arena.floats(K)
         var rng = Xoshiro256StarStar(seed: 7)
@@ -62,15 +70,27 @@ enum OperatorBench {
             print(ConvBench.pad(name, 26) + ConvBench.pad(String(format: "%.3f", f), 10) + String(format: "%.3f", b))
         }
         print("(backward includes copying u, which it overwrites: one 256 KB copy per pass)")
-        var worst = 0.0
-        var x: Float = -12
-        while x <= 12 {
-            worst = max(worst, abs(Double(fastTanh(x)) - Foundation.tanh(Double(x))))
-            x += 0.00037
+        // Accuracy of the approximations as compiled here (with FMA where the kernels use it).
+        func worstError(from lo: Double, to hi: Double, step: Double, relative: Bool,
+                        _ approx: (Float) -> Float, _ exact: (Double) -> Double) -> Double {
+            var worst = 0.0, x = lo
+            while x <= hi {
+                let e = exact(Double(Float(x))), d = abs(Double(approx(Float(x))) - e)
+                worst = max(worst, relative ? d / abs(e) : d)
+                x += step
+            }
+            return worst
         }
         print("")
         print(String(format: "operator-tanh-cos-forward-ns-per-element: %.3f", fastPath.forward))
         print(String(format: "operator-tanh-cos-backward-ns-per-element: %.3f", fastPath.backward))
-        print(String(format: "fast-tanh-max-abs-error: %.2e", worst))
+        print(String(format: "fast-tanh-max-abs-error: %.2e",
+                     worstError(from: -12, to: 12, step: 0.00037, relative: false, fastTanh, Foundation.tanh)))
+        print(String(format: "fast-acos-max-abs-error: %.2e",
+                     worstError(from: -1, to: 1, step: 0.00003, relative: false, fastAcos, Foundation.acos)))
+        print(String(format: "fast-exp-max-rel-error: %.2e",
+                     worstError(from: -87, to: 88, step: 0.0017, relative: true, fastExp, Foundation.exp)))
+        print(String(format: "fast-log1p-max-rel-error: %.2e",
+                     worstError(from: 1e-4, to: 1e4, step: 0.0013, relative: true, fastLog1p, Foundation.log1p)))
     }
 }
