@@ -128,7 +128,21 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             }
             return
         }
-        withSpecialized { op in
+        switch angular {
+        case .cosine: forwardRows(Cosine.self, u, xn, wn, rho, sharpness, out, K, P)
+        case .linear: forwardRows(LinearAngle.self, u, xn, wn, rho, sharpness, out, K, P)
+        case .sigmoid: forwardRows(Sigmoid.self, u, xn, wn, rho, sharpness, out, K, P)
+        case .squareCosine: forwardRows(SquareCosine.self, u, xn, wn, rho, sharpness, out, K, P)
+        }
+    }
+
+    /// The general forward loop, compiled once per angular activation `A` (see `withSpecialized`).
+    @inline(never)
+    func forwardRows<A: AngularKind>(_: A.Type, _ u: UnsafePointer<Float>, _ xn: UnsafePointer<Float>,
+                                     _ wn: UnsafePointer<Float>, _ rho: UnsafePointer<Float>,
+                                     _ sharpness: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                     _ K: Int, _ P: Int) {
+        withSpecialized(A.self) { op in
             for k in 0..<K {
                 let uk = u + k * P, ok = out + k * P
                 let w = wn[k], r = rho[k], s = sharpness[k]
@@ -137,18 +151,20 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         }
     }
 
-    /// Calls `body` with a copy of this operator whose magnitude, angular activation and weighting
-    /// are literals at the call site, once per combination of the unweighted operators. With `body`
-    /// inlined, the optimizer folds the switches inside `evaluate` out of the element loop, so each
-    /// combination gets its own straight-line (and, without libm calls, vectorised) loop instead of
-    /// three switches per element. Weighted operators take the general path.
+    /// Calls `body` with a copy of this operator whose magnitude, angular activation (`A`) and
+    /// weighting are literals at the call site, once per combination. With `body` inlined, the
+    /// optimizer folds the switches inside `evaluate` out of the element loop, so each combination
+    /// gets its own straight-line (and, without libm calls, vectorised) loop instead of three
+    /// switches per element. Weighted operators do not use the magnitude function, so 6 + 3 copies
+    /// per activation. The activation is a type parameter so that each activation's copies sit in
+    /// their own specialised function: with all 36 copies in one function, the inliner's size
+    /// limit left the last ones unspecialised (scalar, 10-40× slower).
     @inline(__always)
-    func withSpecialized(_ body: (DecoupledOperator) -> Void) {
-        guard weighting == .none else { return body(self) }
+    func withSpecialized<A: AngularKind>(_: A.Type, _ body: (DecoupledOperator) -> Void) {
         var op = self
-        op.weighting = .none
-        func run(_ angular: AngularActivation) {
-            op.angular = angular
+        op.angular = A.activation
+        switch weighting {
+        case .none:
             switch magnitude {
             case .sphere: op.magnitude = .sphere; body(op)
             case .ball: op.magnitude = .ball; body(op)
@@ -157,12 +173,9 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             case .segmented(let beta): op.magnitude = .segmented(beta: beta); body(op)
             case .logarithmic: op.magnitude = .logarithmic; body(op)
             }
-        }
-        switch angular {
-        case .cosine: run(.cosine)
-        case .linear: run(.linear)
-        case .sigmoid: run(.sigmoid)
-        case .squareCosine: run(.squareCosine)
+        case .linear: op.weighting = .linear; body(op)
+        case .nonlinear: op.weighting = .nonlinear; body(op)
+        case .separable: op.weighting = .separable; body(op)
         }
     }
 
@@ -192,7 +205,24 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             }
             return
         }
-        withSpecialized { op in
+        switch angular {
+        case .cosine: backwardRows(Cosine.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .linear: backwardRows(LinearAngle.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .sigmoid: backwardRows(Sigmoid.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .squareCosine:
+            backwardRows(SquareCosine.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        }
+    }
+
+    /// The general backward loop, compiled once per angular activation `A` (see `withSpecialized`).
+    @inline(never)
+    func backwardRows<A: AngularKind>(_: A.Type, _ dy: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>,
+                                      _ xn: UnsafePointer<Float>, _ wn: UnsafePointer<Float>,
+                                      _ rho: UnsafePointer<Float>, _ sharpness: UnsafePointer<Float>,
+                                      _ dXn: UnsafeMutablePointer<Float>, _ dWn: UnsafeMutablePointer<Float>,
+                                      _ dRho: UnsafeMutablePointer<Float>, _ dK: UnsafeMutablePointer<Float>,
+                                      _ scratch: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int) {
+        withSpecialized(A.self) { op in
             // The per-channel sums go through scratch rows and `sumFloats`: a running float sum in
             // the element loop would keep it scalar (LLVM may not reassociate it). The rows are
             // written even where the derivative is 0 for this operator: stores behind a flag kept
@@ -217,3 +247,10 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         }
     }
 }
+
+/// An angular activation as a type (see `DecoupledOperator.withSpecialized`).
+protocol AngularKind { static var activation: AngularActivation { get } }
+enum Cosine: AngularKind { static var activation: AngularActivation { .cosine } }
+enum LinearAngle: AngularKind { static var activation: AngularActivation { .linear } }
+enum Sigmoid: AngularKind { static var activation: AngularActivation { .sigmoid } }
+enum SquareCosine: AngularKind { static var activation: AngularActivation { .squareCosine } }
