@@ -75,7 +75,13 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     @inlinable @inline(__always)
     public func evaluate(u: Float, xn: Float, wn: Float, rho: Float, k: Float) -> Derivatives {
-        let invXn = 1 / xn
+        evaluate(u: u, xn: xn, invXn: 1 / xn, wn: wn, rho: rho, k: k)
+    }
+
+    /// `evaluate` with 1/xn given: the element loops take it from the layer, which computes it once
+    /// per position instead of once per output element.
+    @inlinable @inline(__always)
+    public func evaluate(u: Float, xn: Float, invXn: Float, wn: Float, rho: Float, k: Float) -> Derivatives {
         let c = u * invXn
         let (g, gc, gk) = angular.evaluate(c, sharpness: k)
         // ∂g/∂u = g'(c)/xn and ∂g/∂xn = −g'(c)·c/xn through c = u/xn.
@@ -129,24 +135,24 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             return
         }
         switch angular {
-        case .cosine: forwardRows(Cosine.self, u, xn, wn, rho, sharpness, out, K, P)
-        case .linear: forwardRows(LinearAngle.self, u, xn, wn, rho, sharpness, out, K, P)
-        case .sigmoid: forwardRows(Sigmoid.self, u, xn, wn, rho, sharpness, out, K, P)
-        case .squareCosine: forwardRows(SquareCosine.self, u, xn, wn, rho, sharpness, out, K, P)
+        case .cosine: forwardRows(Cosine.self, u, xn, invXn, wn, rho, sharpness, out, K, P)
+        case .linear: forwardRows(LinearAngle.self, u, xn, invXn, wn, rho, sharpness, out, K, P)
+        case .sigmoid: forwardRows(Sigmoid.self, u, xn, invXn, wn, rho, sharpness, out, K, P)
+        case .squareCosine: forwardRows(SquareCosine.self, u, xn, invXn, wn, rho, sharpness, out, K, P)
         }
     }
 
     /// The general forward loop, compiled once per angular activation `A` (see `withSpecialized`).
     @inline(never)
     func forwardRows<A: AngularKind>(_: A.Type, _ u: UnsafePointer<Float>, _ xn: UnsafePointer<Float>,
-                                     _ wn: UnsafePointer<Float>, _ rho: UnsafePointer<Float>,
-                                     _ sharpness: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                     _ K: Int, _ P: Int) {
+                                     _ invXn: UnsafePointer<Float>, _ wn: UnsafePointer<Float>,
+                                     _ rho: UnsafePointer<Float>, _ sharpness: UnsafePointer<Float>,
+                                     _ out: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int) {
         withSpecialized(A.self) { op in
             for k in 0..<K {
                 let uk = u + k * P, ok = out + k * P
                 let w = wn[k], r = rho[k], s = sharpness[k]
-                for p in 0..<P { ok[p] = op.evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: s).f }
+                for p in 0..<P { ok[p] = op.evaluate(u: uk[p], xn: xn[p], invXn: invXn[p], wn: w, rho: r, k: s).f }
             }
         }
     }
@@ -206,19 +212,20 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
             return
         }
         switch angular {
-        case .cosine: backwardRows(Cosine.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
-        case .linear: backwardRows(LinearAngle.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
-        case .sigmoid: backwardRows(Sigmoid.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .cosine: backwardRows(Cosine.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .linear: backwardRows(LinearAngle.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .sigmoid: backwardRows(Sigmoid.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
         case .squareCosine:
-            backwardRows(SquareCosine.self, dy, u, xn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+            backwardRows(SquareCosine.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
         }
     }
 
     /// The general backward loop, compiled once per angular activation `A` (see `withSpecialized`).
     @inline(never)
     func backwardRows<A: AngularKind>(_: A.Type, _ dy: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>,
-                                      _ xn: UnsafePointer<Float>, _ wn: UnsafePointer<Float>,
-                                      _ rho: UnsafePointer<Float>, _ sharpness: UnsafePointer<Float>,
+                                      _ xn: UnsafePointer<Float>, _ invXn: UnsafePointer<Float>,
+                                      _ wn: UnsafePointer<Float>, _ rho: UnsafePointer<Float>,
+                                      _ sharpness: UnsafePointer<Float>,
                                       _ dXn: UnsafeMutablePointer<Float>, _ dWn: UnsafeMutablePointer<Float>,
                                       _ dRho: UnsafeMutablePointer<Float>, _ dK: UnsafeMutablePointer<Float>,
                                       _ scratch: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int) {
@@ -232,7 +239,7 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
                 let uk = u + k * P, dyk = dy + k * P
                 let w = wn[k], r = rho[k], sk = sharpness[k]
                 for p in 0..<P {
-                    let d = op.evaluate(u: uk[p], xn: xn[p], wn: w, rho: r, k: sk)
+                    let d = op.evaluate(u: uk[p], xn: xn[p], invXn: invXn[p], wn: w, rho: r, k: sk)
                     let g = dyk[p]
                     uk[p] = g * d.dU
                     dXn[p] += g * d.dXn
