@@ -34,5 +34,7 @@ static inline int dcnet_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZ
 static inline int dcnet_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int dcnet_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int dcnet_mpi_undefined(void) { return MPI_UNDEFINED; }
+static inline int dcnet_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int dcnet_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 
 #endif

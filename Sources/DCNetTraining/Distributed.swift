@@ -8,9 +8,11 @@ final class CommunicatorStatistics: StatisticsReducer {
     init(_ c: Communicator) { communicator = c }
     var replicas: Int { communicator.size }
     func sum(_ values: UnsafeMutableBufferPointer<Float>) {
+        communicator.watchdog?.enter("synchronised BatchNorm statistics")
         do { try communicator.allReduce(values, op: .sum) } catch { fatalCollective(error) }
     }
     func sum(_ values: UnsafeMutableBufferPointer<Double>) {
+        communicator.watchdog?.enter("synchronised BatchNorm statistics")
         do { try communicator.allReduce(values, op: .sum) } catch { fatalCollective(error) }
     }
     /// A failed collective inside forward/backward leaves the ranks out of step: abort the job.
@@ -54,6 +56,7 @@ extension Communicator {
             console.error("rank \(rank): \(what): \(error)")
             failed = Int32(rank + 1)
         }
+        watchdog?.enter(what)
         let worst = try allReduce(failed, op: .max)
         if worst > 0 {
             throw JobError(rank: Int(worst - 1), "\(what) failed (the message above from rank \(worst - 1) says why)")

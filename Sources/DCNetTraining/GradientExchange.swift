@@ -92,7 +92,10 @@ public final class GradientExchange {
         let start = MPIRuntime.wallTime()
         if communicator.size > 1 {
             precondition(nextBucket == buckets.count, "backward did not finish every layer")
-            for case let request? in requests { try request.wait() }
+            for (i, request) in requests.enumerated() {
+                communicator.watchdog?.enter("gradient all-reduce, bucket", part: (i, requests.count))
+                try request?.wait()
+            }
         }
         exposedSeconds = MPIRuntime.wallTime() - start
         if communicator.size > 1, let total = buckets.map(\.range.upperBound).max() {

@@ -44,15 +44,25 @@ public final class Trainer {
     public private(set) var stepLosses: [Float] = []
     private var metrics: MetricsWriter?
     private var flags: [Int32] = [0, 0, 0]
+    /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
+    /// last progress line: the straggler report compares it across ranks.
+    private var busySeconds = 0.0
     private var stats: [Double] = [0, 0, 0]
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
-    public init(config requested: TrainingConfig, options: RunOptions, communicator: Communicator = .world) throws {
+    public init(config requested: TrainingConfig, options: RunOptions, communicator caller: Communicator = .world) throws {
+        // A communicator of its own: the trainer's collectives, and the watchdog that numbers them,
+        // never interleave with the caller's.
+        let communicator = try caller.duplicate()
         self.communicator = communicator
         self.options = options
         let rank = communicator.rank, size = communicator.size
         console = Console(rank: rank)
+        if size > 1 {
+            try communicator.installWatchdog(.init(timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil,
+                                                   program: "dcnet-dist"))
+        }
 
         let problems = requested.problems(ranks: size) + options.problems()
         if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
@@ -73,6 +83,7 @@ public final class Trainer {
             }
             var json = Array((try? JSONEncoder().encode(config)) ?? Data())
             var length = Int64(json.count)
+            communicator.watchdog?.enter("broadcast of the resumed configuration")
             length = try communicator.broadcast(length, root: 0)
             if rank != 0 { json = Array(repeating: 0, count: Int(length)) }
             try communicator.broadcast(&json, root: 0)
@@ -157,6 +168,7 @@ public final class Trainer {
     deinit { labels.deallocate() }
 
     private func broadcastReplicaState() throws {
+        communicator.watchdog?.enter("initial broadcast of parameters and state")
         try communicator.broadcast(network.valueBuffer, root: 0)
         for s in network.state {
             try communicator.broadcast(UnsafeMutableBufferPointer(start: s.data, count: s.count), root: 0)
@@ -188,6 +200,7 @@ public final class Trainer {
     public func verifyIdenticalReplicas() throws {
         let c = Int64(replicaChecksum())
         var range: [Int64] = [c, -c]
+        communicator.watchdog?.enter("replica checksum comparison")
         try communicator.allReduce(&range, op: .max)
         if range[0] != -range[1] {
             throw JobError(rank: communicator.rank, "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
@@ -200,6 +213,8 @@ public final class Trainer {
     /// Returns the global mean loss and accuracy and whether any rank was asked to stop.
     func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stop: Bool) {
         let t0 = MPIRuntime.wallTime()
+        let blockedBefore = communicator.watchdog?.blockedSeconds ?? 0
+        communicator.watchdog?.step = progress.globalStep + 1
         let global = DataOrder.globalBatchIndices(permutation: permutation, step: progress.stepInEpoch,
                                                   globalBatch: config.globalBatch, policy: config.remainder.policy)
         let shard = DataOrder.shard(global, rank: communicator.rank, size: communicator.size)
@@ -220,6 +235,7 @@ public final class Trainer {
         let t5 = MPIRuntime.wallTime()
         timing.data += t1 - t0; timing.forward += t2 - t1; timing.backward += t3 - t2
         timing.exposedCommunication += t4 - t3; timing.update += t5 - t4; timing.steps += 1
+        busySeconds += (t5 - t0) - ((communicator.watchdog?.blockedSeconds ?? 0) - blockedBefore)
         return result
     }
 
@@ -231,6 +247,7 @@ public final class Trainer {
         flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
         flags[1] = gradientsFinite ? 0 : Int32(rank + 1)
         flags[2] = PreemptionSignal.received ? 1 : 0
+        communicator.watchdog?.enter("step agreement")
         try communicator.allReduce(&flags, op: .max)
         stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
         try communicator.allReduce(&stats, op: .sum)
@@ -271,6 +288,7 @@ public final class Trainer {
         guard communicator.size > 1, !config.syncBatchNorm, stateCount > 0 else { return }
         var offset = 0
         for s in network.state { (statePacked + offset).update(from: s.data, count: s.count); offset += s.count }
+        communicator.watchdog?.enter("running-statistics average")
         try communicator.allReduce(UnsafeMutableBufferPointer(start: statePacked, count: stateCount), op: .sum)
         offset = 0
         let ranks = Float(communicator.size)
@@ -324,12 +342,21 @@ public final class Trainer {
                     let perStep = (now - runStart) / Double(progress.globalStep - startStep)
                     let eta = perStep * Double(totalSteps - progress.globalStep)
                     let lr = schedule.rate(at: progress.globalStep - 1)
+                    let slowest = try straggler()
+                    let slowestNote = slowest.map { String(format: "  slowest %@ +%.1f%%", communicator.watchdog?.name($0.rank) ?? "", 100 * $0.excess) } ?? ""
                     console.print(String(format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
                                          progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
-                                         100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)))
-                    metrics?.write(["kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
-                                    "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
-                                    "images_per_s": rate, "lr": Double(lr), "eta_s": eta])
+                                         100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)) + slowestNote)
+                    var record: [String: Any] = [
+                        "kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
+                        "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
+                        "images_per_s": rate, "lr": Double(lr), "eta_s": eta]
+                    if let slowest {
+                        record["slowest_rank"] = slowest.rank
+                        record["slowest_host"] = slowest.host
+                        record["slowest_excess"] = slowest.excess
+                    }
+                    metrics?.write(record)
                     windowStart = now; windowSteps = 0; lossSum = 0; accuracySum = 0
                 }
                 if step.stop {
@@ -364,6 +391,20 @@ public final class Trainer {
         }
         try finish(reason: nil)
         return .completed
+    }
+
+    /// The rank that computed longest in the last progress interval (step time minus time blocked
+    /// on others) and its excess over the median rank (the lower median: with two ranks, the other
+    /// one). On a cluster one slow host sets every rank's pace; this names it. Collective; nil with
+    /// one rank.
+    private func straggler() throws -> (rank: Int, host: String, excess: Double)? {
+        guard let watchdog = communicator.watchdog else { return nil }
+        watchdog.enter("straggler statistics")
+        let busy = try communicator.allGather([busySeconds])
+        busySeconds = 0
+        let median = busy.sorted()[(busy.count - 1) / 2]
+        guard let slowest = busy.indices.max(by: { busy[$0] < busy[$1] }) else { return nil }
+        return (slowest, watchdog.hosts[slowest], median > 0 ? busy[slowest] / median - 1 : 0)
     }
 
     private func finish(reason: String?) throws {
@@ -435,6 +476,7 @@ public final class Trainer {
             sums[1] += Double(end - start)
             start = end
         }
+        communicator.watchdog?.enter("evaluation")
         try communicator.allReduce(&sums, op: .sum)
         let count = Int(sums[1])
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)

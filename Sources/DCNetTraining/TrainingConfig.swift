@@ -101,6 +101,11 @@ public struct RunOptions: Sendable {
     /// Images of the test set to evaluate (nil: all).
     public var evalLimit: Int? = nil
     public var commandLine: String = ""
+    /// Seconds any rank may wait at one collective before the job is ended, naming the ranks that
+    /// did not arrive (0: no deadline, but a stall warning every 60 s). 300 s is far above any
+    /// CPU step or checkpoint write yet ends a job with a lost host in minutes, not at its time limit.
+    public var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
+    public static let defaultCollectiveTimeout: Double = 300
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
     public func problems() -> [String] {
@@ -112,6 +117,9 @@ public struct RunOptions: Sendable {
         if !(bucketMegabytes > 0) { p.append("--bucket-mb must be positive (got \(bucketMegabytes))") }
         if evalEvery < 0 { p.append("--eval-every must be ≥ 0 (got \(evalEvery))") }
         if logEvery <= 0 { p.append("--log-every must be positive (got \(logEvery))") }
+        if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
+            p.append("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")
+        }
         if resume && checkpointDirectory == nil { p.append("--resume needs --checkpoint-dir") }
         return p
     }

@@ -27,6 +27,22 @@ extension Communicator {
                                "send buffer has \(send) elements but receive buffer has \(recv)")
     }
 
+    /// Runs a blocking collective: as MPI's blocking call, or, with a watchdog installed, as its
+    /// nonblocking form waited for against the watchdog's deadline.
+    @inlinable @inline(__always)
+    func blocking(_ operation: StaticString, _ nonblockingName: StaticString,
+                  direct: () -> Int32,
+                  start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws(MPIError) {
+        guard let watchdog else {
+            try mpiCheck(direct(), operation)
+            return
+        }
+        var request = dcnet_mpi_request_null()
+        let number = watchdog.begin()
+        try mpiCheck(start(&request), nonblockingName)
+        try watchdog.wait(&request, number: number, operation: operation)
+    }
+
     // MARK: allReduce
 
     /// In place: every rank ends with the element-wise reduction of all ranks' buffers.
@@ -34,8 +50,11 @@ extension Communicator {
     public func allReduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                         op: ReductionOp = .sum) throws(MPIError) {
         let n = try mpiCount(buffer.count, "MPI_Allreduce")
-        try mpiCheck(MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, n,
-                                   T.mpiDatatype, T.mpiOp(op), handle), "MPI_Allreduce")
+        try blocking("MPI_Allreduce", "MPI_Iallreduce", direct: {
+            MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype, T.mpiOp(op), handle)
+        }, start: {
+            MPI_Iallreduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype, T.mpiOp(op), handle, $0)
+        })
     }
 
     /// In place on an array's storage (no copy).
@@ -54,8 +73,11 @@ extension Communicator {
                                         op: ReductionOp = .sum) throws(MPIError) {
         try checkSameCount(send.count, receive.count, "MPI_Allreduce")
         let n = try mpiCount(send.count, "MPI_Allreduce")
-        try mpiCheck(MPI_Allreduce(send.baseAddress, receive.baseAddress, n,
-                                   T.mpiDatatype, T.mpiOp(op), handle), "MPI_Allreduce")
+        try blocking("MPI_Allreduce", "MPI_Iallreduce", direct: {
+            MPI_Allreduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype, T.mpiOp(op), handle)
+        }, start: {
+            MPI_Iallreduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype, T.mpiOp(op), handle, $0)
+        })
     }
 
     /// Out of place between arrays; `receive` must already have `send.count` elements.
@@ -86,7 +108,11 @@ extension Communicator {
     public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(MPIError) {
         let r = try checkRoot(root, "MPI_Bcast")
         let n = try mpiCount(buffer.count, "MPI_Bcast")
-        try mpiCheck(MPI_Bcast(buffer.baseAddress, n, T.mpiDatatype, r, handle), "MPI_Bcast")
+        try blocking("MPI_Bcast", "MPI_Ibcast", direct: {
+            MPI_Bcast(buffer.baseAddress, n, T.mpiDatatype, r, handle)
+        }, start: {
+            MPI_Ibcast(buffer.baseAddress, n, T.mpiDatatype, r, handle, $0)
+        })
     }
 
     /// Broadcast into an array's storage; every rank's array must already have the length.
@@ -121,8 +147,11 @@ extension Communicator {
         }
         let n = try mpiCount(send.count, "MPI_Allgather")
         _ = try mpiCount(total, "MPI_Allgather")
-        try mpiCheck(MPI_Allgather(send.baseAddress, n, T.mpiDatatype,
-                                   receive.baseAddress, n, T.mpiDatatype, handle), "MPI_Allgather")
+        try blocking("MPI_Allgather", "MPI_Iallgather", direct: {
+            MPI_Allgather(send.baseAddress, n, T.mpiDatatype, receive.baseAddress, n, T.mpiDatatype, handle)
+        }, start: {
+            MPI_Iallgather(send.baseAddress, n, T.mpiDatatype, receive.baseAddress, n, T.mpiDatatype, handle, $0)
+        })
     }
 
     /// Array form of `allGather(_:into:)`; `receive` must already have the full length.
@@ -162,8 +191,11 @@ extension Communicator {
         let r = try checkRoot(root, "MPI_Reduce")
         try checkSameCount(send.count, receive.count, "MPI_Reduce")
         let n = try mpiCount(send.count, "MPI_Reduce")
-        try mpiCheck(MPI_Reduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype,
-                                T.mpiOp(op), r, handle), "MPI_Reduce")
+        try blocking("MPI_Reduce", "MPI_Ireduce", direct: {
+            MPI_Reduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype, T.mpiOp(op), r, handle)
+        }, start: {
+            MPI_Ireduce(send.baseAddress, receive.baseAddress, n, T.mpiDatatype, T.mpiOp(op), r, handle, $0)
+        })
     }
 
     /// Array form of `reduce(_:into:op:root:)`.
@@ -184,14 +216,14 @@ extension Communicator {
                                      op: ReductionOp = .sum, root: Int) throws(MPIError) {
         let r = try checkRoot(root, "MPI_Reduce")
         let n = try mpiCount(buffer.count, "MPI_Reduce")
-        let rc: Int32
-        if rank == root {
-            rc = MPI_Reduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
-                            T.mpiOp(op), r, handle)
-        } else {
-            rc = MPI_Reduce(buffer.baseAddress, nil, n, T.mpiDatatype, T.mpiOp(op), r, handle)
-        }
-        try mpiCheck(rc, "MPI_Reduce")
+        // The root reduces in place; the others only send.
+        let send = rank == root ? dcnet_mpi_in_place() : UnsafeMutableRawPointer(buffer.baseAddress)
+        let receive = rank == root ? UnsafeMutableRawPointer(buffer.baseAddress) : nil
+        try blocking("MPI_Reduce", "MPI_Ireduce", direct: {
+            MPI_Reduce(send, receive, n, T.mpiDatatype, T.mpiOp(op), r, handle)
+        }, start: {
+            MPI_Ireduce(send, receive, n, T.mpiDatatype, T.mpiOp(op), r, handle, $0)
+        })
     }
 
     /// In-place array form of `reduce(_:op:root:)`.
@@ -224,8 +256,9 @@ extension Communicator {
                                          op: ReductionOp = .sum) throws(MPIError) -> Request {
         let n = try mpiCount(buffer.count, "MPI_Iallreduce")
         var request = dcnet_mpi_request_null()
+        let number = watchdog?.begin() ?? 0
         try mpiCheck(MPI_Iallreduce(dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
                                     T.mpiOp(op), handle, &request), "MPI_Iallreduce")
-        return Request(handle: request, operation: "MPI_Iallreduce")
+        return Request(handle: request, operation: "MPI_Iallreduce", watchdog: watchdog, number: number)
     }
 }

@@ -27,6 +27,9 @@ public final class Communicator: @unchecked Sendable {
     /// Number of ranks of this communicator on this node.
     public let localSize: Int
     private let owned: Bool
+    /// Deadlines for this communicator's blocking waits (see `installWatchdog`); nil: MPI's own
+    /// blocking calls, which wait forever.
+    public private(set) var watchdog: CollectiveWatchdog?
 
     /// All processes of the job. Initializes MPI on first use.
     public static var world: Communicator { MPIRuntime.state.world }
@@ -81,10 +84,40 @@ public final class Communicator: @unchecked Sendable {
         return try Communicator(handle: h, owned: true)
     }
 
+    /// Collective: from now on every blocking collective on this communicator (and every wait on
+    /// a request it starts) waits with `configuration.timeout` as its deadline and, when that
+    /// passes, names the ranks that did not arrive and ends the job (`CollectiveWatchdog`).
+    public func installWatchdog(_ configuration: CollectiveWatchdog.Configuration) throws(MPIError) {
+        watchdog = try CollectiveWatchdog(communicator: self, configuration: configuration)
+    }
+
+    /// Collective: the host name of every rank (`MPI_Get_processor_name`), in rank order.
+    public func processorNames() throws(MPIError) -> [String] {
+        let width = Int(dcnet_mpi_max_processor_name())
+        var mine = [UInt8](repeating: 0, count: width)
+        var length: Int32 = 0
+        let rc = mine.withUnsafeMutableBufferPointer {
+            $0.withMemoryRebound(to: CChar.self) { MPI_Get_processor_name($0.baseAddress, &length) }
+        }
+        try mpiCheck(rc, "MPI_Get_processor_name")
+        let all = try allGather(mine)
+        return (0..<size).map { r in
+            let bytes = all[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
     /// Blocks until every rank has called it. Use it to line ranks up before timing,
     /// not for correctness: collectives already order the data they move.
     public func barrier() throws(MPIError) {
-        try mpiCheck(MPI_Barrier(handle), "MPI_Barrier")
+        if let watchdog {
+            var request = dcnet_mpi_request_null()
+            let number = watchdog.begin()
+            try mpiCheck(MPI_Ibarrier(handle, &request), "MPI_Ibarrier")
+            try watchdog.wait(&request, number: number, operation: "MPI_Barrier")
+        } else {
+            try mpiCheck(MPI_Barrier(handle), "MPI_Barrier")
+        }
     }
 
     /// Terminates every process of the job. The way out when one rank hits an error

@@ -9,14 +9,20 @@ public final class Request: @unchecked Sendable {
     @usableFromInline var handle: MPI_Request?
     @usableFromInline let operation: StaticString
     @usableFromInline var completed: Bool
+    /// Waits go through the communicator's watchdog (deadline, diagnosis) when it has one.
+    @usableFromInline let watchdog: CollectiveWatchdog?
+    /// The watchdog's number of the collective this request belongs to.
+    @usableFromInline let number: Int
     /// True once `wait()` returned or `test()` returned true.
     @inlinable public var isComplete: Bool { completed }
 
     @usableFromInline
-    init(handle: MPI_Request?, operation: StaticString) {
+    init(handle: MPI_Request?, operation: StaticString, watchdog: CollectiveWatchdog? = nil, number: Int = 0) {
         self.handle = handle
         self.operation = operation
         self.completed = false
+        self.watchdog = watchdog
+        self.number = number
     }
 
     /// Drives progress and reports completion without blocking.
@@ -38,7 +44,11 @@ public final class Request: @unchecked Sendable {
     @inlinable
     public func wait() throws(MPIError) {
         if completed { return }
-        try mpiCheck(MPI_Wait(&handle, dcnet_mpi_status_ignore()), "MPI_Wait")
+        if let watchdog {
+            try watchdog.wait(&handle, number: number, operation: operation)
+        } else {
+            try mpiCheck(MPI_Wait(&handle, dcnet_mpi_status_ignore()), "MPI_Wait")
+        }
         completed = true
     }
 
@@ -53,9 +63,14 @@ public final class Request: @unchecked Sendable {
 
     deinit {
         // MPI may still write into the buffer of an incomplete request, and freeing an
-        // active collective request is not allowed, so dropping one waits for it.
+        // active collective request is not allowed, so dropping one waits for it (with the
+        // watchdog's deadline, so a lost peer cannot turn this into a hang).
         if !completed && MPIRuntime.isActive {
-            MPI_Wait(&handle, dcnet_mpi_status_ignore())
+            if let watchdog {
+                try? watchdog.wait(&handle, number: number, operation: operation)
+            } else {
+                MPI_Wait(&handle, dcnet_mpi_status_ignore())
+            }
         }
     }
 }

@@ -175,6 +175,9 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (0: only at the end).") var evalEvery: Int = 1
     @Option(help: "Evaluate on the first N test images only.") var evalLimit: Int?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
+    @Option(help: ArgumentHelp("Seconds a rank may wait at one collective (a gradient bucket, the step agreement, synchronised BatchNorm, evaluation, a checkpoint, the initial broadcast) before the job ends, naming the ranks and hosts that did not arrive (0: wait forever, warning every 60 s).",
+                               valueName: "seconds"))
+    var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
 
     func validate() throws {
         if epochs <= 0 { throw ValidationError("--epochs must be positive (got \(epochs))") }
@@ -182,6 +185,9 @@ struct Train: ParsableCommand {
         if let m = maxSteps, m <= 0 { throw ValidationError("--max-steps must be positive (got \(m))") }
         if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
         if let e = evalLimit, e <= 0 { throw ValidationError("--eval-limit must be positive (got \(e))") }
+        if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
+            throw ValidationError("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")
+        }
         if !FileManager.default.fileExists(atPath: data) {
             throw ValidationError("--data \(data): no such directory")
         }
@@ -216,6 +222,7 @@ struct Train: ParsableCommand {
         options.maxSteps = maxSteps; options.threads = threads; options.bucketMegabytes = bucketMb
         options.gradientCompression = gradientCompression
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
+        options.collectiveTimeout = collectiveTimeout
         options.commandLine = CommandLine.arguments.joined(separator: " ")
 
         runJob { _ in

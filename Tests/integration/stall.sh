@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# A stalled rank (SIGSTOP: what a hung filesystem read or a frozen node looks like) ends the job
+# within --collective-timeout + 30 s, non-zero, with a message naming the rank that did not arrive;
+# mpirun and every rank are gone afterwards. Single host, 3 ranks.
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+
+make_data "$WORK/data" 40 8
+timeout_s=10
+rc_file=$WORK/rc
+(
+    rc=0
+    timeout --kill-after=10 300 bash -c 'mpi_run 3 "$@"' mpi_run "$DCNET_BIN" train --data "$WORK/data" \
+        --batch-size 6 --epochs 50 --collective-timeout $timeout_s "${SMALL[@]}" \
+        >"$WORK/out" 2>"$WORK/err" || rc=$?
+    echo $rc >"$rc_file"
+) &
+launcher=$!
+
+# rank_pid R: the pid of rank R of this job (its environment names its rank).
+rank_pid() {
+    local p
+    for p in $(pgrep -f "dcnet-dist train --data $WORK/data" || true); do
+        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+for _ in $(seq 600); do
+    grep -q "^step *5 " "$WORK/out" 2>/dev/null && break
+    [[ -f $rc_file ]] && break
+    sleep 0.2
+done
+grep -q "^step *5 " "$WORK/out" || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "training did not reach step 5"; }
+victim=$(rank_pid 1) || fail "no process for rank 1"
+kill -STOP "$victim"
+stopped_at=$SECONDS
+wait "$launcher"
+elapsed=$((SECONDS - stopped_at))
+rc=$(cat "$rc_file")
+kill -CONT "$victim" 2>/dev/null || true
+
+[[ $rc -ne 0 ]] || { show stderr "$WORK/err"; fail "the job exited 0 after a rank stopped"; }
+[[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/err"; fail "the job hung (killed by timeout after 300 s)"; }
+((elapsed <= timeout_s + 30)) || fail "the job took ${elapsed}s to end (limit ${timeout_s}+30 s)"
+grep -q "collective timeout: waited" "$WORK/err" || { show stderr "$WORK/err"; fail "no collective-timeout message"; }
+grep -q "ranks that have not arrived (or cannot be reached): rank 1 (" "$WORK/err" \
+    || { show stderr "$WORK/err"; fail "the message does not name rank 1 as the one missing"; }
+sleep 1
+left=$(pgrep -f "dcnet-dist train --data $WORK/data" || true)
+[[ -z $left ]] || { ps -o pid,stat,args -p $left; fail "processes left after the job ended"; }
+pass "rank 1 stopped: job ended in ${elapsed}s with exit $rc: $(grep -m1 'have not arrived' "$WORK/err")"
