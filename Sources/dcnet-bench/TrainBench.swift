@@ -106,6 +106,13 @@ enum TrainBench {
         var options = RunOptions(dataDirectory: args[2])
         options.threads = 1
         options.evalEvery = 0
+        // scripts/bench multihost measures bfloat16 gradients on a slow link.
+        if let name = ProcessInfo.processInfo.environment["BENCH_COMPRESSION"], !name.isEmpty {
+            guard let compression = GradientCompression(rawValue: name) else {
+                throw JobError(rank: world.rank, "BENCH_COMPRESSION=\(name) is not one of \(GradientCompression.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.gradientCompression = compression
+        }
         let trainer = try Trainer(config: config, options: options)
         _ = try trainer.runSteps(warmup)
         try world.barrier()
@@ -130,6 +137,14 @@ enum TrainBench {
                          Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
                          exposed / n, imbalance / n, t.update / n, t.data / n, rss))
         }
+    }
+
+    /// `dcnet-bench write-data DIR [IMAGES]`: the benchmark's random CIFAR-10 files, for
+    /// launchers other than this process (scripts/bench multihost).
+    static func writeData() throws {
+        let args = CommandLine.arguments
+        guard args.count >= 3 else { throw JobError(rank: 0, "usage: dcnet-bench write-data DIR [IMAGES]") }
+        try writeRandomCIFAR(directory: args[2], images: args.count > 3 ? Int(args[3]) ?? 1280 : 1280)
     }
 
     static func writeRandomCIFAR(directory: String, images: Int) throws {

@@ -9,6 +9,7 @@ let benches: [String: () throws -> Void] = [
     "gemm": GEMMChunkBench.run,
     "train": TrainBench.run,
     "train-worker": TrainBench.worker,
+    "write-data": TrainBench.writeData,
     "operator": OperatorBench.run,
 ]
 let args = CommandLine.arguments

@@ -54,6 +54,13 @@ final class CLITests: XCTestCase {
                            mentions: ["--weighted", "nonlinear", "tanh"])
     }
 
+    func testNegativeCollectiveTimeout() throws {
+        try assertRejected(["train", "--data", goodData.path, "--collective-timeout=-5"] + small,
+                           mentions: ["--collective-timeout", "-5"])
+        try assertRejected(["train", "--data", goodData.path, "--collective-timeout", "soon"] + small,
+                           mentions: ["--collective-timeout", "soon"])
+    }
+
     func testTruncatedDataFile() throws {
         let path = goodData.file("data_batch_3.bin")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
