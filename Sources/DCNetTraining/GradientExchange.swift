@@ -29,6 +29,10 @@ public final class GradientExchange {
     /// bfloat16 copies of the buckets in flight (compression only).
     private let staging: UnsafeMutablePointer<BFloat16>?
     private var nextBucket = 0
+    /// Summed gradients of the step's earlier micro-batches (`--accumulate`), added to each bucket
+    /// just before its all-reduce starts, so accumulation costs no second pass and no extra
+    /// all-reduce; nil without accumulation.
+    private var accumulated: UnsafeMutablePointer<Float>?
     /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
     public private(set) var exposedSeconds: Double = 0
 
@@ -58,17 +62,26 @@ public final class GradientExchange {
 
     public var bucketCount: Int { buckets.count }
 
-    /// Call before backward.
-    public func begin() {
+    /// Call before the backward whose gradients are to be averaged; `adding` holds gradients of
+    /// earlier micro-batches of the same step to add first.
+    public func begin(adding accumulated: UnsafeMutablePointer<Float>? = nil) {
         nextBucket = 0
+        self.accumulated = accumulated
         for i in requests.indices { requests[i] = nil }
     }
 
     /// Backward has finished layer `layer` (and every later one): start the buckets now complete.
     public func layerDone(_ layer: Int) throws {
-        guard communicator.size > 1 else { return }
+        guard communicator.size > 1 || accumulated != nil else { return }
         while nextBucket < buckets.count && buckets[nextBucket].firstLayer >= layer {
             let r = buckets[nextBucket].range
+            if let accumulated {
+                BLAS.saxpy(count: r.count, alpha: 1, x: accumulated + r.lowerBound, y: gradients + r.lowerBound)
+            }
+            if communicator.size == 1 {
+                nextBucket += 1
+                continue
+            }
             if let staging {
                 for i in r { staging[i] = BFloat16(gradients[i]) }
                 requests[nextBucket] = try communicator.iAllReduce(

@@ -30,7 +30,10 @@ public final class Trainer {
     let exchange: GradientExchange
     let trainSet: LabeledImages
     let testSet: LabeledImages
+    /// Images per rank per forward pass: the global batch over ranks × micro-batches.
     let localBatch: Int
+    /// Summed gradients of a step's earlier micro-batches (`--accumulate` > 1 only).
+    private let accumulator: UnsafeMutablePointer<Float>?
     let images: Tensor
     let labels: UnsafeMutablePointer<Int32>
     /// Packed running statistics for averaging them over ranks (without synchronised statistics).
@@ -90,8 +93,8 @@ public final class Trainer {
             try communicator.agree(console: console, what: "decoding the resumed configuration") {
                 config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
             }
-            if config.globalBatch % size != 0 {
-                throw JobError(rank: rank, "the checkpoint's global batch \(config.globalBatch) does not divide by \(size) ranks")
+            if config.globalBatch % (size * config.microBatches) != 0 {
+                throw JobError(rank: rank, "the checkpoint's global batch \(config.globalBatch) does not divide by \(size) ranks × \(config.microBatches) micro-batches (--accumulate)")
             }
         }
         self.config = config
@@ -105,7 +108,7 @@ public final class Trainer {
         trainSet = loaded!.0
         testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
 
-        localBatch = config.globalBatch / size
+        localBatch = config.globalBatch / (size * config.microBatches)
         network = config.model.makeNetwork(batch: localBatch)
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(communicator: communicator, gradients: network.gradients,
@@ -121,6 +124,7 @@ public final class Trainer {
         }
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: localBatch)
+        accumulator = config.microBatches > 1 ? network.arena.floats(network.parameterCount) : nil
         stateCount = network.state.reduce(0) { $0 + $1.count }
         statePacked = network.arena.floats(max(stateCount, 1))
         stepsPerEpoch = DataOrder.stepsPerEpoch(count: trainSet.count, globalBatch: config.globalBatch,
@@ -129,7 +133,7 @@ public final class Trainer {
             throw JobError(rank: rank, "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
         }
         schedule = LearningRateSchedule(
-            peak: config.learningRate, kind: config.schedule,
+            peak: config.peakLearningRate, kind: config.schedule,
             warmupSteps: Int((config.warmupEpochs * Double(stepsPerEpoch)).rounded()),
             totalSteps: config.epochs * stepsPerEpoch, stepsPerEpoch: stepsPerEpoch,
             milestones: config.stepMilestones, gamma: config.stepGamma)
@@ -210,6 +214,9 @@ public final class Trainer {
     // MARK: - the training step
 
     /// One step: shard, batch, forward, loss, backward with overlapped all-reduce, agreement, update.
+    /// With `--accumulate K` the shard is cut into K micro-batches, micro-batch k of rank r being
+    /// what rank r·K + k of N·K ranks would take; their gradients are summed and the last
+    /// micro-batch's backward adds the sum into each bucket as it starts the bucket's all-reduce.
     /// Returns the global mean loss and accuracy and whether any rank was asked to stop.
     func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stop: Bool) {
         let t0 = MPIRuntime.wallTime()
@@ -217,26 +224,44 @@ public final class Trainer {
         communicator.watchdog?.step = progress.globalStep + 1
         let global = DataOrder.globalBatchIndices(permutation: permutation, step: progress.stepInEpoch,
                                                   globalBatch: config.globalBatch, policy: config.remainder.policy)
-        let shard = DataOrder.shard(global, rank: communicator.rank, size: communicator.size)
-        fillBatch(images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
-                  augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
-        let t1 = MPIRuntime.wallTime()
-        let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
-        let (loss, correct) = network.loss.forward(logits: logits, labels: labels)
-        let t2 = MPIRuntime.wallTime()
-        exchange.begin()
-        try network.backward(network.loss.backward()) { try exchange.layerDone($0) }
-        let t3 = MPIRuntime.wallTime()
-        try exchange.finish()
+        let K = config.microBatches
+        var lossSum: Float = 0, correct = 0, count = 0
+        for k in 0..<K {
+            let t1 = MPIRuntime.wallTime()
+            let shard = DataOrder.shard(global, rank: communicator.rank * K + k, size: communicator.size * K)
+            fillBatch(images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
+                      augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
+            let t2 = MPIRuntime.wallTime()
+            let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
+            let (loss, c) = network.loss.forward(logits: logits, labels: labels)
+            lossSum += loss * Float(shard.count); correct += c; count += shard.count
+            let t3 = MPIRuntime.wallTime()
+            let last = k == K - 1
+            if last { exchange.begin(adding: accumulator) }
+            try network.backward(network.loss.backward(scale: 1 / Float(K))) { if last { try exchange.layerDone($0) } }
+            if !last { accumulateGradients(first: k == 0) }
+            timing.data += t2 - t1; timing.forward += t3 - t2; timing.backward += MPIRuntime.wallTime() - t3
+        }
         let t4 = MPIRuntime.wallTime()
-        let result = try agreeOnStep(loss: loss, correct: correct, count: shard.count)
+        try exchange.finish()
+        let t5 = MPIRuntime.wallTime()
+        let result = try agreeOnStep(loss: lossSum / Float(count), correct: correct, count: count)
         optimizer.step(learningRate: schedule.rate(at: progress.globalStep), globalStep: progress.globalStep)
         try averageRunningStatistics()
-        let t5 = MPIRuntime.wallTime()
-        timing.data += t1 - t0; timing.forward += t2 - t1; timing.backward += t3 - t2
-        timing.exposedCommunication += t4 - t3; timing.update += t5 - t4; timing.steps += 1
-        busySeconds += (t5 - t0) - ((communicator.watchdog?.blockedSeconds ?? 0) - blockedBefore)
+        let t6 = MPIRuntime.wallTime()
+        timing.exposedCommunication += t5 - t4; timing.update += t6 - t5; timing.steps += 1
+        busySeconds += (t6 - t0) - ((communicator.watchdog?.blockedSeconds ?? 0) - blockedBefore)
         return result
+    }
+
+    /// Adds this micro-batch's gradients (layers overwrite theirs in backward) to the step's sum.
+    private func accumulateGradients(first: Bool) {
+        guard let accumulator else { return }
+        if first {
+            accumulator.update(from: network.gradients, count: network.parameterCount)
+        } else {
+            BLAS.saxpy(count: network.parameterCount, alpha: 1, x: network.gradients, y: accumulator)
+        }
     }
 
     /// Sums loss and accuracy over ranks and agrees on non-finite values and stop requests, so every
@@ -306,7 +331,8 @@ public final class Trainer {
         console.print("dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
                       + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "
                       + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
-                      + "global batch \(config.globalBatch) (\(localBatch) per rank); \(trainSet.count) training / \(testSet.count) test images; "
+                      + "global batch \(config.globalBatch) (\(localBatch) per rank\(config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : "")); "
+                      + "peak learning rate \(config.peakLearningRate)\(learningRateNote); \(trainSet.count) training / \(testSet.count) test images; "
                       + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
         var configLine: [String: Any] = [
             "kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
@@ -391,6 +417,12 @@ public final class Trainer {
         }
         try finish(reason: nil)
         return .completed
+    }
+
+    /// How the peak learning rate came from --lr, for the start line ("" without scaling).
+    private var learningRateNote: String {
+        guard let scaling = config.learningRateScaling, scaling != .none else { return "" }
+        return " (--lr \(config.learningRate) with \(scaling.rawValue) scaling: global batch \(config.globalBatch) / reference \(config.referenceBatch ?? 128))"
     }
 
     /// The rank that computed longest in the last progress interval (step time minus time blocked

@@ -18,6 +18,16 @@ public enum ScalingKind: String, Codable, Sendable, CaseIterable {
     case meanstd
     public var scaling: Scaling { self == .authors ? .authors : .cifar10MeanStd }
 }
+/// How the peak learning rate follows the global batch (`--lr-scaling`, against `--reference-batch`).
+public enum LearningRateScaling: String, Codable, Sendable, CaseIterable {
+    /// `--lr` as given.
+    case none
+    /// `--lr` × global batch / reference batch (Goyal et al. 2017; pair it with a warm-up).
+    case linear
+    /// `--lr` × sqrt(global batch / reference batch) (the gentler rule often used with Adam).
+    case sqrt
+}
+
 public enum RemainderKind: String, Codable, Sendable, CaseIterable {
     /// The last partial global batch of an epoch is filled by wrapping around the permutation
     /// (every image is seen at least once per epoch; a few twice).
@@ -59,6 +69,27 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var orthogonality: Float = 0
     /// Normalise BatchNorm (and the decoupled layers' mean patch norm) over the global batch.
     public var syncBatchNorm: Bool = false
+    /// Micro-batches per rank per step (`--accumulate`): gradients of K micro-batches are summed
+    /// before the one all-reduce of the step. Optional so checkpoints written before it existed
+    /// still decode (nil: 1).
+    public var accumulation: Int? = nil
+    /// `--lr-scaling` and `--reference-batch` (nil: none, 128).
+    public var learningRateScaling: LearningRateScaling? = nil
+    public var referenceBatch: Int? = nil
+
+    /// Micro-batches per rank per step.
+    public var microBatches: Int { accumulation ?? 1 }
+
+    /// The peak learning rate the schedule uses: `learningRate` scaled by the global batch over the
+    /// reference batch as `learningRateScaling` says.
+    public var peakLearningRate: Float {
+        let ratio = Double(globalBatch) / Double(referenceBatch ?? 128)
+        switch learningRateScaling ?? .none {
+        case .none: return learningRate
+        case .linear: return learningRate * Float(ratio)
+        case .sqrt: return learningRate * Float(ratio.squareRoot())
+        }
+    }
 
     public init(model: ModelConfig) { self.model = model }
 
@@ -68,9 +99,13 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public func problems(ranks: Int) -> [String] {
         var p: [String] = []
         if epochs <= 0 { p.append("--epochs must be positive (got \(epochs))") }
+        if microBatches <= 0 { p.append("--accumulate must be positive (got \(microBatches))") }
+        if let r = referenceBatch, r <= 0 { p.append("--reference-batch must be positive (got \(r))") }
         if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
-        else if globalBatch % ranks != 0 {
+        else if microBatches == 1 && globalBatch % ranks != 0 {
             p.append("--batch-size \(globalBatch) is the global batch and must divide by the \(ranks) ranks")
+        } else if microBatches > 1 && globalBatch % (ranks * microBatches) != 0 {
+            p.append("--batch-size \(globalBatch) is the global batch and must divide by \(ranks) ranks × --accumulate \(microBatches) micro-batches")
         }
         if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
         if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }

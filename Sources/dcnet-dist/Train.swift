@@ -11,6 +11,7 @@ extension ScalingKind: ExpressibleByArgument {}
 extension RemainderKind: ExpressibleByArgument {}
 extension Weighting: ExpressibleByArgument {}
 extension GradientCompression: ExpressibleByArgument {}
+extension LearningRateScaling: ExpressibleByArgument {}
 extension ConvolutionAlgorithm: ExpressibleByArgument {}
 
 /// How convolutions compute (not part of the model: a checkpoint loads under either algorithm).
@@ -137,6 +138,11 @@ struct Train: ParsableCommand {
 
     @Option(help: "Epochs to train.") var epochs: Int = 10
     @Option(help: "Global batch size over all ranks (must divide by the rank count).") var batchSize: Int = 128
+    @Option(help: "Micro-batches per rank per step: gradients of K forward/backward passes are summed before the step's one all-reduce (global batch = ranks × K × images per pass).")
+    var accumulate: Int = 1
+    @Option(help: "Scale the peak --lr with the global batch: none, linear (× batch/reference; use a warm-up) or sqrt.")
+    var lrScaling: LearningRateScaling = .none
+    @Option(help: "The batch size --lr was chosen for (with --lr-scaling).") var referenceBatch: Int = 128
     @Option(help: "sgd or adam.") var optimizer: OptimizerKind = .sgd
     @Option(help: "Peak learning rate.") var lr: Float = 0.05
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
@@ -182,6 +188,8 @@ struct Train: ParsableCommand {
     func validate() throws {
         if epochs <= 0 { throw ValidationError("--epochs must be positive (got \(epochs))") }
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
+        if accumulate <= 0 { throw ValidationError("--accumulate must be positive (got \(accumulate))") }
+        if referenceBatch <= 0 { throw ValidationError("--reference-batch must be positive (got \(referenceBatch))") }
         if let m = maxSteps, m <= 0 { throw ValidationError("--max-steps must be positive (got \(m))") }
         if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
         if let e = evalLimit, e <= 0 { throw ValidationError("--eval-limit must be positive (got \(e))") }
@@ -215,6 +223,9 @@ struct Train: ParsableCommand {
         config.gradientClipNorm = clipNorm; config.projectEvery = projectEvery; config.orthogonality = orthogonality
         config.scaling = scaling; config.augment = !noAugment; config.remainder = remainder
         config.seed = seed; config.syncBatchNorm = syncBatchnorm
+        config.accumulation = accumulate == 1 ? nil : accumulate
+        config.learningRateScaling = lrScaling == .none ? nil : lrScaling
+        config.referenceBatch = lrScaling == .none ? nil : referenceBatch
 
         var options = RunOptions(dataDirectory: data)
         options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery

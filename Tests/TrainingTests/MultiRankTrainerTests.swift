@@ -48,7 +48,8 @@ final class MultiRankTrainerTests: XCTestCase {
     /// Runs `config` for `steps` steps with all ranks, then on rank 0 alone (a one-rank communicator
     /// split off the world), and returns the largest relative difference of the step losses and of
     /// the final parameters, as rank 0 computed it (NaN if the reference run failed).
-    private func oneVersusAll(_ config: TrainingConfig, steps: Int, compression: GradientCompression = .none)
+    private func oneVersusAll(_ config: TrainingConfig, steps: Int, compression: GradientCompression = .none,
+                              reference referenceConfig: TrainingConfig? = nil)
         throws -> (loss: Double, parameters: Double) {
         let data = try learnableDataset(train: 48, test: 12)
         var options = tinyOptions(data: data.path, maxSteps: steps)
@@ -61,7 +62,7 @@ final class MultiRankTrainerTests: XCTestCase {
         if let single {
             XCTAssertEqual(single.size, 1)
             do {
-                let reference = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: steps), communicator: single)
+                let reference = try Trainer(config: referenceConfig ?? config, options: tinyOptions(data: data.path, maxSteps: steps), communicator: single)
                 _ = try reference.run()
                 for (a, b) in zip(multi.stepLosses, reference.stepLosses) {
                     verdict[0] = max(verdict[0], Double(abs(a - b)) / max(Double(abs(b)), 1e-6))
@@ -125,6 +126,64 @@ final class MultiRankTrainerTests: XCTestCase {
         } else {
             XCTAssertGreaterThan(d.loss, 1e-4, "per-rank BatchNorm statistics should change the losses")
         }
+    }
+
+    /// `--accumulate`: without BatchNorm, N ranks × K micro-batches take the same steps as N·K ranks
+    /// (here: one rank with N·K micro-batches, the same partition of each global batch).
+    func testAccumulationWithoutBatchNormEqualsNTimesKRanks() throws {
+        var config = tinyConfig(tinyModel(tanhConv, batchNorm: false), batch: globalBatch, lr: 0.02)
+        config.augment = true
+        config.accumulation = 2
+        var reference = config
+        reference.accumulation = 2 * world.size
+        let d = try oneVersusAll(config, steps: 4, reference: reference)
+        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
+    }
+
+    /// With BatchNorm the statistics are per micro-batch: with --sync-batchnorm, micro-batch k is
+    /// normalised over every rank's micro-batch k, so N ranks × K equal one rank × K micro-batches.
+    func testAccumulationWithSyncBatchNormNormalisesEachMicroBatchOverRanks() throws {
+        var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
+        config.syncBatchNorm = true
+        config.accumulation = 2
+        let d = try oneVersusAll(config, steps: 4)
+        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 synchronised micro-batches differ from one rank × 2 by \(d.loss) (relative)")
+        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
+    }
+
+    /// Without synchronisation each rank normalises each of its micro-batches alone: N ranks × K
+    /// micro-batches then train like N·K ranks with per-rank BatchNorm, and unlike one batch.
+    func testAccumulationWithPerRankBatchNormEqualsNTimesKRanks() throws {
+        var config = tinyConfig(tinyModel(.baseline), batch: globalBatch)
+        config.accumulation = 2
+        var reference = config
+        reference.accumulation = 2 * world.size
+        let d = try oneVersusAll(config, steps: 3, reference: reference)
+        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 per-rank-BatchNorm micro-batches differ from \(2 * world.size) micro-batches by \(d.loss)")
+        var whole = config
+        whole.accumulation = nil
+        let control = try oneVersusAll(config, steps: 2, reference: whole)
+        XCTAssertGreaterThan(control.loss, 1e-4, "micro-batch BatchNorm statistics should differ from whole-batch ones")
+    }
+
+    /// Checkpoints fall on step boundaries only, so a run with accumulation resumes bit-exactly.
+    func testResumeWithAccumulationIsBitExact() throws {
+        let data = try learnableDataset(train: 40, test: 12)
+        let dirA = TrainingTempDir("mrAccA"), dirB = TrainingTempDir("mrAccB")
+        var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
+        config.augment = true
+        config.accumulation = 2
+        let a = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 5, checkpoints: dirA.path))
+        _ = try a.run()
+        let b = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 3, checkpoints: dirB.path))
+        _ = try b.run()
+        let b2 = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 5, checkpoints: dirB.path, resume: true))
+        XCTAssertEqual(b2.progress.globalStep, 3, "resumed mid-step")
+        XCTAssertEqual(b2.config.microBatches, 2, "the checkpoint's accumulation was not restored")
+        _ = try b2.run()
+        XCTAssertEqual((b.stepLosses + b2.stepLosses).map(\.bitPattern), a.stepLosses.map(\.bitPattern))
+        XCTAssertEqual(b2.replicaChecksum(), a.replicaChecksum())
     }
 
     /// Stop after N steps, resume with the same ranks, and compare with an uninterrupted run bit for bit.
