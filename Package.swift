@@ -85,7 +85,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: release),
         .executableTarget(name: "dcnet-bench",
-                          dependencies: ["DCNetTraining", "CMPI"], swiftSettings: release),
+                          dependencies: ["DCNetTraining", "DCNetReport", "CMPI"], swiftSettings: release),
 
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),

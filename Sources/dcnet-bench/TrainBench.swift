@@ -99,8 +99,10 @@ enum TrainBench {
         MPIRuntime.initialize()
         let world = Communicator.world
         let args = CommandLine.arguments
+        // BENCH_MODEL=resnet32 measures ResNet-32 instead (scripts/bench scaling).
+        let architecture = Architecture(rawValue: ProcessInfo.processInfo.environment["BENCH_MODEL"] ?? "cnn9") ?? .cnn9
         var config = TrainingConfig(model: ModelConfig(
-            architecture: .cnn9, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
+            architecture: architecture, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
         config.globalBatch = Int(args[3]) ?? 128
         config.epochs = 100
         var options = RunOptions(dataDirectory: args[2])

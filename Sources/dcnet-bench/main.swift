@@ -10,6 +10,8 @@ let benches: [String: () throws -> Void] = [
     "train": TrainBench.run,
     "train-worker": TrainBench.worker,
     "write-data": TrainBench.writeData,
+    "allreduce-sweep": ScalingBench.sweep,
+    "scaling-report": ScalingReport.run,
     "operator": OperatorBench.run,
 ]
 let args = CommandLine.arguments
