@@ -327,6 +327,7 @@ public final class Trainer {
 
     public func run() throws -> Outcome {
         PreemptionSignal.install()
+        communicator.watchdog?.stopRequested = { PreemptionSignal.received }
         let size = communicator.size
         console.print("dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
                       + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "

@@ -80,6 +80,11 @@ public final class CollectiveWatchdog {
 
     /// Seconds spent blocked in waits (time the local rank could not compute).
     public private(set) var blockedSeconds = 0.0
+    /// Whether the process has been asked to stop (its SIGTERM/SIGUSR1 flag). A rank that has been
+    /// blocked for a while when the launcher signals it is usually being killed because the
+    /// launcher lost a node (OpenMPI's keepalive ends such a job with SIGTERM, then SIGKILL 1 s
+    /// later), before any collective timeout: it then names the missing ranks at once.
+    public var stopRequested: (() -> Bool)?
     /// The diagnosis of the last stall warning (without a timeout), for tests and callers.
     public private(set) var lastWarning: StallDiagnosis?
     /// Newest report from each rank: the collective it had started and the step it was at.
@@ -134,6 +139,7 @@ public final class CollectiveWatchdog {
         let start = MPI_Wtime()
         var reported = false
         var nextWarning = configuration.warnEvery
+        var interruptedAt: Double?, announced = false
         var pause: Int = 0  // nanoseconds between polls
         defer { blockedSeconds += MPI_Wtime() - start }
         while true {
@@ -147,13 +153,24 @@ public final class CollectiveWatchdog {
                 var ts = timespec(tv_sec: 0, tv_nsec: pause)
                 nanosleep(&ts, nil)
             }
-            guard waited >= configuration.reportAfter else { continue }
+            if interruptedAt == nil, waited >= 1, stopRequested?() == true {
+                interruptedAt = waited
+            }
+            guard waited >= configuration.reportAfter || interruptedAt != nil else { continue }
             if !reported {
                 sendReports(waitingOn: number)
                 reported = true
             }
             drainReports()
             let diagnosis = diagnose(waitingOn: number)
+            // Signalled while stalled: peers report within a few hundred milliseconds (they are
+            // signalled too), and the launcher's SIGKILL follows a second after its SIGTERM.
+            if let at = interruptedAt, !announced, waited >= at + 0.3, diagnosis.speaker == rank {
+                announced = true
+                emit(["stop signal while stalled: \(describeWait(operation, number: number, waited: waited))"]
+                     + describeRanks(diagnosis)
+                     + ["if the launcher is ending the job (for example \"ORTE has lost communication with a remote daemon\"), the ranks above are the ones it lost"])
+            }
             if let timeout = configuration.timeout {
                 let deadline = diagnosis.speaker == rank ? timeout : timeout + configuration.grace
                 if waited >= deadline {
