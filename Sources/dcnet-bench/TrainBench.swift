@@ -108,6 +108,7 @@ enum TrainBench {
         var options = RunOptions(dataDirectory: args[2])
         options.threads = 1
         options.evalEvery = 0
+        if let mb = ProcessInfo.processInfo.environment["BENCH_BUCKET_MB"].flatMap(Double.init) { options.bucketMegabytes = mb }
         // scripts/bench multihost measures bfloat16 gradients on a slow link.
         if let name = ProcessInfo.processInfo.environment["BENCH_COMPRESSION"], !name.isEmpty {
             guard let compression = GradientCompression(rawValue: name) else {

@@ -172,7 +172,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (starts fresh if there is none).")
     var resume = false
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
-    @Option(help: "Gradient all-reduce bucket size in MiB.") var bucketMb: Double = 4
+    @Option(help: "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole backward, finish quickly on slow links).")
+    var bucketMb: Double = RunOptions.defaultBucketMegabytes
     @Option(help: "none, or bf16: all-reduce gradients as bfloat16 (half the bytes; 8 significant bits, for slow networks).")
     var gradientCompression: GradientCompression = .none
     @Flag(help: "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch.")
