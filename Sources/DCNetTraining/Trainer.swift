@@ -69,8 +69,13 @@ public final class Trainer {
 
         let problems = requested.problems(ranks: size) + options.problems()
         if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
-        if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
-            throw JobError(rank: rank, "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation")
+        // Each rank reads its own environment (under mpirun inside an allocation, ranks on other
+        // nodes may see another SLURM_NTASKS), so the verdict is agreed: one rank alone must not
+        // give up while the others wait in the next collective.
+        try communicator.agree(console: console, what: "checking the launch against Slurm") {
+            if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
+                throw JobError(rank: rank, "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation (with -x SLURM_NTASKS)")
+            }
         }
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
 
