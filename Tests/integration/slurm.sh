@@ -100,10 +100,15 @@ wait_for_step() {
 
 # release JOB: a requeued job waits ~2 min (Slurm's fixed delay before a requeued batch job may
 # start again, so that the previous run has ended everywhere); let it start as soon as the
-# previous run's slurmstepd processes are gone (earlier, its new batch step fails to launch).
+# previous run's slurmstepd processes are gone (earlier, its new batch step fails to launch),
+# and not in the same second as the requeue: slurmd revokes the old run's credential with a
+# timestamp in whole seconds and refuses any credential of that job created up to that second
+# ("Killing non-startable batch job: Job credential revoked", seen once when released 0.2 s
+# after the requeue).
 release() {
     if [[ $(field "$1" JobState) == PENDING && $(field "$1" Reason) == BeginTime &&
         -z $(in_hosts "slurmstepd: \\[$1\\.") ]]; then
+        sleep 2
         sx scontrol update JobId="$1" StartTime=now >/dev/null 2>&1 || true
     fi
 }
