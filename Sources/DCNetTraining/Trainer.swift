@@ -98,8 +98,9 @@ public final class Trainer {
             try communicator.agree(console: console, what: "decoding the resumed configuration") {
                 config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
             }
-            if config.globalBatch % (size * config.microBatches) != 0 {
-                throw JobError(rank: rank, "the checkpoint's global batch \(config.globalBatch) does not divide by \(size) ranks × \(config.microBatches) micro-batches (--accumulate)")
+            let stored = config.problems(ranks: size)
+            if !stored.isEmpty {
+                throw JobError(rank: rank, "the checkpoint's configuration cannot run here: " + stored.joined(separator: "; "))
             }
         }
         self.config = config

@@ -102,10 +102,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if microBatches <= 0 { p.append("--accumulate must be positive (got \(microBatches))") }
         if let r = referenceBatch, r <= 0 { p.append("--reference-batch must be positive (got \(r))") }
         if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
-        else if microBatches == 1 && globalBatch % ranks != 0 {
-            p.append("--batch-size \(globalBatch) is the global batch and must divide by the \(ranks) ranks")
-        } else if microBatches > 1 && globalBatch % (ranks * microBatches) != 0 {
-            p.append("--batch-size \(globalBatch) is the global batch and must divide by \(ranks) ranks × --accumulate \(microBatches) micro-batches")
+        else if microBatches > 0 && globalBatch % (ranks * microBatches) != 0 {
+            p.append("--batch-size \(globalBatch) is the global batch and must divide by "
+                     + (microBatches == 1 ? "the \(ranks) ranks" : "\(ranks) ranks × --accumulate \(microBatches) micro-batches"))
         }
         if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
         if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }

@@ -51,11 +51,14 @@ enum ScalingReport {
             fits.append((rate, a, b))
         }
         let models = ["cnn9", "resnet32"]
-        func parameters(_ name: String) -> Int {
+        // Building a network allocates its arena: count each model's parameters once.
+        var parameterCounts: [String: Int] = [:]
+        for name in Set(models + compute.map(\.model)) {
             let arch = Architecture(rawValue: name) ?? .cnn9
-            return ModelConfig(architecture: arch, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9))))
+            parameterCounts[name] = ModelConfig(architecture: arch, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9))))
                 .makeNetwork(batch: 1).parameterCount
         }
+        func parameters(_ name: String) -> Int { parameterCounts[name] ?? 0 }
         /// Seconds per image at a per-rank batch, interpolated in log(batch) between measured ones.
         func secondsPerImage(_ model: String, batch: Double) -> Double? {
             let points = compute.filter { $0.model == model }.sorted { $0.batch < $1.batch }

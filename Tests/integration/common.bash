@@ -44,3 +44,22 @@ PY
 
 # show NAME FILE: prints a captured output file, indented, for failure diagnosis.
 show() { echo "--- $1:"; sed 's/^/    /' "$2"; }
+
+# require_namespaces WHY: skips the calling test (exit 0, saying why) unless it runs as root on a
+# machine that can create network namespaces (the simulated cluster of scripts/cluster-sim).
+require_namespaces() {
+    local name
+    name=$(basename "$0")
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "$name: SKIPPED: needs root $1"
+        exit 0
+    fi
+    if ! ip netns add "dcnet-probe-$$" 2>/dev/null; then
+        echo "$name: SKIPPED: this machine cannot create network namespaces (ip netns add failed)"
+        exit 0
+    fi
+    ip netns delete "dcnet-probe-$$"
+}
+
+# ckpt_step FILE: the step of a checkpoint file name (ckpt-00000042.safetensors -> 42).
+ckpt_step() { echo $((10#$(basename "$1" .safetensors | sed 's/ckpt-//'))); }

@@ -12,15 +12,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 SIM=$DCNET_ROOT/scripts/cluster-sim
-if [[ $(id -u) -ne 0 ]]; then
-    echo "multihost.sh: SKIPPED: needs root to create network namespaces"
-    exit 0
-fi
-if ! ip netns add dcnet-probe-$$ 2>/dev/null; then
-    echo "multihost.sh: SKIPPED: this machine cannot create network namespaces (ip netns add failed)"
-    exit 0
-fi
-ip netns delete dcnet-probe-$$
+require_namespaces "to create network namespaces"
 
 cleanup_cluster() {
     "$SIM" down >/dev/null 2>&1 || echo "multihost.sh: warning: cluster-sim down failed" >&2
@@ -155,7 +147,7 @@ grep -Eq "have not arrived \(or cannot be reached\): rank 1 \(dcsim2\)" "$WORK/p
 ((gone_after <= TIMEOUT + 30)) || fail "(4) the last process in a simulated host went ${gone_after}s after the cut"
 last=$(ls "$WORK/ckpt4"/ckpt-*.safetensors 2>/dev/null | tail -1 || true)
 [[ -n $last ]] || fail "(4) no checkpoint written before the partition"
-last_step=$((10#$(basename "$last" .safetensors | sed 's/ckpt-//')))
+last_step=$(ckpt_step "$last")
 sim_run 2 "$WORK/part2.out" "$WORK/part2.err" "${TRAIN[@]}" --epochs 200 --max-steps $((last_step + 2)) \
     --checkpoint-dir "$WORK/ckpt4" --resume || { show stderr "$WORK/part2.err"; fail "(4) resuming after the partition failed"; }
 grep -q "resumed from $last" "$WORK/part2.out" || { show stdout "$WORK/part2.out"; fail "(4) did not resume from $last"; }

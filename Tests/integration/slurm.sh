@@ -30,15 +30,7 @@ export CLUSTER_SIM_PREFIX=${CLUSTER_SIM_PREFIX:-dcslurm}
 SIM=${SLURM_SIM_CLUSTER_SIM:-$DCNET_ROOT/scripts/cluster-sim}
 SLURM_SIM=$DCNET_ROOT/scripts/slurm-sim
 PREFIX=$CLUSTER_SIM_PREFIX
-if [[ $(id -u) -ne 0 ]]; then
-    echo "slurm.sh: SKIPPED: needs root to create network namespaces and run Slurm's daemons"
-    exit 0
-fi
-if ! ip netns add dcnet-probe-$$ 2>/dev/null; then
-    echo "slurm.sh: SKIPPED: this machine cannot create network namespaces (ip netns add failed)"
-    exit 0
-fi
-ip netns delete dcnet-probe-$$
+require_namespaces "to create network namespaces and run Slurm's daemons"
 
 cleanup_all() {
     "$SIM" link 2 up >/dev/null 2>&1 || true
@@ -126,9 +118,6 @@ for line in open(sys.argv[1]):
 for s in sorted(seen):
     print(s, seen[s])' "$1"
 }
-
-# ckpt_step FILE: the step of a checkpoint file name.
-ckpt_step() { echo $((10#$(basename "$1" .safetensors | sed 's/ckpt-//'))); }
 
 # in_hosts PATTERN: processes in the simulated hosts whose command line matches.
 in_hosts() {
