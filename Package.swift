@@ -1,6 +1,3 @@
-// swift-tools-version:6.0
-import PackageDescription
-
 // Layers, bottom to top (each depends only on those above it in this list):
 //   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
 //   MPI, BLAS                thin Swift wrappers
@@ -22,6 +19,8 @@ import PackageDescription
 // one node and running on an older one needs DCNET_TARGET_CPU=x86-64 (any LLVM -target-cpu name works,
 // and an empty value means the compiler's default).
 import Foundation
+// swift-tools-version:6.0
+import PackageDescription
 
 func kernelTargetCPU() -> String? {
     if let forced = ProcessInfo.processInfo.environment["DCNET_TARGET_CPU"] {
@@ -29,7 +28,8 @@ func kernelTargetCPU() -> String? {
     }
     #if arch(x86_64) && os(Linux)
     guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return nil }
     let set = Set(flags.split(separator: " ").map(String.init))
     return ["avx2", "fma", "bmi2", "movbe"].allSatisfy(set.contains) ? "haswell" : nil
     #else
@@ -39,16 +39,20 @@ func kernelTargetCPU() -> String? {
 /// Whether `cpu` has fused multiply-add: the kernels then use it (DCNET_FMA); elsewhere a·b + c
 /// stays two instructions, because a fused one would become a libm call per element.
 func targetHasFMA(_ cpu: String) -> Bool {
-    let fmaCPUs: Set<String> = ["haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "cooperlake",
-                                "icelake-client", "icelake-server", "tigerlake", "alderlake", "sapphirerapids",
-                                "znver1", "znver2", "znver3", "znver4", "x86-64-v3", "x86-64-v4"]
+    let fmaCPUs: Set<String> = [
+        "haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "cooperlake",
+        "icelake-client", "icelake-server", "tigerlake", "alderlake", "sapphirerapids",
+        "znver1", "znver2", "znver3", "znver4", "x86-64-v3", "x86-64-v4",
+    ]
     return fmaCPUs.contains(cpu)
 }
 let kernelCPU = kernelTargetCPU()
-let kernels: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-Xcc", "-fno-math-errno"] + (kernelCPU.map { ["-target-cpu", $0] } ?? []),
-                 .when(configuration: .release)),
-] + (kernelCPU.map(targetHasFMA) == true ? [.define("DCNET_FMA", .when(configuration: .release))] : [])
+let kernels: [SwiftSetting] =
+    [
+        .unsafeFlags(
+            ["-Ounchecked", "-Xcc", "-fno-math-errno"] + (kernelCPU.map { ["-target-cpu", $0] } ?? []),
+            .when(configuration: .release))
+    ] + (kernelCPU.map(targetHasFMA) == true ? [.define("DCNET_FMA", .when(configuration: .release))] : [])
 let release: [SwiftSetting] = []
 
 let package = Package(
@@ -61,15 +65,18 @@ let package = Package(
         .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
-        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
-                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
@@ -77,15 +84,20 @@ let package = Package(
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
         .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
         .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
-        .target(name: "DCNetTraining",
-                dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
+        .target(
+            name: "DCNetTraining",
+            dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
         .target(name: "DCNetReport", swiftSettings: release),
-        .executableTarget(name: "dcnet-dist",
-                          dependencies: ["DCNetTraining", "DCNetReport",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: release),
-        .executableTarget(name: "dcnet-bench",
-                          dependencies: ["DCNetTraining", "DCNetReport", "CMPI"], swiftSettings: release),
+        .executableTarget(
+            name: "dcnet-dist",
+            dependencies: [
+                "DCNetTraining", "DCNetReport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: release),
+        .executableTarget(
+            name: "dcnet-bench",
+            dependencies: ["DCNetTraining", "DCNetReport", "CMPI"], swiftSettings: release),
 
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),

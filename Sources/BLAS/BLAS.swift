@@ -31,9 +31,10 @@ public enum BLAS {
         let lda = lda ?? (transA == .none ? k : m)
         let ldb = ldb ?? (transB == .none ? n : k)
         let ldc = ldc ?? n
-        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                    Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas,
+            Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// y += alpha · x

@@ -6,8 +6,9 @@ public enum Scaling: Sendable, Equatable {
     case meanStd(mean: [Float], std: [Float])
 
     /// CIFAR-10 training-set per-channel mean and (population) standard deviation.
-    public static let cifar10MeanStd = Scaling.meanStd(mean: [0.4914, 0.4822, 0.4465],
-                                                       std: [0.2470, 0.2435, 0.2616])
+    public static let cifar10MeanStd = Scaling.meanStd(
+        mean: [0.4914, 0.4822, 0.4465],
+        std: [0.2470, 0.2435, 0.2616])
 
     /// Scaled value of byte `x` in channel `c`.
     public func scale(_ x: UInt8, channel c: Int) -> Float {
@@ -30,7 +31,9 @@ public struct AugmentParams: Sendable, Hashable {
     /// Crop origin in the 40×40 zero-padded image, 0...8 each (4 = no shift).
     public var offsetX: Int, offsetY: Int
     public var flip: Bool
-    public init(offsetX: Int, offsetY: Int, flip: Bool) { self.offsetX = offsetX; self.offsetY = offsetY; self.flip = flip }
+    public init(offsetX: Int, offsetY: Int, flip: Bool) {
+        self.offsetX = offsetX; self.offsetY = offsetY; self.flip = flip
+    }
     public static let identity = AugmentParams(offsetX: 4, offsetY: 4, flip: false)
 }
 
@@ -42,8 +45,9 @@ public enum Augmentation {
     /// Parameters for a sample: a pure function of (seed, epoch, global dataset index), so any
     /// rank (under any split of the data) produces exactly the image a single process would.
     @inlinable public static func parameters(seed: UInt64, epoch: Int, index: Int) -> AugmentParams {
-        let h = SplitMix64.hash(seed ^ 0x4155_4745 /* "AUGE" */, UInt64(bitPattern: Int64(epoch)),
-                                UInt64(bitPattern: Int64(index)))
+        let h = SplitMix64.hash(
+            seed ^ 0x4155_4745 /* "AUGE" */, UInt64(bitPattern: Int64(epoch)),
+            UInt64(bitPattern: Int64(index)))
         // Three independent fields from disjoint bit ranges; 9 * 2^k bias is negligible (< 2^-40).
         let ox = Int((h >> 40) % 9), oy = Int(((h >> 16) & 0xFF_FFFF) % 9)
         return AugmentParams(offsetX: ox, offsetY: oy, flip: h & 1 == 1)
@@ -54,8 +58,10 @@ public enum Augmentation {
     /// padded[c][oy + y][ox + (flip ? 31 − x : x)], where padded is the scaled image with a
     /// 4-pixel border of zeros.
     @inlinable
-    public static func render(_ src: UnsafePointer<UInt8>, params p: AugmentParams,
-                              lut: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    public static func render(
+        _ src: UnsafePointer<UInt8>, params p: AugmentParams,
+        lut: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) {
         let dy = p.offsetY - pad, dx = p.offsetX - pad
         for c in 0..<3 {
             let plane = src + c * 1024, table = lut + c * 256, dstPlane = out + c * 1024
@@ -90,10 +96,12 @@ public enum Augmentation {
 /// and their labels into `labels`. With `augment`, sample `i` gets
 /// `Augmentation.parameters(seed:epoch:index: i)` (independent of batch position and rank);
 /// without, images are only scaled. No heap allocation.
-public func fillBatch<C: Collection>(images: LabeledImages, indices: C, epoch: Int, seed: UInt64,
-                                     augment: Bool, scaling: Scaling = .authors,
-                                     into pixels: UnsafeMutablePointer<Float>,
-                                     labels: UnsafeMutablePointer<Int32>) where C.Element == Int {
+public func fillBatch<C: Collection>(
+    images: LabeledImages, indices: C, epoch: Int, seed: UInt64,
+    augment: Bool, scaling: Scaling = .authors,
+    into pixels: UnsafeMutablePointer<Float>,
+    labels: UnsafeMutablePointer<Int32>
+) where C.Element == Int {
     if case let .meanStd(mean, std) = scaling {
         precondition(mean.count == 3 && std.count == 3 && !std.contains(0), "meanStd needs 3 means and 3 non-zero stds")
     }
@@ -109,8 +117,9 @@ public func fillBatch<C: Collection>(images: LabeledImages, indices: C, epoch: I
                     precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)")
                     let src = px.baseAddress! + i * ib, dst = pixels + j * ib
                     if augment {
-                        Augmentation.render(src, params: Augmentation.parameters(seed: seed, epoch: epoch, index: i),
-                                            lut: lut, into: dst)
+                        Augmentation.render(
+                            src, params: Augmentation.parameters(seed: seed, epoch: epoch, index: i),
+                            lut: lut, into: dst)
                     } else {
                         for c in 0..<3 {
                             let t = lut + c * 256, s = src + c * 1024, d = dst + c * 1024

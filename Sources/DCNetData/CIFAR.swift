@@ -51,8 +51,10 @@ public struct LabeledImages: Sendable {
 
     public var count: Int { labels.count }
 
-    public init(pixels: [UInt8], labels: [UInt8], coarseLabels: [UInt8]? = nil,
-                classCount: Int, classNames: [String], coarseClassNames: [String]? = nil) {
+    public init(
+        pixels: [UInt8], labels: [UInt8], coarseLabels: [UInt8]? = nil,
+        classCount: Int, classNames: [String], coarseClassNames: [String]? = nil
+    ) {
         precondition(pixels.count == labels.count * Self.imageBytes, "pixels must hold count×3072 bytes")
         precondition(coarseLabels == nil || coarseLabels!.count == labels.count)
         self.pixels = pixels; self.labels = labels; self.coarseLabels = coarseLabels
@@ -62,9 +64,10 @@ public struct LabeledImages: Sendable {
     /// The first `n` images (all of them if `n >= count`).
     public func prefix(_ n: Int) -> LabeledImages {
         let k = max(0, min(n, count))
-        return LabeledImages(pixels: Array(pixels[0..<k * Self.imageBytes]), labels: Array(labels[0..<k]),
-                             coarseLabels: coarseLabels.map { Array($0[0..<k]) }, classCount: classCount,
-                             classNames: classNames, coarseClassNames: coarseClassNames)
+        return LabeledImages(
+            pixels: Array(pixels[0..<k * Self.imageBytes]), labels: Array(labels[0..<k]),
+            coarseLabels: coarseLabels.map { Array($0[0..<k]) }, classCount: classCount,
+            classNames: classNames, coarseClassNames: coarseClassNames)
     }
 
     /// The images at `indices`, in that order (duplicates allowed).
@@ -83,8 +86,9 @@ public struct LabeledImages: Sendable {
                 }
             }
         }
-        return LabeledImages(pixels: px, labels: lb, coarseLabels: cl, classCount: classCount,
-                             classNames: classNames, coarseClassNames: coarseClassNames)
+        return LabeledImages(
+            pixels: px, labels: lb, coarseLabels: cl, classCount: classCount,
+            classNames: classNames, coarseClassNames: coarseClassNames)
     }
 
     /// Number of images per class.
@@ -112,7 +116,7 @@ public struct LabeledImages: Sendable {
             } else {
                 out[o] = labels[i]
             }
-            out.replaceSubrange(o + variant.labelBytes ..< o + recSize, with: pixels[i * imgBytes ..< (i + 1) * imgBytes])
+            out.replaceSubrange(o + variant.labelBytes..<o + recSize, with: pixels[i * imgBytes..<(i + 1) * imgBytes])
         }
         return out
     }
@@ -140,10 +144,13 @@ public enum CIFAR {
         var paths: [String] = []
         for name in names {
             let plain = dir + "/" + name, gz = plain + ".gz"
-            if FileIO.isRegularFile(plain) { paths.append(plain) }
-            else if FileIO.isRegularFile(gz) { paths.append(gz) }
-            else {
-                throw DataError(.missingFile, path: plain,
+            if FileIO.isRegularFile(plain) {
+                paths.append(plain)
+            } else if FileIO.isRegularFile(gz) {
+                paths.append(gz)
+            } else {
+                throw DataError(
+                    .missingFile, path: plain,
                     "missing \(variant.rawValue) \(split.rawValue) file: looked for \(plain) and \(gz)")
             }
         }
@@ -173,13 +180,16 @@ public enum CIFAR {
                         let rec = s + i * rs
                         let fine = rec[lbytes - 1]
                         if fine > maxLabel {
-                            throw DataError(.labelOutOfRange, path: paths[f],
-                                "record \(i): label \(fine) out of range 0...\(maxLabel) (record size \(rs), byte offset \(i * rs + lbytes - 1))")
+                            throw DataError(
+                                .labelOutOfRange, path: paths[f],
+                                "record \(i): label \(fine) out of range 0...\(maxLabel) (record size \(rs), byte offset \(i * rs + lbytes - 1))"
+                            )
                         }
                         if lbytes == 2 {
                             let c = rec[0]
                             if c > 19 {
-                                throw DataError(.labelOutOfRange, path: paths[f],
+                                throw DataError(
+                                    .labelOutOfRange, path: paths[f],
                                     "record \(i): coarse label \(c) out of range 0...19 (byte offset \(i * rs))")
                             }
                             coarse![base + i] = c
@@ -191,30 +201,39 @@ public enum CIFAR {
             }
             base += n
         }
-        let classNames = try readClassNames(dir: dir, file: variant.classNamesFile, count: variant.classCount)
+        let classNames =
+            try readClassNames(dir: dir, file: variant.classNamesFile, count: variant.classCount)
             ?? variant.defaultClassNames
         var coarseNames: [String]? = nil
         if let cf = variant.coarseClassNamesFile {
             coarseNames = try readClassNames(dir: dir, file: cf, count: 20) ?? variant.defaultCoarseClassNames
         }
-        return LabeledImages(pixels: pixels, labels: labels, coarseLabels: coarse, classCount: variant.classCount,
-                             classNames: classNames, coarseClassNames: coarseNames)
+        return LabeledImages(
+            pixels: pixels, labels: labels, coarseLabels: coarse, classCount: variant.classCount,
+            classNames: classNames, coarseClassNames: coarseNames)
     }
 
     /// The directory that actually holds the files: `directory` itself or its archive subdirectory.
-    public static func resolveDirectory(_ directory: String, variant: CIFARVariant, split: Split = .train) throws -> String {
+    public static func resolveDirectory(_ directory: String, variant: CIFARVariant, split: Split = .train) throws
+        -> String
+    {
         guard FileIO.isDirectory(directory) else {
-            throw DataError(.missingDirectory, path: directory,
+            throw DataError(
+                .missingDirectory, path: directory,
                 FileIO.exists(directory) ? "not a directory" : "data directory does not exist")
         }
         let first = variant.fileNames(split: split)[0]
         let trimmed = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         let sub = trimmed + "/" + variant.archiveSubdirectory
-        func has(_ d: String) -> Bool { FileIO.isRegularFile(d + "/" + first) || FileIO.isRegularFile(d + "/" + first + ".gz") }
+        func has(_ d: String) -> Bool {
+            FileIO.isRegularFile(d + "/" + first) || FileIO.isRegularFile(d + "/" + first + ".gz")
+        }
         if has(trimmed) { return trimmed }
         if FileIO.isDirectory(sub) && has(sub) { return sub }
-        throw DataError(.missingFile, path: trimmed + "/" + first,
-            "no \(variant.rawValue) \(split.rawValue) data: looked for \(first) and \(first).gz in \(trimmed) and in \(sub)")
+        throw DataError(
+            .missingFile, path: trimmed + "/" + first,
+            "no \(variant.rawValue) \(split.rawValue) data: looked for \(first) and \(first).gz in \(trimmed) and in \(sub)"
+        )
     }
 
     /// Reads one file (plain or gzip, by content) and checks it is a non-empty whole number
@@ -224,14 +243,17 @@ public enum CIFAR {
         if raw.isEmpty { throw DataError(.emptyFile, path: path, "empty file (0 bytes)") }
         let isGz = Gzip.isGzip(raw)
         if path.hasSuffix(".gz") && !isGz {
-            throw DataError(.corruptGzip, path: path, "corrupt gzip stream: bad magic bytes \(hex(raw.prefix(2))), expected 1f 8b")
+            throw DataError(
+                .corruptGzip, path: path, "corrupt gzip stream: bad magic bytes \(hex(raw.prefix(2))), expected 1f 8b")
         }
         let bytes = isGz ? try Gzip.decompress(raw, path: path) : raw
         let rs = variant.recordSize
         if bytes.isEmpty { throw DataError(.emptyFile, path: path, "empty file (decompresses to 0 bytes)") }
         if bytes.count % rs != 0 {
-            throw DataError(.partialRecord, path: path,
-                "size \(bytes.count) bytes\(isGz ? " (decompressed)" : "") is not a whole number of \(variant.rawValue) records of \(rs) bytes (\(bytes.count / rs) records + \(bytes.count % rs) bytes)")
+            throw DataError(
+                .partialRecord, path: path,
+                "size \(bytes.count) bytes\(isGz ? " (decompressed)" : "") is not a whole number of \(variant.rawValue) records of \(rs) bytes (\(bytes.count / rs) records + \(bytes.count % rs) bytes)"
+            )
         }
         return bytes
     }
@@ -245,13 +267,16 @@ public enum CIFAR {
         let names = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
             .map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
         guard names.count == count else {
-            throw DataError(.badClassNames, path: path, "expected \(count) class names (one per line), found \(names.count)")
+            throw DataError(
+                .badClassNames, path: path, "expected \(count) class names (one per line), found \(names.count)")
         }
         return names
     }
 
     static func hex(_ b: some Collection<UInt8>) -> String {
-        b.map { let s = String($0, radix: 16); return s.count == 1 ? "0" + s : s }.joined(separator: " ")
+        b.map {
+            let s = String($0, radix: 16); return s.count == 1 ? "0" + s : s
+        }.joined(separator: " ")
     }
 }
 
@@ -266,8 +291,10 @@ extension Substring {
 
 /// Built-in class names (used when the names file is absent).
 public enum CIFARNames {
-    public static let cifar10 = ["airplane", "automobile", "bird", "cat", "deer",
-                                 "dog", "frog", "horse", "ship", "truck"]
+    public static let cifar10 = [
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ]
     public static let cifar100Fine = [
         "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
         "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
@@ -277,7 +304,8 @@ public enum CIFARNames {
         "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
         "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket",
         "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider",
-        "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
+        "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger",
+        "tractor",
         "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
     ]
     public static let cifar100Coarse = [

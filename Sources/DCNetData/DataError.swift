@@ -3,7 +3,7 @@
 public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
         case missingDirectory, missingFile, io, emptyFile, partialRecord, labelOutOfRange,
-             corruptGzip, truncatedGzip, badClassNames, invalidArgument
+            corruptGzip, truncatedGzip, badClassNames, invalidArgument
     }
     public let kind: Kind
     /// The file or directory concerned.

@@ -57,11 +57,14 @@ public enum DataOrder {
     /// Dataset indices of global batch `step` of an epoch (positions
     /// `step*globalBatch ..< (step+1)*globalBatch` of the permutation; see `RemainderPolicy`
     /// for the last batch). `step` must be `< stepsPerEpoch(...)`.
-    public static func globalBatchIndices(permutation: [Int], step: Int, globalBatch: Int,
-                                          policy: RemainderPolicy) -> [Int] {
+    public static func globalBatchIndices(
+        permutation: [Int], step: Int, globalBatch: Int,
+        policy: RemainderPolicy
+    ) -> [Int] {
         let n = permutation.count
-        precondition(globalBatch > 0 && step >= 0 && step < stepsPerEpoch(count: n, globalBatch: globalBatch, policy: policy),
-                     "step \(step) out of range for \(n) samples, batch \(globalBatch), \(policy)")
+        precondition(
+            globalBatch > 0 && step >= 0 && step < stepsPerEpoch(count: n, globalBatch: globalBatch, policy: policy),
+            "step \(step) out of range for \(n) samples, batch \(globalBatch), \(policy)")
         let start = step * globalBatch
         let end = start + globalBatch
         if end <= n { return Array(permutation[start..<end]) }
@@ -103,6 +106,6 @@ public enum DataOrder {
         precondition(size > 0 && rank >= 0 && rank < size && count >= 0)
         let base = count / size, extra = count % size
         let start = rank * base + min(rank, extra)
-        return start ..< start + base + (rank < extra ? 1 : 0)
+        return start..<start + base + (rank < extra ? 1 : 0)
     }
 }

@@ -1,9 +1,10 @@
+import CZlib
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CZlib
 
 /// Small POSIX helpers shared by the readers (and by checkpoint code in DCNetTraining).
 public enum FileIO {
@@ -120,20 +121,25 @@ public enum Gzip {
                     if inBuf[next...].allSatisfy({ $0 == 0 }) { return }
                     member += 1
                     guard inflateReset(&strm) == Z_OK else {
-                        throw DataError(.corruptGzip, path: path, "corrupt gzip stream: cannot reset for member \(member)")
+                        throw DataError(
+                            .corruptGzip, path: path, "corrupt gzip stream: cannot reset for member \(member)")
                     }
                 case Z_BUF_ERROR:
                     // No progress possible: either output full (handled by growing) or input exhausted.
                     if strm.avail_out == 0 { continue }
                     if strm.avail_in == 0 && consumed == inBuf.count {
-                        throw DataError(.truncatedGzip, path: path,
-                            "truncated gzip stream: input ended inside member \(member) after \(produced) decompressed bytes (compressed size \(inBuf.count))")
+                        throw DataError(
+                            .truncatedGzip, path: path,
+                            "truncated gzip stream: input ended inside member \(member) after \(produced) decompressed bytes (compressed size \(inBuf.count))"
+                        )
                     }
-                    throw DataError(.corruptGzip, path: path, "corrupt gzip stream (zlib buffer error) in member \(member)")
+                    throw DataError(
+                        .corruptGzip, path: path, "corrupt gzip stream (zlib buffer error) in member \(member)")
                 case Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR:
                     let why = strm.msg.map { String(cString: $0) } ?? "data error"
                     let at = consumed - Int(strm.avail_in)
-                    throw DataError(.corruptGzip, path: path,
+                    throw DataError(
+                        .corruptGzip, path: path,
                         "corrupt gzip stream: \(why) (member \(member), near compressed byte \(at) of \(inBuf.count))")
                 case Z_MEM_ERROR:
                     throw DataError(.io, path: path, "zlib out of memory")
@@ -148,8 +154,9 @@ public enum Gzip {
     /// Compresses `bytes` into a single gzip member (no file name, mtime 0 - like `gzip -n`).
     public static func compress(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8] {
         var strm = z_stream()
-        let rc = deflateInit2_(&strm, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY,
-                               zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let rc = deflateInit2_(
+            &strm, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY,
+            zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         precondition(rc == Z_OK, "deflateInit2 failed: \(rc)")
         defer { deflateEnd(&strm) }
         let bound = Int(deflateBound(&strm, uLong(bytes.count))) + 64

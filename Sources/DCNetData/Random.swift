@@ -90,7 +90,7 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Hashable, Cod
     /// Standard normal N(0, 1) by Box–Muller (uses two draws per call, no cached spare,
     /// so the state alone determines the future).
     public mutating func nextNormal() -> Double {
-        let u1 = 1.0 - nextDouble()          // (0, 1]
+        let u1 = 1.0 - nextDouble()  // (0, 1]
         let u2 = nextDouble()
         return (-2.0 * _log(u1)).squareRoot() * _cos(2.0 * Double.pi * u2)
     }

@@ -40,8 +40,10 @@ public final class BatchNorm2D: Layer {
 
     public var parameters: [Parameter] { [scale, shift] }
     public var state: [StateBuffer] {
-        [StateBuffer(name: "\(name).running_mean", data: runningMean, count: channels),
-         StateBuffer(name: "\(name).running_var", data: runningVariance, count: channels)]
+        [
+            StateBuffer(name: "\(name).running_mean", data: runningMean, count: channels),
+            StateBuffer(name: "\(name).running_var", data: runningVariance, count: channels),
+        ]
     }
 
     public func build(input: Shape, arena: Arena) -> Shape {
@@ -133,8 +135,9 @@ public final class BatchNorm2D: Layer {
             let meanDy = training ? Float(sums[c]) / count : 0, meanDyX = training ? Float(sums[C + c]) / count : 0
             for n in 0..<N {
                 let offset = n * dy.shape.perSample + c * HW
-                affine.inputGradient(dy.data + offset, x.data + offset, meanDy: meanDy, meanDyX: meanDyX,
-                                     into: dx.data + offset, HW)
+                affine.inputGradient(
+                    dy.data + offset, x.data + offset, meanDy: meanDy, meanDyX: meanDyX,
+                    into: dx.data + offset, HW)
             }
         }
         return dx
@@ -199,11 +202,14 @@ struct BatchNormAffine {
     }
 
     /// dL/dx = scale·invStd·(g − mean(g) − x̂·mean(g·x̂)), g = dL/dy through the ReLU.
-    func inputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, meanDy: Float, meanDyX: Float,
-                       into dx: UnsafeMutablePointer<Float>, _ n: Int) {
+    func inputGradient(
+        _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, meanDy: Float, meanDyX: Float,
+        into dx: UnsafeMutablePointer<Float>, _ n: Int
+    ) {
         let k = scale * invStd
         let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), rd = UnsafeMutableRawPointer(dx)
-        let vk = SIMD8<Float>(repeating: k), vDy = SIMD8<Float>(repeating: meanDy), vDyX = SIMD8<Float>(repeating: meanDyX)
+        let vk = SIMD8<Float>(repeating: k), vDy = SIMD8<Float>(repeating: meanDy),
+            vDyX = SIMD8<Float>(repeating: meanDyX)
         var i = 0
         while i + 8 <= n {
             let v = normalized(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))

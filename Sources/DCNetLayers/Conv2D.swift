@@ -17,26 +17,34 @@ public final class Conv2D: Layer {
     private var inputGradient: Tensor!
     private var input: Tensor!
 
-    public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm? = nil) {
+    public init(
+        _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+        padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm? = nil
+    ) {
         self.name = name; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
-        weight = Parameter("\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
-                           role: .convolutionWeight, initializer: .heNormal)
+        weight = Parameter(
+            "\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
+            role: .convolutionWeight, initializer: .heNormal)
         let fanIn = inChannels * kernel * kernel
-        self.bias = bias ? Parameter("\(name).bias", dims: [outChannels], role: .bias,
-                                     initializer: .uniformFanIn(fanIn)) : nil
+        self.bias =
+            bias
+            ? Parameter(
+                "\(name).bias", dims: [outChannels], role: .bias,
+                initializer: .uniformFanIn(fanIn)) : nil
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     public func build(input: Shape, arena: Arena) -> Shape {
         precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
-        let g = ConvGeometry(channels: inChannels, height: input.h, width: input.w,
-                             kernel: kernel, stride: stride, padding: padding)
-        engine = ConvolutionEngine(geometry: g, outChannels: outChannels, batch: input.n,
-                                   algorithm: algorithm ?? .default, arena: arena)
+        let g = ConvGeometry(
+            channels: inChannels, height: input.h, width: input.w,
+            kernel: kernel, stride: stride, padding: padding)
+        engine = ConvolutionEngine(
+            geometry: g, outChannels: outChannels, batch: input.n,
+            algorithm: algorithm ?? .default, arena: arena)
         let out = Shape(n: input.n, c: outChannels, h: g.outHeight, w: g.outWidth)
         output = arena.tensor(out)
         inputGradient = arena.tensor(input)
@@ -68,8 +76,9 @@ public final class Conv2D: Layer {
             }
         }
         let dx = inputGradient.prefix(samples: x.shape.n)
-        engine.backward(samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
-                      filterGradient: weight.gradient, inputGradient: needInputGradient ? dx : nil)
+        engine.backward(
+            samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
+            filterGradient: weight.gradient, inputGradient: needInputGradient ? dx : nil)
         return needInputGradient ? dx : nil
     }
 }

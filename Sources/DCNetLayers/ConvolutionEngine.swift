@@ -34,7 +34,8 @@ struct ConvolutionEngine {
 
     init(geometry: ConvGeometry, outChannels: Int, batch: Int, algorithm: ConvolutionAlgorithm, arena: Arena) {
         self.geometry = geometry; self.outChannels = outChannels
-        implementation = algorithm.usesWinograd(for: geometry)
+        implementation =
+            algorithm.usesWinograd(for: geometry)
             ? .winograd(WinogradConvolution(geometry: geometry, outChannels: outChannels, batch: batch, arena: arena))
             : .gemm(ConvolutionGEMM(geometry: geometry, outChannels: outChannels, arena: arena))
     }
@@ -49,8 +50,10 @@ struct ConvolutionEngine {
 
     /// output[n] = filters [K × C·R·S] ⋆ input[n] for the first N images. `afterImages(range)` runs
     /// as soon as those images' outputs are written, while they are still in cache.
-    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
-                 afterImages: (Range<Int>) -> Void = { _ in }) {
+    func forward(
+        samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
+        afterImages: (Range<Int>) -> Void = { _ in }
+    ) {
         switch implementation {
         case .winograd(let winograd):
             winograd.forward(samples: N, filters: filters, input: input, output: output, afterImages: afterImages)
@@ -64,16 +67,20 @@ struct ConvolutionEngine {
 
     /// The backward of the last `forward` (same filters and input): writes filterGradient and, when
     /// given, inputGradient; `afterImage(n)` runs once image n's input gradient is complete.
-    func backward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
-                  filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
-                  afterImage: (Int) -> Void = { _ in }) {
+    func backward(
+        samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
+        filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
+        afterImage: (Int) -> Void = { _ in }
+    ) {
         switch implementation {
         case .winograd(let winograd):
-            winograd.backward(samples: N, outGradient: outGradient, filterGradient: filterGradient,
-                              inputGradient: inputGradient, afterImage: afterImage)
+            winograd.backward(
+                samples: N, outGradient: outGradient, filterGradient: filterGradient,
+                inputGradient: inputGradient, afterImage: afterImage)
         case .gemm(let gemm):
-            gemm.backward(samples: N, filters: filters, input: input, outGradient: outGradient,
-                          filterGradient: filterGradient, inputGradient: inputGradient, afterImage: afterImage)
+            gemm.backward(
+                samples: N, filters: filters, input: input, outGradient: outGradient,
+                filterGradient: filterGradient, inputGradient: inputGradient, afterImage: afterImage)
         }
     }
 }

@@ -51,8 +51,9 @@ struct ConvolutionGEMM {
 
     /// out[K × P] = filters[K × CRS] · columns[CRS × P]
     func forward(filters: UnsafePointer<Float>, columns: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        BLAS.sgemm(.none, .none, m: outChannels, n: positions, k: patchSize,
-                   a: filters, b: columns, beta: 0, c: out)
+        BLAS.sgemm(
+            .none, .none, m: outChannels, n: positions, k: patchSize,
+            a: filters, b: columns, beta: 0, c: out)
     }
 
     /// The backward GEMMs of a batch: filterGradient = Σ_n dL/dfilters and, when `inputGradient` is
@@ -63,18 +64,22 @@ struct ConvolutionGEMM {
     /// use A for both products: dx = flipped(W) · A, and, since A[(k, R-1-r, S-1-s), q] =
     /// dy[k, q - (r, s) + p], dW[k, c, r, s] = Σ_q x[c, q] · A[(k, R-1-r, S-1-s), q], a GEMM against
     /// the raw image. That is one im2col per image instead of two plus a col2im.
-    func backward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
-                  filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
-                  afterImage: (Int) -> Void = { _ in }) {
+    func backward(
+        samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
+        filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
+        afterImage: (Int) -> Void = { _ in }
+    ) {
         if let dx = inputGradient, let a = adjoint, let flipped = adjointFilters, let flippedGradient {
             let K = outChannels, C = geometry.channels, RS = geometry.kernel * geometry.kernel
             flip(filters, into: flipped, rows: K, columns: C, taps: RS)
             for n in 0..<N {
                 im2col(a, image: outGradient.sample(n), columns: columns)
-                BLAS.sgemm(.none, .transpose, m: a.patchSize, n: C, k: a.positions,
-                           a: columns, b: input.sample(n), beta: n == 0 ? 0 : 1, c: flippedGradient)
-                BLAS.sgemm(.none, .none, m: C, n: a.positions, k: a.patchSize,
-                           a: flipped, b: columns, beta: 0, c: dx.sample(n))
+                BLAS.sgemm(
+                    .none, .transpose, m: a.patchSize, n: C, k: a.positions,
+                    a: columns, b: input.sample(n), beta: n == 0 ? 0 : 1, c: flippedGradient)
+                BLAS.sgemm(
+                    .none, .none, m: C, n: a.positions, k: a.patchSize,
+                    a: flipped, b: columns, beta: 0, c: dx.sample(n))
                 afterImage(n)
             }
             // flippedGradient is [(k, r', s') × c]; filterGradient[k, c, r, s] = its [(k, R-1-r, S-1-s), c].
@@ -87,17 +92,20 @@ struct ConvolutionGEMM {
             return
         }
         for n in 0..<N {
-            BLAS.sgemm(.none, .transpose, m: outChannels, n: patchSize, k: positions,
-                       a: outGradient.sample(n), b: pack(input.sample(n)), beta: n == 0 ? 0 : 1, c: filterGradient)
+            BLAS.sgemm(
+                .none, .transpose, m: outChannels, n: patchSize, k: positions,
+                a: outGradient.sample(n), b: pack(input.sample(n)), beta: n == 0 ? 0 : 1, c: filterGradient)
             guard let dx = inputGradient else { continue }
             let image = dx.sample(n)
             if geometry.isIdentityPacking {
-                BLAS.sgemm(.transpose, .none, m: patchSize, n: positions, k: outChannels,
-                           a: filters, b: outGradient.sample(n), beta: 0, c: image)
+                BLAS.sgemm(
+                    .transpose, .none, m: patchSize, n: positions, k: outChannels,
+                    a: filters, b: outGradient.sample(n), beta: 0, c: image)
             } else {
                 let cg = columnGradient!
-                BLAS.sgemm(.transpose, .none, m: patchSize, n: positions, k: outChannels,
-                           a: filters, b: outGradient.sample(n), beta: 0, c: cg)
+                BLAS.sgemm(
+                    .transpose, .none, m: patchSize, n: positions, k: outChannels,
+                    a: filters, b: outGradient.sample(n), beta: 0, c: cg)
                 col2im(geometry, columns: cg, image: image)
             }
             afterImage(n)
@@ -105,8 +113,10 @@ struct ConvolutionGEMM {
     }
 
     /// flipped[c, (k, r, s)] = filters[k, (c, R-1-r, S-1-s)]: the filters of the adjoint convolution.
-    private func flip(_ filters: UnsafePointer<Float>, into flipped: UnsafeMutablePointer<Float>,
-                      rows K: Int, columns C: Int, taps RS: Int) {
+    private func flip(
+        _ filters: UnsafePointer<Float>, into flipped: UnsafeMutablePointer<Float>,
+        rows K: Int, columns C: Int, taps RS: Int
+    ) {
         for k in 0..<K {
             for c in 0..<C {
                 let src = filters + (k * C + c) * RS, dst = flipped + (c * K + k) * RS

@@ -1,6 +1,6 @@
 import BLAS
-import Foundation
 import DCNetTensor
+import Foundation
 
 /// A decoupled convolution (Liu et al., 2018): every output is f(w, x) = h(||w||, ||x||)·g(theta)
 /// for kernel w and input patch x, with the operator's math in `DecoupledOperator`.
@@ -46,22 +46,27 @@ public final class DecoupledConv2D: Layer {
     private var meanPatchNorm: Float = 1
     private var reduction: UnsafeMutablePointer<Float>!
 
-    public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm? = nil) {
+    public init(
+        _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+        padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm? = nil
+    ) {
         self.name = name; self.op = op; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
-        weight = Parameter("\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
-                           role: .decoupledFilter, initializer: .heNormal)
+        weight = Parameter(
+            "\(name).weight", dims: [outChannels, inChannels, kernel, kernel],
+            role: .decoupledFilter, initializer: .heNormal)
         if op.usesRadius, case .learnable = op.radius {
-            radiusParameter = Parameter("\(name).radius", dims: [outChannels], role: .radius,
-                                        initializer: .constant(1))
+            radiusParameter = Parameter(
+                "\(name).radius", dims: [outChannels], role: .radius,
+                initializer: .constant(1))
         } else {
             radiusParameter = nil
         }
         if op.angular.usesSharpness && op.learnableSharpness {
-            sharpnessParameter = Parameter("\(name).sharpness", dims: [outChannels], role: .angularSharpness,
-                                           initializer: .constant(op.sharpness - 0.05))
+            sharpnessParameter = Parameter(
+                "\(name).sharpness", dims: [outChannels], role: .angularSharpness,
+                initializer: .constant(op.sharpness - 0.05))
         } else {
             sharpnessParameter = nil
         }
@@ -75,11 +80,13 @@ public final class DecoupledConv2D: Layer {
 
     public func build(input: Shape, arena: Arena) -> Shape {
         precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
-        let g = ConvGeometry(channels: inChannels, height: input.h, width: input.w,
-                             kernel: kernel, stride: stride, padding: padding)
+        let g = ConvGeometry(
+            channels: inChannels, height: input.h, width: input.w,
+            kernel: kernel, stride: stride, padding: padding)
         let N = input.n
-        engine = ConvolutionEngine(geometry: g, outChannels: outChannels, batch: N,
-                                   algorithm: algorithm ?? .default, arena: arena)
+        engine = ConvolutionEngine(
+            geometry: g, outChannels: outChannels, batch: N,
+            algorithm: algorithm ?? .default, arena: arena)
         let K = outChannels, P = g.positions
         let out = Shape(n: N, c: K, h: g.outHeight, w: g.outWidth)
         filterHat = arena.floats(K * g.patchSize); filterHatGradient = arena.floats(K * g.patchSize)
@@ -115,16 +122,19 @@ public final class DecoupledConv2D: Layer {
         let u = response.prefix(samples: N), y = output.prefix(samples: N)
         engine.forward(samples: N, filters: filterHat, input: x, output: u) { images in
             for n in images {
-                op.forward(u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
-                           wn: filterNorm, rho: rho, sharpness: sharpness, out: y.sample(n),
-                           channels: K, positions: P)
+                op.forward(
+                    u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
+                    wn: filterNorm, rho: rho, sharpness: sharpness, out: y.sample(n),
+                    channels: K, positions: P)
             }
         }
         return y
     }
 
-    private func computePatchNorms(image: UnsafePointer<Float>, into xn: UnsafeMutablePointer<Float>,
-                                   inverse: UnsafeMutablePointer<Float>) {
+    private func computePatchNorms(
+        image: UnsafePointer<Float>, into xn: UnsafeMutablePointer<Float>,
+        inverse: UnsafeMutablePointer<Float>
+    ) {
         let g = engine.geometry, HW = g.height * g.width
         squareMap.update(repeating: 0, count: HW)
         for c in 0..<g.channels {
@@ -178,9 +188,10 @@ public final class DecoupledConv2D: Layer {
         patchNormGradient.update(repeating: 0, count: N * P)
         let u = response.prefix(samples: N)
         for n in 0..<N {
-            op.backward(dy: dy.sample(n), u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
-                        wn: filterNorm, rho: rho, sharpness: sharpness, dXn: patchNormGradient + n * P,
-                        dWn: dWn, dRho: dRho, dK: dK, scratch: scratch, channels: K, positions: P)
+            op.backward(
+                dy: dy.sample(n), u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
+                wn: filterNorm, rho: rho, sharpness: sharpness, dXn: patchNormGradient + n * P,
+                dWn: dWn, dRho: dRho, dK: dK, scratch: scratch, channels: K, positions: P)
         }
         radiusBackward(samples: N)
         if let sp = sharpnessParameter {
@@ -188,8 +199,10 @@ public final class DecoupledConv2D: Layer {
         }
         // u now holds dL/du.
         let dx = inputGradient.prefix(samples: N)
-        engine.backward(samples: N, filters: filterHat, input: x, outGradient: u,
-                        filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil) { n in
+        engine.backward(
+            samples: N, filters: filterHat, input: x, outGradient: u,
+            filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil
+        ) { n in
             // ||x|| = sqrt(S + eps): dL/dS = dL/d||x|| / (2||x||); S = window sum of Σ_c x².
             let image = x.sample(n), dxn = dx.sample(n)
             let dXn = patchNormGradient + n * P, inv = invPatchNorm + n * P

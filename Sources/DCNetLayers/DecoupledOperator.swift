@@ -46,10 +46,12 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     public var sharpness: Float
     public var learnableSharpness: Bool
 
-    public init(magnitude: MagnitudeFunction, angular: AngularActivation = .cosine,
-                weighting: Weighting = .none, alpha: Float = 1,
-                radius: RadiusMode = .learnable(decay: 0.9),
-                sharpness: Float = 0.3, learnableSharpness: Bool = false) {
+    public init(
+        magnitude: MagnitudeFunction, angular: AngularActivation = .cosine,
+        weighting: Weighting = .none, alpha: Float = 1,
+        radius: RadiusMode = .learnable(decay: 0.9),
+        sharpness: Float = 0.3, learnableSharpness: Bool = false
+    ) {
         self.magnitude = magnitude; self.angular = angular; self.weighting = weighting
         self.alpha = alpha; self.radius = radius; self.sharpness = sharpness
         self.learnableSharpness = learnableSharpness
@@ -91,27 +93,31 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         switch weighting {
         case .none:
             let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho)
-            return Derivatives(f: a * h * g, dU: a * h * gU, dXn: a * (hXn * g + h * gXn),
-                               dWn: 0, dRho: a * hRho * g, dK: a * h * gk)
+            return Derivatives(
+                f: a * h * g, dU: a * h * gU, dXn: a * (hXn * g + h * gXn),
+                dWn: 0, dRho: a * hRho * g, dK: a * h * gk)
         case .linear:
-            return Derivatives(f: a * wn * xn * g, dU: a * wn * xn * gU,
-                               dXn: a * wn * (g + xn * gXn), dWn: a * xn * g, dRho: 0,
-                               dK: a * wn * xn * gk)
+            return Derivatives(
+                f: a * wn * xn * g, dU: a * wn * xn * gU,
+                dXn: a * wn * (g + xn * gXn), dWn: a * xn * g, dRho: 0,
+                dK: a * wn * xn * gk)
         case .nonlinear:
             let z = wn * xn * g / rho
             let t = fastTanh(z)
             let dz = a * (1 - t * t)
-            return Derivatives(f: a * t, dU: dz * wn * xn * gU / rho,
-                               dXn: dz * wn * (g + xn * gXn) / rho, dWn: dz * xn * g / rho,
-                               dRho: -dz * z / rho, dK: dz * wn * xn * gk / rho)
+            return Derivatives(
+                f: a * t, dU: dz * wn * xn * gU / rho,
+                dXn: dz * wn * (g + xn * gXn) / rho, dWn: dz * xn * g / rho,
+                dRho: -dz * z / rho, dK: dz * wn * xn * gk / rho)
         case .separable:
             let tw = fastTanh(wn / rho), tx = fastTanh(xn / rho)
             let sw = 1 - tw * tw, sx = 1 - tx * tx
-            return Derivatives(f: a * tw * tx * g, dU: a * tw * tx * gU,
-                               dXn: a * tw * (sx / rho * g + tx * gXn),
-                               dWn: a * sw / rho * tx * g,
-                               dRho: -a * g * (sw * wn * tx + tw * sx * xn) / (rho * rho),
-                               dK: a * tw * tx * gk)
+            return Derivatives(
+                f: a * tw * tx * g, dU: a * tw * tx * gU,
+                dXn: a * tw * (sx / rho * g + tx * gXn),
+                dWn: a * sw / rho * tx * g,
+                dRho: -a * g * (sw * wn * tx + tw * sx * xn) / (rho * rho),
+                dK: a * tw * tx * gk)
         }
     }
 
@@ -122,9 +128,11 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     }
 
     /// out[k,p] = f(u[k,p], xn[p], wn[k], rho[k], k[k]) for one image (K rows of P positions).
-    public func forward(u: UnsafePointer<Float>, xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
-                        wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
-                        out: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int) {
+    public func forward(
+        u: UnsafePointer<Float>, xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
+        wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int
+    ) {
         if isTanhCosine {
             let a = alpha
             for k in 0..<K {
@@ -144,10 +152,12 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     /// The general forward loop, compiled once per angular activation `A` (see `withSpecialized`).
     @inline(never)
-    func forwardRows<A: AngularKind>(_: A.Type, _ u: UnsafePointer<Float>, _ xn: UnsafePointer<Float>,
-                                     _ invXn: UnsafePointer<Float>, _ wn: UnsafePointer<Float>,
-                                     _ rho: UnsafePointer<Float>, _ sharpness: UnsafePointer<Float>,
-                                     _ out: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int) {
+    func forwardRows<A: AngularKind>(
+        _: A.Type, _ u: UnsafePointer<Float>, _ xn: UnsafePointer<Float>,
+        _ invXn: UnsafePointer<Float>, _ wn: UnsafePointer<Float>,
+        _ rho: UnsafePointer<Float>, _ sharpness: UnsafePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int
+    ) {
         withSpecialized(A.self) { op in
             for k in 0..<K {
                 let uk = u + k * P, ok = out + k * P
@@ -188,12 +198,14 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     /// Backward of `forward` for one image. Overwrites `u` with dL/du = dy·∂f/∂u (the GEMMs'
     /// input), adds dL/d||x|| into `dXn` [P] and dL/d||w||, dL/drho, dL/dk into the per-channel
     /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds 3·P floats.
-    public func backward(dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
-                         xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
-                         wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
-                         dXn: UnsafeMutablePointer<Float>, dWn: UnsafeMutablePointer<Float>,
-                         dRho: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
-                         scratch: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int) {
+    public func backward(
+        dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
+        xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
+        wn: UnsafePointer<Float>, rho: UnsafePointer<Float>, sharpness: UnsafePointer<Float>,
+        dXn: UnsafeMutablePointer<Float>, dWn: UnsafeMutablePointer<Float>,
+        dRho: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>, channels K: Int, positions P: Int
+    ) {
         if isTanhCosine {
             let a = alpha
             for k in 0..<K {
@@ -213,8 +225,10 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         }
         switch angular {
         case .cosine: backwardRows(Cosine.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
-        case .linear: backwardRows(LinearAngle.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
-        case .sigmoid: backwardRows(Sigmoid.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .linear:
+            backwardRows(LinearAngle.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
+        case .sigmoid:
+            backwardRows(Sigmoid.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
         case .squareCosine:
             backwardRows(SquareCosine.self, dy, u, xn, invXn, wn, rho, sharpness, dXn, dWn, dRho, dK, scratch, K, P)
         }
@@ -222,13 +236,15 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     /// The general backward loop, compiled once per angular activation `A` (see `withSpecialized`).
     @inline(never)
-    func backwardRows<A: AngularKind>(_: A.Type, _ dy: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>,
-                                      _ xn: UnsafePointer<Float>, _ invXn: UnsafePointer<Float>,
-                                      _ wn: UnsafePointer<Float>, _ rho: UnsafePointer<Float>,
-                                      _ sharpness: UnsafePointer<Float>,
-                                      _ dXn: UnsafeMutablePointer<Float>, _ dWn: UnsafeMutablePointer<Float>,
-                                      _ dRho: UnsafeMutablePointer<Float>, _ dK: UnsafeMutablePointer<Float>,
-                                      _ scratch: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int) {
+    func backwardRows<A: AngularKind>(
+        _: A.Type, _ dy: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>,
+        _ xn: UnsafePointer<Float>, _ invXn: UnsafePointer<Float>,
+        _ wn: UnsafePointer<Float>, _ rho: UnsafePointer<Float>,
+        _ sharpness: UnsafePointer<Float>,
+        _ dXn: UnsafeMutablePointer<Float>, _ dWn: UnsafeMutablePointer<Float>,
+        _ dRho: UnsafeMutablePointer<Float>, _ dK: UnsafeMutablePointer<Float>,
+        _ scratch: UnsafeMutablePointer<Float>, _ K: Int, _ P: Int
+    ) {
         withSpecialized(A.self) { op in
             // The per-channel sums go through scratch rows and `sumFloats`: a running float sum in
             // the element loop would keep it scalar (LLVM may not reassociate it). The rows are

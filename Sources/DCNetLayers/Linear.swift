@@ -11,8 +11,9 @@ public final class Linear: Layer {
 
     public init(_ name: String, inFeatures: Int, outFeatures: Int) {
         self.name = name; self.inFeatures = inFeatures; self.outFeatures = outFeatures
-        weight = Parameter("\(name).weight", dims: [outFeatures, inFeatures], role: .linearWeight,
-                           initializer: .uniformFanIn(inFeatures))
+        weight = Parameter(
+            "\(name).weight", dims: [outFeatures, inFeatures], role: .linearWeight,
+            initializer: .uniformFanIn(inFeatures))
         bias = Parameter("\(name).bias", dims: [outFeatures], role: .bias, initializer: .uniformFanIn(inFeatures))
     }
     public var parameters: [Parameter] { [weight, bias] }
@@ -28,15 +29,17 @@ public final class Linear: Layer {
         input = x
         let N = x.shape.n, y = output.prefix(samples: N)
         for n in 0..<N { y.sample(n).update(from: bias.value, count: outFeatures) }
-        BLAS.sgemm(.none, .transpose, m: N, n: outFeatures, k: inFeatures,
-                   a: x.data, b: weight.value, beta: 1, c: y.data)
+        BLAS.sgemm(
+            .none, .transpose, m: N, n: outFeatures, k: inFeatures,
+            a: x.data, b: weight.value, beta: 1, c: y.data)
         return y
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         let N = dy.shape.n
-        BLAS.sgemm(.transpose, .none, m: outFeatures, n: inFeatures, k: N,
-                   a: dy.data, b: input.data, beta: 0, c: weight.gradient)
+        BLAS.sgemm(
+            .transpose, .none, m: outFeatures, n: inFeatures, k: N,
+            a: dy.data, b: input.data, beta: 0, c: weight.gradient)
         for k in 0..<outFeatures { bias.gradient[k] = 0 }
         for n in 0..<N {
             let g = dy.sample(n)
@@ -44,8 +47,9 @@ public final class Linear: Layer {
         }
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: N)
-        BLAS.sgemm(.none, .none, m: N, n: inFeatures, k: outFeatures,
-                   a: dy.data, b: weight.value, beta: 0, c: dx.data)
+        BLAS.sgemm(
+            .none, .none, m: N, n: inFeatures, k: outFeatures,
+            a: dy.data, b: weight.value, beta: 0, c: dx.data)
         return dx
     }
 }

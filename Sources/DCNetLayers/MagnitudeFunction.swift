@@ -1,5 +1,5 @@
-import Foundation
 import DCNetTensor
+import Foundation
 
 /// The magnitude function h(||x||) of a decoupled operator (Liu et al., 2018, §3.1), before the
 /// scale alpha. Radius-dependent functions read the operator radius rho from the layer.

@@ -1,5 +1,5 @@
-import Foundation
 import DCNetTensor
+import Foundation
 
 /// Mean softmax cross-entropy over the batch, with optional label smoothing
 /// (target = (1 − s)·onehot + s/K).

@@ -66,10 +66,12 @@ struct WinogradConvolution {
             alignedGradient!.update(repeating: 0, count: imagesPerChunk * K * alignedPlane)
         }
         inputOffsets = arena.integers(chunkTiles); outputOffsets = arena.integers(chunkTiles)
-        tiling.tileOffsets(images: imagesPerChunk, channels: C, planeSize: tiling.paddedHeight * tiling.paddedWidth,
-                           rowStride: tiling.paddedWidth, into: inputOffsets)
-        tiling.tileOffsets(images: imagesPerChunk, channels: K, planeSize: alignedPlane,
-                           rowStride: tiling.alignedWidth, into: outputOffsets)
+        tiling.tileOffsets(
+            images: imagesPerChunk, channels: C, planeSize: tiling.paddedHeight * tiling.paddedWidth,
+            rowStride: tiling.paddedWidth, into: inputOffsets)
+        tiling.tileOffsets(
+            images: imagesPerChunk, channels: K, planeSize: alignedPlane,
+            rowStride: tiling.alignedWidth, into: outputOffsets)
         workspace = arena.floats(WinogradTiling.workspaceCount)
     }
 
@@ -85,28 +87,35 @@ struct WinogradConvolution {
     private var paddedInterior: Int { tiling.paddedWidth + 1 }
 
     /// out [N][K][H][W] = filters [K][C][3][3] ⋆ input; `afterImages` runs after each chunk's outputs.
-    func forward(samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
-                 afterImages: (Range<Int>) -> Void) {
+    func forward(
+        samples N: Int, filters: UnsafePointer<Float>, input: Tensor, output: Tensor,
+        afterImages: (Range<Int>) -> Void
+    ) {
         let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         Winograd.transformFilters(filters, outChannels: K, inChannels: C, into: transformedFilters)
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
             let V = transformedInput(chunkAt: first)
-            copyPlanes(input.sample(first), rowStride: W, planeStride: H * W,
-                       into: paddedInput + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
-                       planes: n * C, height: H, width: W)
-            Winograd.transformInput(paddedInput, channels: C, planeStride: paddedPlane, rowStride: tiling.paddedWidth,
-                                    tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
+            copyPlanes(
+                input.sample(first), rowStride: W, planeStride: H * W,
+                into: paddedInput + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
+                planes: n * C, height: H, width: W)
+            Winograd.transformInput(
+                paddedInput, channels: C, planeStride: paddedPlane, rowStride: tiling.paddedWidth,
+                tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
-                BLAS.sgemm(.none, .none, m: K, n: T, k: C, a: transformedFilters + xi * K * C,
-                           b: V + xi * C * T, beta: 1, c: products + xi * K * T)
+                BLAS.sgemm(
+                    .none, .none, m: K, n: T, k: C, a: transformedFilters + xi * K * C,
+                    b: V + xi * C * T, beta: 1, c: products + xi * K * T)
             }
             let out = alignedOutput ?? output.sample(first)
-            Winograd.transformOutput(products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
-                                     tiles: T, offsets: outputOffsets, into: out, workspace: workspace, clearing: true)
+            Winograd.transformOutput(
+                products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
+                tiles: T, offsets: outputOffsets, into: out, workspace: workspace, clearing: true)
             if let aligned = alignedOutput {
-                copyPlanes(aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
-                           into: output.sample(first), rowStride: W, planeStride: H * W, planes: n * K, height: H, width: W)
+                copyPlanes(
+                    aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
+                    into: output.sample(first), rowStride: W, planeStride: H * W, planes: n * K, height: H, width: W)
             }
             afterImages(first..<(first + n))
         }
@@ -114,37 +123,45 @@ struct WinogradConvolution {
 
     /// The backward of the last `forward`: filterGradient = dL/dfilters over the batch and, when
     /// `inputGradient` is given, dL/dx. `afterImage(n)` runs once image n's input gradient is written.
-    func backward(samples N: Int, outGradient: Tensor, filterGradient: UnsafeMutablePointer<Float>,
-                  inputGradient: Tensor?, afterImage: (Int) -> Void) {
+    func backward(
+        samples N: Int, outGradient: Tensor, filterGradient: UnsafeMutablePointer<Float>,
+        inputGradient: Tensor?, afterImage: (Int) -> Void
+    ) {
         let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         if N == 0 { filterProducts.update(repeating: 0, count: WinogradTiling.points * K * C) }
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
             let V = transformedInput(chunkAt: first)
             if let aligned = alignedGradient {
-                copyPlanes(outGradient.sample(first), rowStride: W, planeStride: H * W,
-                           into: aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
-                           planes: n * K, height: H, width: W)
+                copyPlanes(
+                    outGradient.sample(first), rowStride: W, planeStride: H * W,
+                    into: aligned, rowStride: tiling.alignedWidth, planeStride: alignedPlane,
+                    planes: n * K, height: H, width: W)
             }
-            Winograd.transformOutputAdjoint(alignedGradient ?? outGradient.sample(first), channels: K,
-                                            planeStride: alignedPlane, rowStride: tiling.alignedWidth, tiles: T,
-                                            offsets: outputOffsets, into: products, workspace: workspace)
+            Winograd.transformOutputAdjoint(
+                alignedGradient ?? outGradient.sample(first), channels: K,
+                planeStride: alignedPlane, rowStride: tiling.alignedWidth, tiles: T,
+                offsets: outputOffsets, into: products, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
                 let dM = products + xi * K * T
-                BLAS.sgemm(.none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
-                           beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
+                BLAS.sgemm(
+                    .none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
+                    beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
                 if inputGradient != nil {
-                    BLAS.sgemm(.transpose, .none, m: C, n: T, k: K, a: transformedFilters + xi * K * C,
-                               b: dM, beta: 1, c: inputProducts + xi * C * T)
+                    BLAS.sgemm(
+                        .transpose, .none, m: C, n: T, k: K, a: transformedFilters + xi * K * C,
+                        b: dM, beta: 1, c: inputProducts + xi * C * T)
                 }
             }
             if let dx = inputGradient {
                 paddedGradient.update(repeating: 0, count: n * C * paddedPlane)
-                Winograd.transformInputAdjoint(inputProducts, channels: C, planeStride: paddedPlane,
-                                               rowStride: tiling.paddedWidth, tiles: T, offsets: inputOffsets,
-                                               into: paddedGradient, workspace: workspace, clearing: true)
-                copyPlanes(paddedGradient + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
-                           into: dx.sample(first), rowStride: W, planeStride: H * W, planes: n * C, height: H, width: W)
+                Winograd.transformInputAdjoint(
+                    inputProducts, channels: C, planeStride: paddedPlane,
+                    rowStride: tiling.paddedWidth, tiles: T, offsets: inputOffsets,
+                    into: paddedGradient, workspace: workspace, clearing: true)
+                copyPlanes(
+                    paddedGradient + paddedInterior, rowStride: tiling.paddedWidth, planeStride: paddedPlane,
+                    into: dx.sample(first), rowStride: W, planeStride: H * W, planes: n * C, height: H, width: W)
                 for i in first..<(first + n) { afterImage(i) }
             }
         }

@@ -53,9 +53,11 @@ public struct ModelConfig: Hashable, Sendable, Codable {
     public var classes: Int
     public var labelSmoothing: Float
 
-    public init(architecture: Architecture, widthMultiplier: Double = 1, widths: [Int]? = nil,
-                convolution: ConvolutionKind = .baseline, batchNorm: Bool = true, relu: Bool = true,
-                classes: Int = 10, labelSmoothing: Float = 0) {
+    public init(
+        architecture: Architecture, widthMultiplier: Double = 1, widths: [Int]? = nil,
+        convolution: ConvolutionKind = .baseline, batchNorm: Bool = true, relu: Bool = true,
+        classes: Int = 10, labelSmoothing: Float = 0
+    ) {
         self.architecture = architecture
         let base = widths ?? architecture.defaultWidths
         self.widths = base.map { max(1, Int((Double($0) * widthMultiplier).rounded())) }
@@ -71,25 +73,30 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         case .cnn9: layers = cnn9Layers()
         case .resnet32: layers = resnet32Layers()
         }
-        return Network(layers: layers, input: Shape(n: batch, c: 3, h: 32, w: 32),
-                       classes: classes, labelSmoothing: labelSmoothing)
+        return Network(
+            layers: layers, input: Shape(n: batch, c: 3, h: 32, w: 32),
+            classes: classes, labelSmoothing: labelSmoothing)
     }
 
     private func convolution(_ name: String, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1) -> Layer {
         let padding = kernel / 2
         switch self.convolution {
         case .baseline:
-            return Conv2D(name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                          padding: padding, bias: !batchNorm)
+            return Conv2D(
+                name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
+                padding: padding, bias: !batchNorm)
         case .decoupled(let op):
-            return DecoupledConv2D(name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                                   padding: padding, operator: op)
+            return DecoupledConv2D(
+                name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
+                padding: padding, operator: op)
         }
     }
 
     /// Convolution, then BatchNorm and ReLU as configured (one fused layer when both are on).
-    private func convUnit(_ name: String, _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1,
-                          activation: Bool = true) -> [Layer] {
+    private func convUnit(
+        _ name: String, _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1,
+        activation: Bool = true
+    ) -> [Layer] {
         var ls = [convolution("\(name).conv", cin, cout, kernel: kernel, stride: stride)]
         let reluHere = relu && activation
         if batchNorm {
@@ -122,14 +129,17 @@ public struct ModelConfig: Hashable, Sendable, Codable {
             for u in 0..<5 {
                 let stride = (s > 0 && u == 0) ? 2 : 1
                 let name = "stage\(s + 1).unit\(u + 1)"
-                let main = Sequential("\(name).main",
-                                      convUnit("\(name).a", cin, width, stride: stride)
-                                      + convUnit("\(name).b", width, width, activation: false))
+                let main = Sequential(
+                    "\(name).main",
+                    convUnit("\(name).a", cin, width, stride: stride)
+                        + convUnit("\(name).b", width, width, activation: false))
                 var shortcut: Sequential?
                 if cin != width || stride != 1 {
-                    shortcut = Sequential("\(name).shortcut",
-                                          convUnit("\(name).projection", cin, width, kernel: 1, stride: stride,
-                                                   activation: false))
+                    shortcut = Sequential(
+                        "\(name).shortcut",
+                        convUnit(
+                            "\(name).projection", cin, width, kernel: 1, stride: stride,
+                            activation: false))
                 }
                 layers.append(ResidualUnit(name, main: main, shortcut: shortcut, activation: relu))
                 cin = width

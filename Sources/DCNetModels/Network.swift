@@ -1,6 +1,6 @@
-import Foundation
 import DCNetLayers
 import DCNetTensor
+import Foundation
 
 /// A feed-forward classifier: top-level layers, a softmax cross-entropy head, and two flat buffers
 /// holding every parameter value and gradient (in forward order), so optimizers and the gradient
@@ -84,8 +84,10 @@ public final class Network {
     /// Backpropagates dL/dlogits through every layer, last first, calling `layerDone(i)` once
     /// layer i's parameter gradients are final. Returns dL/dinput when asked for (attacks).
     @discardableResult
-    public func backward(_ logitGradient: Tensor, inputGradient: Bool = false,
-                         layerDone: (Int) throws -> Void = { _ in }) rethrows -> Tensor? {
+    public func backward(
+        _ logitGradient: Tensor, inputGradient: Bool = false,
+        layerDone: (Int) throws -> Void = { _ in }
+    ) rethrows -> Tensor? {
         var g: Tensor? = logitGradient
         for i in layers.indices.reversed() {
             g = layers[i].backward(g!, needInputGradient: i > 0 || inputGradient)

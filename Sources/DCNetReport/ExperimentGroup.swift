@@ -31,7 +31,9 @@ public enum ClaimTest: Sendable, Equatable, Codable {
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
-                debugDescription: "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy, reaches-accuracy or more-robust")
+                debugDescription:
+                    "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy, reaches-accuracy or more-robust"
+            )
         }
     }
 
@@ -65,8 +67,10 @@ public struct ExperimentGroup: Sendable, Equatable, Codable {
     public var baseline: String?
     public var test: ClaimTest
 
-    public init(name: String, claim: String, runs: [String], baseline: String? = nil,
-                test: ClaimTest = .fasterConvergence) {
+    public init(
+        name: String, claim: String, runs: [String], baseline: String? = nil,
+        test: ClaimTest = .fasterConvergence
+    ) {
         self.name = name
         self.claim = claim
         self.runs = runs

@@ -69,7 +69,9 @@ public struct ExperimentReport {
 
     /// The Markdown text and the plots it links to (by file name), without touching the disk
     /// except to read the runs.
-    public func render() -> (markdown: String, plots: [(fileName: String, plot: SVGPlot)], missing: [(run: String, reason: String)]) {
+    public func render() -> (
+        markdown: String, plots: [(fileName: String, plot: SVGPlot)], missing: [(run: String, reason: String)]
+    ) {
         let runNames = orderedUnique(groups.flatMap(\.runs))
         var states: [String: RunState] = [:]
         for run in runNames { states[run] = loadRun(run) }
@@ -192,13 +194,16 @@ public struct ExperimentReport {
 
     // MARK: - Groups
 
-    private func groupSection(_ group: ExperimentGroup, slug: String,
-                              states: [String: RunState]) -> (String, [(fileName: String, plot: SVGPlot)]) {
+    private func groupSection(
+        _ group: ExperimentGroup, slug: String,
+        states: [String: RunState]
+    ) -> (String, [(fileName: String, plot: SVGPlot)]) {
         var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
 
         // Table.
         let thresholdHeaders = accuracyThresholds.map { "Epochs to \(Markdown.percent($0, decimals: 0))" }
-        let headers = ["Run", "Epochs", "Final test acc.", "Best test acc. (epoch)"] + thresholdHeaders
+        let headers =
+            ["Run", "Epochs", "Final test acc.", "Best test acc. (epoch)"] + thresholdHeaders
             + ["Images/s (median)", "Final train loss"]
         lines.append("| " + headers.joined(separator: " | ") + " |")
         lines.append("|" + headers.indices.map { $0 == 0 ? "---" : "---:" }.joined(separator: "|") + "|")
@@ -207,8 +212,9 @@ public struct ExperimentReport {
             guard let summary = states[run]?.summary else {
                 let reason: String
                 if case .missing(let why)? = states[run] { reason = why } else { reason = "missing" }
-                lines.append("| \(label) | missing: \(Markdown.cell(reason)) |"
-                             + String(repeating: " — |", count: headers.count - 2))
+                lines.append(
+                    "| \(label) | missing: \(Markdown.cell(reason)) |"
+                        + String(repeating: " — |", count: headers.count - 2))
                 continue
             }
             var epochs = "\(summary.epochsCompleted)"
@@ -218,9 +224,12 @@ public struct ExperimentReport {
             if summary.diverged { epochs += " (diverged)" }
             let best = summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"
             let reach = accuracyThresholds.map { threshold in summary.epochToReach(threshold).map(String.init) ?? "—" }
-            let cells = [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—", best] + reach
-                + [summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
-                   summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—"]
+            let cells =
+                [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—", best] + reach
+                + [
+                    summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
+                    summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—",
+                ]
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         lines.append("")
@@ -230,17 +239,21 @@ public struct ExperimentReport {
         var accuracyPlot = SVGPlot(
             title: "\(group.name): test accuracy", xLabel: "epoch", yLabel: "test accuracy (%)",
             series: present.map { run in
-                SVGPlot.Series(name: run, points: states[run]!.metrics!.epochs.map {
-                    SVGPlot.Point(x: Double($0.epoch), y: ($0.testAccuracy ?? .nan) * 100)
-                })
+                SVGPlot.Series(
+                    name: run,
+                    points: states[run]!.metrics!.epochs.map {
+                        SVGPlot.Point(x: Double($0.epoch), y: ($0.testAccuracy ?? .nan) * 100)
+                    })
             })
         accuracyPlot.integerX = true
         var lossPlot = SVGPlot(
             title: "\(group.name): training loss", xLabel: "epoch", yLabel: "training loss",
             series: present.map { run in
-                SVGPlot.Series(name: run, points: states[run]!.metrics!.epochs.map {
-                    SVGPlot.Point(x: Double($0.epoch), y: $0.trainLoss ?? .nan)
-                })
+                SVGPlot.Series(
+                    name: run,
+                    points: states[run]!.metrics!.epochs.map {
+                        SVGPlot.Point(x: Double($0.epoch), y: $0.trainLoss ?? .nan)
+                    })
             })
         lossPlot.integerX = true
         let accuracyFile = "\(slug)-accuracy.svg"
@@ -254,7 +267,8 @@ public struct ExperimentReport {
         lines.append("")
         lines += verdicts(for: group, states: states).map { "- \($0)" }
         lines.append("")
-        lines.append("_Single run per configuration: differences within ±\(Markdown.points(noiseMargin)) are treated as ties._")
+        lines.append(
+            "_Single run per configuration: differences within ±\(Markdown.points(noiseMargin)) are treated as ties._")
         lines.append("")
         return (lines.joined(separator: "\n") + "\n", [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
     }
@@ -292,21 +306,28 @@ public struct ExperimentReport {
         }
     }
 
-    private func convergenceVerdict(_ candidate: String, _ summary: RunSummary,
-                                    _ baseline: String, _ baseSummary: RunSummary) -> String {
+    private func convergenceVerdict(
+        _ candidate: String, _ summary: RunSummary,
+        _ baseline: String, _ baseSummary: RunSummary
+    ) -> String {
         let common = Set(summary.epochNumbers).intersection(baseSummary.epochNumbers).sorted()
         guard let lastCommon = common.last else {
             return "\(candidate) vs \(baseline): no epochs in common, cannot compare."
         }
         // Epochs whose evaluation lagged training in either run are left out of the mean (and named).
-        let lagging = common.filter { summary.evaluationLagsTraining(atEpoch: $0) || baseSummary.evaluationLagsTraining(atEpoch: $0) }
+        let lagging = common.filter {
+            summary.evaluationLagsTraining(atEpoch: $0) || baseSummary.evaluationLagsTraining(atEpoch: $0)
+        }
         let pairs = finitePairs(common.filter { !lagging.contains($0) }, summary.testAccuracy, baseSummary.testAccuracy)
-        guard !pairs.isEmpty else { return "\(candidate) vs \(baseline): no test accuracies in common, cannot compare." }
+        guard !pairs.isEmpty else {
+            return "\(candidate) vs \(baseline): no test accuracies in common, cannot compare."
+        }
         let meanCandidate = pairs.map(\.0).reduce(0, +) / Double(pairs.count)
         let meanBaseline = pairs.map(\.1).reduce(0, +) / Double(pairs.count)
         let atEnd = (summary.testAccuracy(atEpoch: lastCommon), baseSummary.testAccuracy(atEpoch: lastCommon))
 
-        var text = "\(candidate) vs \(baseline) after \(lastCommon) epoch\(lastCommon == 1 ? "" : "s"): "
+        var text =
+            "\(candidate) vs \(baseline) after \(lastCommon) epoch\(lastCommon == 1 ? "" : "s"): "
             + "\(Markdown.percent(atEnd.0)) vs \(Markdown.percent(atEnd.1)) test accuracy; "
             + (pairs.count == common.count
                 ? "mean over epochs \(common.first!)–\(lastCommon): "
@@ -320,33 +341,40 @@ public struct ExperimentReport {
             func reached(_ s: RunSummary) -> String {
                 s.epochToReach(threshold, withinEpochs: lastCommon).map(String.init) ?? "not reached"
             }
-            text += "; epochs to reach \(Markdown.percent(threshold, decimals: 0)): \(reached(summary)) vs \(reached(baseSummary))"
+            text +=
+                "; epochs to reach \(Markdown.percent(threshold, decimals: 0)): \(reached(summary)) vs \(reached(baseSummary))"
         }
         let losses = finitePairs(common, summary.trainLoss, baseSummary.trainLoss)
         if !losses.isEmpty {
             let n = Double(losses.count)
-            text += "; mean training loss \(String(format: "%.3f", losses.map(\.0).reduce(0, +) / n)) vs "
+            text +=
+                "; mean training loss \(String(format: "%.3f", losses.map(\.0).reduce(0, +) / n)) vs "
                 + "\(String(format: "%.3f", losses.map(\.1).reduce(0, +) / n))"
         }
         if !lagging.isEmpty {
             let which = lagging.map(String.init).joined(separator: ", ")
-            text += " (epoch\(lagging.count == 1 ? "" : "s") \(which) left out of the mean: test accuracy below 60% of the "
+            text +=
+                " (epoch\(lagging.count == 1 ? "" : "s") \(which) left out of the mean: test accuracy below 60% of the "
                 + "training accuracy, i.e. evaluation statistics not yet settled, not a network that has not learned)"
         }
         let difference = meanCandidate - meanBaseline
         if difference > noiseMargin {
             text += " — supports the paper's claim of faster convergence at this budget."
         } else if difference < -noiseMargin {
-            text += " — the paper's claim of faster convergence does not hold at this budget: the baseline learns faster."
+            text +=
+                " — the paper's claim of faster convergence does not hold at this budget: the baseline learns faster."
         } else {
-            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of faster convergence is not supported at this budget."
+            text +=
+                " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of faster convergence is not supported at this budget."
         }
         return text
     }
 
     /// (candidate, baseline) values at each of `epochs` where both are recorded and finite.
-    private func finitePairs(_ epochs: [Int], _ candidate: (Int) -> Double?,
-                             _ baseline: (Int) -> Double?) -> [(Double, Double)] {
+    private func finitePairs(
+        _ epochs: [Int], _ candidate: (Int) -> Double?,
+        _ baseline: (Int) -> Double?
+    ) -> [(Double, Double)] {
         epochs.compactMap { epoch in
             guard let a = candidate(epoch), let b = baseline(epoch), a.isFinite, b.isFinite else { return nil }
             return (a, b)
@@ -354,25 +382,33 @@ public struct ExperimentReport {
     }
 
     /// `claimsHigher`: the paper claims the candidate is more accurate; otherwise that it is not.
-    private func accuracyVerdict(_ candidate: String, _ summary: RunSummary,
-                                 _ baseline: String, _ baseSummary: RunSummary, claimsHigher: Bool = true) -> String {
+    private func accuracyVerdict(
+        _ candidate: String, _ summary: RunSummary,
+        _ baseline: String, _ baseSummary: RunSummary, claimsHigher: Bool = true
+    ) -> String {
         guard let best = summary.bestTestAccuracy, let baseBest = baseSummary.bestTestAccuracy else {
             return "\(candidate) vs \(baseline): no test accuracy recorded, cannot compare."
         }
-        var text = "\(candidate) vs \(baseline): best test accuracy \(Markdown.percent(best)) vs \(Markdown.percent(baseBest))"
+        var text =
+            "\(candidate) vs \(baseline): best test accuracy \(Markdown.percent(best)) vs \(Markdown.percent(baseBest))"
         if let final = summary.finalTestAccuracy, let baseFinal = baseSummary.finalTestAccuracy {
             text += " (final \(Markdown.percent(final)) vs \(Markdown.percent(baseFinal)))"
         }
         if summary.epochsCompleted != baseSummary.epochsCompleted {
             text += ", unequal budgets: \(summary.epochsCompleted) vs \(baseSummary.epochsCompleted) epochs"
         }
-        let (ahead, behind, tie) = claimsHigher
-            ? ("supports the paper's claim of higher accuracy.",
-               "the paper's claim of higher accuracy does not hold here: the baseline is more accurate.",
-               "the paper's claim of higher accuracy is not supported.")
-            : ("the paper's claim that it does not help does not hold here: it is more accurate.",
-               "supports the paper's claim that it does not help: it is less accurate.",
-               "supports the paper's claim that it does not help.")
+        let (ahead, behind, tie) =
+            claimsHigher
+            ? (
+                "supports the paper's claim of higher accuracy.",
+                "the paper's claim of higher accuracy does not hold here: the baseline is more accurate.",
+                "the paper's claim of higher accuracy is not supported."
+            )
+            : (
+                "the paper's claim that it does not help does not hold here: it is more accurate.",
+                "supports the paper's claim that it does not help: it is less accurate.",
+                "supports the paper's claim that it does not help."
+            )
         let difference = best - baseBest
         if difference > noiseMargin {
             text += " — " + ahead
@@ -396,18 +432,25 @@ public struct ExperimentReport {
             return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch) — supports the paper's claim."
         }
         let reason = summary.diverged ? " and its loss diverged" : ""
-        let budget = summary.epochsPlanned.map { $0 > summary.epochsCompleted ? " after \(summary.epochsCompleted) of \($0) epochs" : "" }
+        let budget =
+            summary.epochsPlanned.map {
+                $0 > summary.epochsCompleted ? " after \(summary.epochsCompleted) of \($0) epochs" : ""
+            }
             ?? " after \(summary.epochsCompleted) epochs"
-        return "\(run): best test accuracy \(bestText)\(budget), below \(targetText)\(reason) — the paper's claim does not hold at this budget."
+        return
+            "\(run): best test accuracy \(bestText)\(budget), below \(targetText)\(reason) — the paper's claim does not hold at this budget."
     }
 
-    private func robustnessVerdict(_ candidate: String, _ metrics: RunMetrics,
-                                   _ baseline: String, _ baseMetrics: RunMetrics) -> String {
+    private func robustnessVerdict(
+        _ candidate: String, _ metrics: RunMetrics,
+        _ baseline: String, _ baseMetrics: RunMetrics
+    ) -> String {
         let ours = AttackTable.latest(metrics.attacks)
         let theirs = AttackTable.latest(baseMetrics.attacks)
         let shared = ours.keys.filter { theirs[$0] != nil }.sorted()
         guard !shared.isEmpty else {
-            return "\(candidate) vs \(baseline): no attack results for the same method, mode and epsilon — cannot be evaluated."
+            return
+                "\(candidate) vs \(baseline): no attack results for the same method, mode and epsilon — cannot be evaluated."
         }
         var ahead = 0, behind = 0
         var sumOurs = 0.0, sumTheirs = 0.0
@@ -418,7 +461,8 @@ public struct ExperimentReport {
             sumTheirs += theirs[key]!.adversarialAccuracy
         }
         let count = Double(shared.count)
-        var text = "\(candidate) vs \(baseline) under \(shared.count) matched attack setting\(shared.count == 1 ? "" : "s"): "
+        var text =
+            "\(candidate) vs \(baseline) under \(shared.count) matched attack setting\(shared.count == 1 ? "" : "s"): "
             + "mean adversarial accuracy \(Markdown.percent(sumOurs / count)) vs \(Markdown.percent(sumTheirs / count)); "
             + "ahead in \(ahead), behind in \(behind), tied in \(shared.count - ahead - behind)"
         if ahead > 0 && behind == 0 {
@@ -428,22 +472,28 @@ public struct ExperimentReport {
         } else if ahead > 0 {
             text += " — mixed: the paper's claim of stronger robustness holds only for some attack settings."
         } else {
-            text += " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of stronger robustness is not supported."
+            text +=
+                " — no difference beyond ±\(Markdown.points(noiseMargin)); the paper's claim of stronger robustness is not supported."
         }
         return text
     }
 
     // MARK: - Attacks
 
-    private func attackSection(runNames: [String], states: [String: RunState]) -> (String, [(fileName: String, plot: SVGPlot)]) {
+    private func attackSection(runNames: [String], states: [String: RunState]) -> (
+        String, [(fileName: String, plot: SVGPlot)]
+    ) {
         let perRun = runNames.compactMap { run -> (String, [AttackTable.Key: AttackRecord])? in
             guard let attacks = states[run]?.metrics?.attacks, !attacks.isEmpty else { return nil }
             return (run, AttackTable.latest(attacks))
         }
         guard !perRun.isEmpty else { return ("", []) }
-        var lines = ["## Adversarial robustness", "",
-                     "Accuracy on perturbed test images; ε is the L∞ budget in pixel units (0–255). "
-                     + "White-box attacks are crafted on the model itself, black-box attacks on the source model and transferred.", ""]
+        var lines = [
+            "## Adversarial robustness", "",
+            "Accuracy on perturbed test images; ε is the L∞ budget in pixel units (0–255). "
+                + "White-box attacks are crafted on the model itself, black-box attacks on the source model and transferred.",
+            "",
+        ]
         var plots: [(fileName: String, plot: SVGPlot)] = []
         let settings = Set(perRun.flatMap { $0.1.keys.map(\.setting) }).sorted()
         var usedFiles: Set<String> = []
@@ -463,12 +513,14 @@ public struct ExperimentReport {
             let epsilons = Set(rows.flatMap(\.byEpsilon.keys)).sorted()
             lines.append("### \(setting.title)")
             lines.append("")
-            let headers = ["Model", "Clean"] + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
+            let headers =
+                ["Model", "Clean"] + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
             lines.append("| " + headers.joined(separator: " | ") + " |")
             lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
             for row in rows {
                 let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first
-                let cells = [Markdown.cell(row.label), clean.map { Markdown.percent($0) } ?? "—"]
+                let cells =
+                    [Markdown.cell(row.label), clean.map { Markdown.percent($0) } ?? "—"]
                     + epsilons.map { row.byEpsilon[$0].map { Markdown.percent($0.adversarialAccuracy) } ?? "—" }
                 lines.append("| " + cells.joined(separator: " | ") + " |")
             }
@@ -476,12 +528,16 @@ public struct ExperimentReport {
 
             var fileName = "attack-\(Markdown.slug(setting.fileStem)).svg"
             var suffix = 2
-            while usedFiles.contains(fileName) { fileName = "attack-\(Markdown.slug(setting.fileStem))-\(suffix).svg"; suffix += 1 }
+            while usedFiles.contains(fileName) {
+                fileName = "attack-\(Markdown.slug(setting.fileStem))-\(suffix).svg"; suffix += 1
+            }
             usedFiles.insert(fileName)
             var plot = SVGPlot(
                 title: "\(setting.title): accuracy vs ε", xLabel: "ε (pixels, L∞)", yLabel: "accuracy (%)",
                 series: rows.map { row in
-                    var points = row.byEpsilon.keys.sorted().map { SVGPlot.Point(x: $0, y: row.byEpsilon[$0]!.adversarialAccuracy * 100) }
+                    var points = row.byEpsilon.keys.sorted().map {
+                        SVGPlot.Point(x: $0, y: row.byEpsilon[$0]!.adversarialAccuracy * 100)
+                    }
                     // The clean accuracy is the ε = 0 point of the curve.
                     if row.byEpsilon[0] == nil, let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first {
                         points.insert(SVGPlot.Point(x: 0, y: clean * 100), at: 0)
@@ -510,8 +566,9 @@ public struct ExperimentReport {
             }
             let config = metrics.latestConfig
             let command = config?.command.map { "`\(Markdown.codeSpan($0))`" } ?? "—"
-            lines.append("| \(Markdown.cell(run)) | \(Markdown.cell(config?.commit ?? "—")) | "
-                         + "\(Markdown.cell(metrics.config?.date ?? "—")) | \(metrics.resumedConfigs.count) | \(command) |")
+            lines.append(
+                "| \(Markdown.cell(run)) | \(Markdown.cell(config?.commit ?? "—")) | "
+                    + "\(Markdown.cell(metrics.config?.date ?? "—")) | \(metrics.resumedConfigs.count) | \(command) |")
             warnings += metrics.warnings.map { "- `\(run)`: \($0)" }
         }
         lines.append("")
@@ -557,8 +614,10 @@ enum AttackTable {
         var table: [Key: AttackRecord] = [:]
         for record in records {
             let setting = Setting(method: record.method.lowercased(), steps: record.steps, mode: record.mode)
-            table[Key(setting: setting, source: record.mode == .blackBox ? record.source : nil,
-                      epsilonPixels: record.epsilonPixels)] = record
+            table[
+                Key(
+                    setting: setting, source: record.mode == .blackBox ? record.source : nil,
+                    epsilonPixels: record.epsilonPixels)] = record
         }
         return table
     }

@@ -14,8 +14,10 @@ public struct RunMetrics: Sendable, Equatable {
     /// Lines that were skipped (truncated by a kill) with the reason, for the report to show.
     public var warnings: [String]
 
-    public init(config: RunConfig? = nil, resumedConfigs: [RunConfig] = [], epochs: [EpochRecord] = [],
-                progress: [ProgressRecord] = [], attacks: [AttackRecord] = [], warnings: [String] = []) {
+    public init(
+        config: RunConfig? = nil, resumedConfigs: [RunConfig] = [], epochs: [EpochRecord] = [],
+        progress: [ProgressRecord] = [], attacks: [AttackRecord] = [], warnings: [String] = []
+    ) {
         self.config = config
         self.resumedConfigs = resumedConfigs
         self.epochs = epochs
@@ -104,12 +106,14 @@ public enum MetricsLog {
                 append(record, to: &metrics)
             case .failure(let failure):
                 if index == lastContentIndex && !endsWithNewline {
-                    metrics.warnings.append("\(fileName):\(lineNumber): skipped a truncated last line (\(failure.reason))")
+                    metrics.warnings.append(
+                        "\(fileName):\(lineNumber): skipped a truncated last line (\(failure.reason))")
                     return metrics
                 }
                 guard let restart = recoverRestart(line) else {
-                    throw MetricsLogError.malformedLine(file: fileName, line: lineNumber,
-                                                        reason: failure.reason, excerpt: excerpt(line))
+                    throw MetricsLogError.malformedLine(
+                        file: fileName, line: lineNumber,
+                        reason: failure.reason, excerpt: excerpt(line))
                 }
                 metrics.warnings.append("\(fileName):\(lineNumber): skipped a record cut short before a resume")
                 append(restart, to: &metrics)

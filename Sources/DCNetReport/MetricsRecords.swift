@@ -14,8 +14,10 @@ public struct RunConfig: Sendable, Equatable, Codable {
     public var date: String?
     public var command: String?
 
-    public init(run: String? = nil, config: JSONValue? = nil, commit: String? = nil,
-                date: String? = nil, command: String? = nil) {
+    public init(
+        run: String? = nil, config: JSONValue? = nil, commit: String? = nil,
+        date: String? = nil, command: String? = nil
+    ) {
         self.run = run
         self.config = config
         self.commit = commit
@@ -55,8 +57,10 @@ public struct ProgressRecord: Sendable, Equatable, Codable {
     public var learningRate: Double?
     public var etaSeconds: Double?
 
-    public init(step: Int, epoch: Int? = nil, loss: Double? = nil, accuracy: Double? = nil,
-                imagesPerSecond: Double? = nil, learningRate: Double? = nil, etaSeconds: Double? = nil) {
+    public init(
+        step: Int, epoch: Int? = nil, loss: Double? = nil, accuracy: Double? = nil,
+        imagesPerSecond: Double? = nil, learningRate: Double? = nil, etaSeconds: Double? = nil
+    ) {
         self.step = step
         self.epoch = epoch
         self.loss = loss
@@ -107,9 +111,11 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var wallSeconds: Double?
     public var learningRate: Double?
 
-    public init(epoch: Int, step: Int? = nil, trainLoss: Double? = nil, trainAccuracy: Double? = nil,
-                testLoss: Double? = nil, testAccuracy: Double? = nil, imagesPerSecond: Double? = nil,
-                wallSeconds: Double? = nil, learningRate: Double? = nil) {
+    public init(
+        epoch: Int, step: Int? = nil, trainLoss: Double? = nil, trainAccuracy: Double? = nil,
+        testLoss: Double? = nil, testAccuracy: Double? = nil, imagesPerSecond: Double? = nil,
+        wallSeconds: Double? = nil, learningRate: Double? = nil
+    ) {
         self.epoch = epoch
         self.step = step
         self.trainLoss = trainLoss
@@ -177,9 +183,11 @@ public struct AttackRecord: Sendable, Equatable, Codable {
     public var adversarialAccuracy: Double
     public var images: Int?
 
-    public init(method: String, mode: AttackMode, source: String? = nil, epsilonPixels: Double,
-                steps: Int? = nil, cleanAccuracy: Double? = nil, adversarialAccuracy: Double,
-                images: Int? = nil) {
+    public init(
+        method: String, mode: AttackMode, source: String? = nil, epsilonPixels: Double,
+        steps: Int? = nil, cleanAccuracy: Double? = nil, adversarialAccuracy: Double,
+        images: Int? = nil
+    ) {
         self.method = method
         self.mode = mode
         self.source = source

@@ -26,7 +26,10 @@ public struct RunSummary: Sendable, Equatable {
         bestEpoch = best?.epoch
         medianImagesPerSecond = RunSummary.median(epochs.compactMap(\.imagesPerSecond).filter(\.isFinite))
         finalTrainLoss = epochs.last?.trainLoss
-        diverged = epochs.contains { ($0.trainLoss.map { !$0.isFinite } ?? false) || ($0.testLoss.map { !$0.isFinite } ?? false) }
+        diverged =
+            epochs.contains {
+                ($0.trainLoss.map { !$0.isFinite } ?? false) || ($0.testLoss.map { !$0.isFinite } ?? false)
+            }
             || metrics.progress.contains { $0.loss.map { !$0.isFinite } ?? false }
         self.epochs = epochs
     }
@@ -60,7 +63,8 @@ public struct RunSummary: Sendable, Equatable {
     /// then says nothing about how far the network has learned.
     public func evaluationLagsTraining(atEpoch epoch: Int) -> Bool {
         guard let train = trainAccuracy(atEpoch: epoch), let test = testAccuracy(atEpoch: epoch),
-              train.isFinite, test.isFinite else { return false }
+            train.isFinite, test.isFinite
+        else { return false }
         return test < 0.6 * train
     }
 

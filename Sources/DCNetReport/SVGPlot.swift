@@ -62,8 +62,10 @@ public struct SVGPlot: Sendable {
     public var showMarkers = false
 
     /// Okabe–Ito palette: distinguishable with the common forms of colour blindness.
-    public static let colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7",
-                                "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+    public static let colors = [
+        "#0072B2", "#D55E00", "#009E73", "#CC79A7",
+        "#E69F00", "#56B4E9", "#000000", "#F0E442",
+    ]
     /// Dash patterns so series stay distinguishable in grey-scale print; "" is solid.
     public static let dashPatterns = ["", "7 4", "2 3", "9 3 2 3"]
 
@@ -91,8 +93,9 @@ public struct SVGPlot: Sendable {
         let hasData = !allPoints.isEmpty
         let xs = allPoints.map(\.x) + xInclude.filter(\.isFinite)
         let ys = allPoints.map(\.y) + yInclude.filter(\.isFinite)
-        let xScale = TickScale(minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
-                               targetTickCount: 8, integerSteps: integerX)
+        let xScale = TickScale(
+            minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
+            targetTickCount: 8, integerSteps: integerX)
         let yScale = TickScale(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTickCount: 6)
 
         // Layout. Text widths are estimated (no font metrics without a renderer): ~0.6 em per glyph.
@@ -112,57 +115,71 @@ public struct SVGPlot: Sendable {
         let plotHeight = totalHeight - top - bottom
 
         func px(_ x: Double) -> Double { left + (x - xScale.lower) / (xScale.upper - xScale.lower) * plotWidth }
-        func py(_ y: Double) -> Double { top + plotHeight - (y - yScale.lower) / (yScale.upper - yScale.lower) * plotHeight }
+        func py(_ y: Double) -> Double {
+            top + plotHeight - (y - yScale.lower) / (yScale.upper - yScale.lower) * plotHeight
+        }
 
         var svg = """
-        <?xml version="1.0" encoding="UTF-8" standalone="no"?>
-        <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
-        viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
-        <title>\(XMLEscaping.escape(title))</title>
-        <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
-        <rect x="0" y="0" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" fill="#ffffff"/>
+            <?xml version="1.0" encoding="UTF-8" standalone="no"?>
+            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
+            viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
+            <title>\(XMLEscaping.escape(title))</title>
+            <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
+            <rect x="0" y="0" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" fill="#ffffff"/>
 
-        """
+            """
         if !title.isEmpty {
-            svg += "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
+            svg +=
+                "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
         }
 
         // Grid and ticks.
         svg += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
         for tick in xScale.ticks {
-            svg += "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight))\"/>\n"
+            svg +=
+                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight))\"/>\n"
         }
         for tick in yScale.ticks {
-            svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(tick)))\"/>\n"
+            svg +=
+                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(tick)))\"/>\n"
         }
         svg += "</g>\n"
         svg += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
-        svg += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
+        svg +=
+            "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
         for tick in xScale.ticks {
-            svg += "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
+            svg +=
+                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
         }
         for tick in yScale.ticks {
-            svg += "<line x1=\"\(fmt(left - 5))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left))\" y2=\"\(fmt(py(tick)))\"/>\n"
+            svg +=
+                "<line x1=\"\(fmt(left - 5))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left))\" y2=\"\(fmt(py(tick)))\"/>\n"
         }
         svg += "</g>\n"
         svg += "<g class=\"tick-labels\" fill=\"#333333\">\n"
         for tick in xScale.ticks {
-            svg += "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\" text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
+            svg +=
+                "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\" text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
         }
         for tick in yScale.ticks {
-            svg += "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\" text-anchor=\"end\">\(yScale.label(tick))</text>\n"
+            svg +=
+                "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\" text-anchor=\"end\">\(yScale.label(tick))</text>\n"
         }
         svg += "</g>\n"
-        svg += "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\" text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
+        svg +=
+            "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\" text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
         let yLabelX = 18.0, yLabelY = top + plotHeight / 2
-        svg += "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
+        svg +=
+            "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
 
         if !hasData {
-            svg += "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
+            svg +=
+                "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
         }
 
         // Series.
-        svg += "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
+        svg +=
+            "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for (index, entry) in series.enumerated() where !finiteSeries[index].isEmpty {
             let (color, dash) = SVGPlot.style(at: index)
             // Build the path from the original points so that a NaN starts a new segment.
@@ -174,9 +191,11 @@ public struct SVGPlot: Sendable {
                 penDown = true
             }
             let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
-            svg += "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\" stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
+            svg +=
+                "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\" stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
             for point in markerPoints(entry.points, all: showMarkers || finiteSeries[index].count == 1) {
-                svg += "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\" fill=\"\(color)\" stroke=\"none\"/>\n"
+                svg +=
+                    "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\" fill=\"\(color)\" stroke=\"none\"/>\n"
             }
         }
         svg += "</g>\n"
@@ -189,8 +208,10 @@ public struct SVGPlot: Sendable {
                 let (color, dash) = SVGPlot.style(at: index)
                 let y = top + 8 + Double(index) * 20
                 let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
-                svg += "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\" y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
-                svg += "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\" y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
+                svg +=
+                    "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\" y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                svg +=
+                    "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\" y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
             }
             svg += "</g>\n"
         }

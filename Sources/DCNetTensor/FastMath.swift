@@ -122,7 +122,8 @@ public func dotFloats(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n:
     var i = 0
     let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
     while i + 8 <= n {
-        acc += rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        acc +=
+            rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             * ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
         i += 8
     }

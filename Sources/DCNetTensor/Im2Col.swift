@@ -22,8 +22,9 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     /// output gradient (K channels, OH×OW) with the flipped, transposed filters and padding R-1-p.
     public func inputGradientGeometry(outChannels: Int) -> ConvGeometry? {
         guard stride == 1, padding <= kernel - 1, !isIdentityPacking else { return nil }
-        return ConvGeometry(channels: outChannels, height: outHeight, width: outWidth,
-                            kernel: kernel, stride: 1, padding: kernel - 1 - padding)
+        return ConvGeometry(
+            channels: outChannels, height: outHeight, width: outWidth,
+            kernel: kernel, stride: 1, padding: kernel - 1 - padding)
     }
     public var description: String {
         "\(channels)×\(height)×\(width) k\(kernel) s\(stride) p\(padding)"

@@ -57,8 +57,10 @@ public struct WinogradTiling: Hashable, Sendable, CustomStringConvertible {
     /// `rowStride` × rows with `channels` planes per image: tile t of image n, tile row ty and
     /// column tx starts at (n·channels·planeSize) + 4·ty·rowStride + 4·tx. Computed once, so the
     /// transforms need no division per tile.
-    public func tileOffsets(images: Int, channels: Int, planeSize: Int, rowStride: Int,
-                            into offsets: UnsafeMutablePointer<Int>) {
+    public func tileOffsets(
+        images: Int, channels: Int, planeSize: Int, rowStride: Int,
+        into offsets: UnsafeMutablePointer<Int>
+    ) {
         var t = 0
         for n in 0..<images {
             for ty in 0..<tileRows {
@@ -73,9 +75,11 @@ public struct WinogradTiling: Hashable, Sendable, CustomStringConvertible {
 
 /// Copies `planes` planes of `height` × `width` between buffers with their own row and plane
 /// strides (into and out of the padded and aligned planes of the Winograd transforms).
-public func copyPlanes(_ src: UnsafePointer<Float>, rowStride sr: Int, planeStride sp: Int,
-                       into dst: UnsafeMutablePointer<Float>, rowStride dr: Int, planeStride dp: Int,
-                       planes: Int, height: Int, width: Int) {
+public func copyPlanes(
+    _ src: UnsafePointer<Float>, rowStride sr: Int, planeStride sp: Int,
+    into dst: UnsafeMutablePointer<Float>, rowStride dr: Int, planeStride dp: Int,
+    planes: Int, height: Int, width: Int
+) {
     for p in 0..<planes {
         for y in 0..<height {
             (dst + p * dp + y * dr).update(from: src + p * sp + y * sr, count: width)
@@ -90,12 +94,18 @@ public func copyPlanes(_ src: UnsafePointer<Float>, rowStride sr: Int, planeStri
 
 /// Runs `body` over the tiles in vectors of 8, then over the remainder one lane at a time.
 @inline(__always)
-private func forEachVector(_ n: Int, _ body: (Int, (UnsafePointer<Float>, Int) -> SIMD8<Float>,
-                                               (UnsafeMutablePointer<Float>, Int, SIMD8<Float>) -> Void) -> Void) {
+private func forEachVector(
+    _ n: Int,
+    _ body: (
+        Int, (UnsafePointer<Float>, Int) -> SIMD8<Float>,
+        (UnsafeMutablePointer<Float>, Int, SIMD8<Float>) -> Void
+    ) -> Void
+) {
     var t = 0
     while t + 8 <= n {
-        body(t, { p, i in UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) },
-             { p, i, v in UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD8<Float>.self) })
+        body(
+            t, { p, i in UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) },
+            { p, i, v in UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD8<Float>.self) })
         t += 8
     }
     while t < n {
@@ -106,7 +116,8 @@ private func forEachVector(_ n: Int, _ body: (Int, (UnsafePointer<Float>, Int) -
 
 /// Bᵀ d: 6 → 6 (interpolation points 0, ±1, ±2, ∞).
 @inline(__always)
-private func inputTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func inputTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int)
+{
     forEachVector(n) { t, load, store in
         let d0 = load(s, t), d1 = load(s, ss + t), d2 = load(s, 2 * ss + t)
         let d3 = load(s, 3 * ss + t), d4 = load(s, 4 * ss + t), d5 = load(s, 5 * ss + t)
@@ -121,7 +132,9 @@ private func inputTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMut
 
 /// B v, the adjoint of `inputTransform`: 6 → 6.
 @inline(__always)
-private func inputTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func inputTransformAdjoint(
+    _ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int
+) {
     forEachVector(n) { t, load, store in
         let v0 = load(s, t), v1 = load(s, ss + t), v2 = load(s, 2 * ss + t)
         let v3 = load(s, 3 * ss + t), v4 = load(s, 4 * ss + t), v5 = load(s, 5 * ss + t)
@@ -136,7 +149,9 @@ private func inputTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: Un
 
 /// Aᵀ m: 6 → 4.
 @inline(__always)
-private func outputTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func outputTransform(
+    _ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int
+) {
     forEachVector(n) { t, load, store in
         let m0 = load(s, t), m1 = load(s, ss + t), m2 = load(s, 2 * ss + t)
         let m3 = load(s, 3 * ss + t), m4 = load(s, 4 * ss + t), m5 = load(s, 5 * ss + t)
@@ -150,7 +165,9 @@ private func outputTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMu
 
 /// A y, the adjoint of `outputTransform`: 4 → 6.
 @inline(__always)
-private func outputTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func outputTransformAdjoint(
+    _ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int
+) {
     forEachVector(n) { t, load, store in
         let y0 = load(s, t), y1 = load(s, ss + t), y2 = load(s, 2 * ss + t), y3 = load(s, 3 * ss + t)
         let even = y0 + y2, odd = y1 + y3, even4 = y0 + 4 * y2, odd8 = 2 * y1 + 8 * y3
@@ -165,7 +182,9 @@ private func outputTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: U
 
 /// G g: 3 → 6.
 @inline(__always)
-private func filterTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func filterTransform(
+    _ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int
+) {
     forEachVector(n) { t, load, store in
         let g0 = load(s, t), g1 = load(s, ss + t), g2 = load(s, 2 * ss + t)
         let a = g0 + g2, b = g0 * (1 / 24) + g2 * (1 / 6)
@@ -180,7 +199,9 @@ private func filterTransform(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMu
 
 /// Gᵀ u, the adjoint of `filterTransform`: 6 → 3.
 @inline(__always)
-private func filterTransformAdjoint(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int) {
+private func filterTransformAdjoint(
+    _ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int, _ n: Int
+) {
     forEachVector(n) { t, load, store in
         let u0 = load(s, t), u1 = load(s, ss + t), u2 = load(s, 2 * ss + t)
         let u3 = load(s, 3 * ss + t), u4 = load(s, 4 * ss + t), u5 = load(s, 5 * ss + t)
@@ -203,8 +224,10 @@ private func forEachBlock(_ T: Int, _ body: (Int, Int) -> Void) {
 
 /// dst[(size·r + l)][b] = plane[offsets[b] + r·rowStride + l]: the size×size tiles of a block, tile-innermost.
 @inline(__always)
-private func gatherTiles(_ size: Int, from plane: UnsafePointer<Float>, rowStride: Int, offsets: UnsafePointer<Int>,
-                         count nb: Int, into dst: UnsafeMutablePointer<Float>) {
+private func gatherTiles(
+    _ size: Int, from plane: UnsafePointer<Float>, rowStride: Int, offsets: UnsafePointer<Int>,
+    count nb: Int, into dst: UnsafeMutablePointer<Float>
+) {
     let B = WinogradTiling.block
     for r in 0..<size {
         for l in 0..<size {
@@ -232,8 +255,10 @@ private func clearRuns(_ start: UnsafeMutablePointer<Float>, _ pointStride: Int,
 
 public enum Winograd {
     /// U[ξ][k][c] = (G g Gᵀ)[ξ] for filters [K][C][3][3].
-    public static func transformFilters(_ filters: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
-                                        into U: UnsafeMutablePointer<Float>) {
+    public static func transformFilters(
+        _ filters: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
+        into U: UnsafeMutablePointer<Float>
+    ) {
         let KC = K * C, B = WinogradTiling.block
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 27 * B) { buffer in
             let g = buffer.baseAddress!, half = g + 9 * B
@@ -254,8 +279,10 @@ public enum Winograd {
 
     /// dg = Gᵀ dU G: the filter gradient [K][C][3][3] from dL/dU [36][K][C] (the adjoint of
     /// `transformFilters`).
-    public static func filterGradient(_ dU: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
-                                      into dg: UnsafeMutablePointer<Float>) {
+    public static func filterGradient(
+        _ dU: UnsafePointer<Float>, outChannels K: Int, inChannels C: Int,
+        into dg: UnsafeMutablePointer<Float>
+    ) {
         let KC = K * C, B = WinogradTiling.block
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 27 * B) { buffer in
             let g = buffer.baseAddress!, half = g + 9 * B
@@ -276,13 +303,16 @@ public enum Winograd {
 
     /// V[ξ][c][t] = (Bᵀ d B)[ξ] for the 6×6 input tile d of each of T tiles, read from zero-bordered
     /// planes (`planeStride`, `rowStride`) at `offsets[t]` + c·planeStride.
-    public static func transformInput(_ padded: UnsafePointer<Float>, channels C: Int, planeStride: Int,
-                                      rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
-                                      into V: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    public static func transformInput(
+        _ padded: UnsafePointer<Float>, channels C: Int, planeStride: Int,
+        rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
+        into V: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
+    ) {
         let B = WinogradTiling.block, D = workspace, E = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             for c in 0..<C {
-                gatherTiles(6, from: padded + c * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: D)
+                gatherTiles(
+                    6, from: padded + c * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: D)
                 for l in 0..<6 { inputTransform(D + l * B, 6 * B, E + l * B, 6 * B, nb) }
                 let out = V + c * T + t0, pointStride = C * T
                 for i in 0..<6 { inputTransform(E + 6 * i * B, B, out + 6 * i * pointStride, pointStride, nb) }
@@ -294,10 +324,12 @@ public enum Winograd {
     /// tiles add up; the caller zeroes the planes first).
     ///
     /// With `clearing`, dV is zeroed as it is read (see `clearRuns`).
-    public static func transformInputAdjoint(_ dV: UnsafeMutablePointer<Float>, channels C: Int, planeStride: Int,
-                                             rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
-                                             into padded: UnsafeMutablePointer<Float>,
-                                             workspace: UnsafeMutablePointer<Float>, clearing: Bool = false) {
+    public static func transformInputAdjoint(
+        _ dV: UnsafeMutablePointer<Float>, channels C: Int, planeStride: Int,
+        rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
+        into padded: UnsafeMutablePointer<Float>,
+        workspace: UnsafeMutablePointer<Float>, clearing: Bool = false
+    ) {
         let B = WinogradTiling.block, D = workspace, E = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             let offs = offsets + t0
@@ -323,10 +355,12 @@ public enum Winograd {
     /// (`planeStride`, `rowStride`) at `offsets[t]` + k·planeStride.
     ///
     /// With `clearing`, M is zeroed as it is read (see `clearRuns`).
-    public static func transformOutput(_ M: UnsafeMutablePointer<Float>, channels K: Int, planeStride: Int, rowStride: Int,
-                                       tiles T: Int, offsets: UnsafePointer<Int>,
-                                       into planes: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
-                                       clearing: Bool = false) {
+    public static func transformOutput(
+        _ M: UnsafeMutablePointer<Float>, channels K: Int, planeStride: Int, rowStride: Int,
+        tiles T: Int, offsets: UnsafePointer<Int>,
+        into planes: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
+        clearing: Bool = false
+    ) {
         let B = WinogradTiling.block, Z = workspace, Y = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             let offs = offsets + t0
@@ -349,13 +383,16 @@ public enum Winograd {
 
     /// The adjoint of `transformOutput`: dL/dM [36][K][T] = A dY Aᵀ per tile, from the 4×4 blocks of
     /// dL/d(planes).
-    public static func transformOutputAdjoint(_ planes: UnsafePointer<Float>, channels K: Int, planeStride: Int,
-                                              rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
-                                              into dM: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    public static func transformOutputAdjoint(
+        _ planes: UnsafePointer<Float>, channels K: Int, planeStride: Int,
+        rowStride: Int, tiles T: Int, offsets: UnsafePointer<Int>,
+        into dM: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
+    ) {
         let B = WinogradTiling.block, Y = workspace, Z = workspace + 36 * B
         forEachBlock(T) { t0, nb in
             for k in 0..<K {
-                gatherTiles(4, from: planes + k * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: Y)
+                gatherTiles(
+                    4, from: planes + k * planeStride, rowStride: rowStride, offsets: offsets + t0, count: nb, into: Y)
                 // Z[r][c] = Σ_a Aᵀ[a][r] Y[a][c]; dM[r][l] = Σ_c Aᵀ[c][l] Z[r][c]
                 for c in 0..<4 { outputTransformAdjoint(Y + c * B, 4 * B, Z + c * B, 4 * B, nb) }
                 let out = dM + k * T + t0, pointStride = K * T

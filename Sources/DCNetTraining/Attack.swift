@@ -1,9 +1,9 @@
-import Foundation
 import BLAS
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import Foundation
 import MPI
 
 // Gradient-based L∞ adversarial attacks (FGSM, BIM, PGD) on a network in evaluation mode, white-box
@@ -74,8 +74,10 @@ public struct AttackSettings: Sendable, Equatable {
     /// - Parameters:
     ///   - epsilon: the budget in `units`.
     ///   - stepSize: in `units`; nil = the default: ε/S for BIM, 2.5·ε/S for PGD (Madry et al.).
-    public init(method: AttackMethod, epsilon: Double, units: EpsilonUnits = .pixels, steps: Int = 10,
-                stepSize: Double? = nil, scaling: Scaling, seed: UInt64 = 0) {
+    public init(
+        method: AttackMethod, epsilon: Double, units: EpsilonUnits = .pixels, steps: Int = 10,
+        stepSize: Double? = nil, scaling: Scaling, seed: UInt64 = 0
+    ) {
         let map = PixelMap(scaling)
         self.method = method
         self.steps = method == .fgsm ? 1 : max(1, steps)
@@ -117,7 +119,8 @@ public struct AttackSettings: Sendable, Equatable {
 /// trainer uses. Returns the network's input-gradient buffer (valid until the next backward).
 /// Parameter gradients are overwritten as a side effect.
 public func inputGradient(network: Network, input: Tensor, labels: UnsafePointer<Int32>)
-    -> (gradient: Tensor, loss: Float, correct: Int) {
+    -> (gradient: Tensor, loss: Float, correct: Int)
+{
     let logits = network.forward(input, mode: .evaluation)
     let (loss, correct) = network.loss.forward(logits: logits, labels: labels)
     let g = network.backward(network.loss.backward(), inputGradient: true, layerDone: { _ in })!
@@ -137,8 +140,10 @@ public final class Adversary {
     /// Writes adversarial versions of the first `n = clean.shape.n` images of `clean` into `adversarial`
     /// (both in this network's model units). `firstIndex` is the dataset index of sample 0: PGD's
     /// random start for an image depends only on (seed, its dataset index), not on the rank layout.
-    public func craft(clean: Tensor, labels: UnsafePointer<Int32>, settings s: AttackSettings,
-                      firstIndex: Int, into adversarial: Tensor) {
+    public func craft(
+        clean: Tensor, labels: UnsafePointer<Int32>, settings s: AttackSettings,
+        firstIndex: Int, into adversarial: Tensor
+    ) {
         let n = clean.shape.n, plane = clean.shape.spatial, C = clean.shape.c
         precondition(C == 3 && adversarial.shape.perSample == clean.shape.perSample && adversarial.shape.n >= n)
         let adv = adversarial.prefix(samples: n)
@@ -150,10 +155,11 @@ public final class Adversary {
         }
         if s.method == .pgd {
             for k in 0..<n {
-                var rng = Xoshiro256StarStar(seed: SplitMix64.hash(s.seed, UInt64(firstIndex + k), 0x5047_44 /* "PGD" */))
+                var rng = Xoshiro256StarStar(
+                    seed: SplitMix64.hash(s.seed, UInt64(firstIndex + k), 0x5047_44 /* "PGD" */))
                 let x0 = clean.sample(k), x = adv.sample(k)
                 for c in 0..<C {
-                    for i in c * plane ..< (c + 1) * plane {
+                    for i in c * plane..<(c + 1) * plane {
                         let u = 2 * rng.nextFloat() - 1
                         x[i] = project(c, x0[i] + u * s.epsilon[c], x0[i])
                     }
@@ -166,7 +172,7 @@ public final class Adversary {
                 let x0 = clean.sample(k), x = adv.sample(k), gk = g.sample(k)
                 for c in 0..<C {
                     let a = s.stepSize[c]
-                    for i in c * plane ..< (c + 1) * plane {
+                    for i in c * plane..<(c + 1) * plane {
                         let d = gk[i] > 0 ? a : (gk[i] < 0 ? -a : 0)
                         x[i] = project(c, x[i] + d, x0[i])
                     }
@@ -199,8 +205,10 @@ public final class AdversarialEvaluation {
     private let labels: UnsafeMutablePointer<Int32>
 
     /// `source` nil: white-box. Both networks must be built for the same batch size.
-    public init(target: Network, targetScaling: Scaling, source: (Network, Scaling)? = nil,
-                communicator: Communicator?) {
+    public init(
+        target: Network, targetScaling: Scaling, source: (Network, Scaling)? = nil,
+        communicator: Communicator?
+    ) {
         self.target = target; self.targetScaling = targetScaling
         let (net, scaling) = source ?? (target, targetScaling)
         precondition(net.inputShape == target.inputShape, "source and target must be built for the same batch")
@@ -227,12 +235,16 @@ public final class AdversarialEvaluation {
         var start = shard.lowerBound
         while start < shard.upperBound {
             let end = min(start + capacity, shard.upperBound), n = end - start
-            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                      scaling: targetScaling, into: targetInput.data, labels: labels)
-            let cleanCorrect = target.loss.forward(logits: target.forward(targetInput.prefix(samples: n), mode: .evaluation),
-                                                   labels: labels).correct
-            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                      scaling: source.scaling, into: clean.data, labels: labels)
+            fillBatch(
+                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                scaling: targetScaling, into: targetInput.data, labels: labels)
+            let cleanCorrect = target.loss.forward(
+                logits: target.forward(targetInput.prefix(samples: n), mode: .evaluation),
+                labels: labels
+            ).correct
+            fillBatch(
+                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                scaling: source.scaling, into: clean.data, labels: labels)
             sums[0] += Double(n); sums[1] += Double(cleanCorrect)
             for (j, s) in settings.enumerated() {
                 let x0 = clean.prefix(samples: n), adv = adversarial.prefix(samples: n)
@@ -241,7 +253,7 @@ public final class AdversarialEvaluation {
                 for k in 0..<n {
                     let a = adv.sample(k), b = x0.sample(k), t = targetInput.sample(k)
                     for c in 0..<3 {
-                        for i in c * plane ..< (c + 1) * plane {
+                        for i in c * plane..<(c + 1) * plane {
                             let p = sMap.toPixels(a[i], channel: c)
                             maxPert = max(maxPert, Double(abs(p - sMap.toPixels(b[i], channel: c))))
                             maxPixel = max(maxPixel, Double(p)); minPixel = min(minPixel, Double(p))
@@ -250,7 +262,8 @@ public final class AdversarialEvaluation {
                     }
                 }
                 let input = isTransfer ? targetInput.prefix(samples: n) : adv
-                let correct = target.loss.forward(logits: target.forward(input, mode: .evaluation), labels: labels).correct
+                let correct = target.loss.forward(logits: target.forward(input, mode: .evaluation), labels: labels)
+                    .correct
                 sums[2 + j] += Double(correct)
                 maxima[3 * j] = max(maxima[3 * j], maxPert)
                 maxima[3 * j + 1] = max(maxima[3 * j + 1], maxPixel)
@@ -264,9 +277,10 @@ public final class AdversarialEvaluation {
         }
         let count = max(sums[0], 1)
         return settings.enumerated().map { j, s in
-            AttackResult(settings: s, images: Int(sums[0]), cleanAccuracy: sums[1] / count,
-                         adversarialAccuracy: sums[2 + j] / count, maxPerturbationPixels: maxima[3 * j],
-                         minPixel: -maxima[3 * j + 2], maxPixel: maxima[3 * j + 1])
+            AttackResult(
+                settings: s, images: Int(sums[0]), cleanAccuracy: sums[1] / count,
+                adversarialAccuracy: sums[2 + j] / count, maxPerturbationPixels: maxima[3 * j],
+                minPixel: -maxima[3 * j + 2], maxPixel: maxima[3 * j + 1])
         }
     }
 }
@@ -291,10 +305,14 @@ extension AttackResult {
 }
 
 /// A network restored from a checkpoint on every rank, with its training configuration.
-public func loadNetwork(checkpoint path: String, batch: Int, communicator: Communicator) throws -> (network: Network, config: TrainingConfig) {
+public func loadNetwork(checkpoint path: String, batch: Int, communicator: Communicator) throws -> (
+    network: Network, config: TrainingConfig
+) {
     let console = Console(rank: communicator.rank)
     var contents: Checkpoint.Contents?
-    try communicator.agree(console: console, what: "reading checkpoint \(path)") { contents = try Checkpoint.read(path) }
+    try communicator.agree(console: console, what: "reading checkpoint \(path)") {
+        contents = try Checkpoint.read(path)
+    }
     let config = contents!.config
     let network = config.model.makeNetwork(batch: batch)
     try communicator.agree(console: console, what: "loading checkpoint \(path)") {

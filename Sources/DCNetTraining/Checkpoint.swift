@@ -1,6 +1,6 @@
-import Foundation
 import DCNetLayers
 import DCNetModels
+import Foundation
 
 /// Where a run stands: enough, with the parameters, state and optimizer moments, to continue exactly.
 /// The data order and augmentation are pure functions of (seed, epoch, index), so the epoch and
@@ -28,8 +28,10 @@ public enum Checkpoint {
 
     public static func fileName(step: Int) -> String { String(format: "ckpt-%08d.safetensors", step) }
 
-    public static func write(to path: String, network: Network, optimizer: Optimizer,
-                             config: TrainingConfig, progress: TrainingProgress) throws {
+    public static func write(
+        to path: String, network: Network, optimizer: Optimizer,
+        config: TrainingConfig, progress: TrainingProgress
+    ) throws {
         var file = SafeTensorsFile()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -65,16 +67,22 @@ public enum Checkpoint {
             throw CheckpointError(path: path, message: "not a dcnet-dist checkpoint (no dcnet.format metadata)")
         }
         guard let version = file.metadata["dcnet.format_version"], version == formatVersion else {
-            throw CheckpointError(path: path, message: "checkpoint format version \(file.metadata["dcnet.format_version"] ?? "none") is not the supported version \(formatVersion)")
+            throw CheckpointError(
+                path: path,
+                message:
+                    "checkpoint format version \(file.metadata["dcnet.format_version"] ?? "none") is not the supported version \(formatVersion)"
+            )
         }
         let decoder = JSONDecoder()
         guard let t = file.metadata["dcnet.training"]?.data(using: .utf8),
-              let p = file.metadata["dcnet.progress"]?.data(using: .utf8) else {
+            let p = file.metadata["dcnet.progress"]?.data(using: .utf8)
+        else {
             throw CheckpointError(path: path, message: "missing training configuration or progress metadata")
         }
         do {
-            return Contents(path: path, file: file, config: try decoder.decode(TrainingConfig.self, from: t),
-                            progress: try decoder.decode(TrainingProgress.self, from: p))
+            return Contents(
+                path: path, file: file, config: try decoder.decode(TrainingConfig.self, from: t),
+                progress: try decoder.decode(TrainingProgress.self, from: p))
         } catch {
             throw CheckpointError(path: path, message: "unreadable configuration metadata: \(error)")
         }
@@ -87,17 +95,20 @@ public enum Checkpoint {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             let a = (try? enc.encode(c.config.model)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
             let b = (try? enc.encode(model)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            throw CheckpointError(path: c.path, message: "written by a different model:\n  checkpoint: \(a)\n  this run:   \(b)")
+            throw CheckpointError(
+                path: c.path, message: "written by a different model:\n  checkpoint: \(a)\n  this run:   \(b)")
         }
         for p in network.parameters {
             let t = try c.file.require("param/\(p.name)", path: c.path)
             guard t.shape == p.dims else {
-                throw CheckpointError(path: c.path, message: "param/\(p.name) has shape \(t.shape), the model needs \(p.dims)")
+                throw CheckpointError(
+                    path: c.path, message: "param/\(p.name) has shape \(t.shape), the model needs \(p.dims)")
             }
             try t.copyFloats(into: p.value, count: p.count, name: "param/\(p.name)")
         }
         for s in network.state {
-            try c.file.require("state/\(s.name)", path: c.path).copyFloats(into: s.data, count: s.count, name: "state/\(s.name)")
+            try c.file.require("state/\(s.name)", path: c.path).copyFloats(
+                into: s.data, count: s.count, name: "state/\(s.name)")
         }
         if let optimizer {
             for o in optimizer.stateBuffers {

@@ -36,15 +36,18 @@ public final class CheckpointedModel {
     public func loadTestSet(directory: String) throws -> LabeledImages {
         var test: LabeledImages?
         let variant = config.variant
-        try communicator.agree(console: Console(rank: communicator.rank),
-                               what: "loading \(variant.rawValue) test data from \(directory)") {
+        try communicator.agree(
+            console: Console(rank: communicator.rank),
+            what: "loading \(variant.rawValue) test data from \(directory)"
+        ) {
             test = try CIFAR.load(directory: directory, variant: variant, split: .test)
         }
         return test!
     }
 
     public func evaluate(_ dataset: LabeledImages) throws -> Trainer.Evaluation {
-        try Trainer.evaluate(network: network, dataset: dataset, scaling: config.scaling.scaling,
-                             communicator: communicator, images: images, labels: labels)
+        try Trainer.evaluate(
+            network: network, dataset: dataset, scaling: config.scaling.scaling,
+            communicator: communicator, images: images, labels: labels)
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import DCNetLayers
+import Foundation
 import MPI
 
 /// Statistics of synchronised BatchNorm and of the decoupled layers' mean patch norm, summed over ranks.
@@ -18,7 +18,8 @@ final class CommunicatorStatistics: StatisticsReducer {
     /// A failed collective inside forward/backward leaves the ranks out of step: abort the job.
     private func fatalCollective(_ error: Error) -> Never {
         let c = communicator
-        FileHandle.standardError.write("dcnet-dist: rank \(c.rank): statistics all-reduce failed: \(error)\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+            "dcnet-dist: rank \(c.rank): statistics all-reduce failed: \(error)\n".data(using: .utf8)!)
         c.abort(code: 1)
     }
 }

@@ -36,8 +36,10 @@ public final class GradientExchange {
     /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
     public private(set) var exposedSeconds: Double = 0
 
-    public init(communicator: Communicator, gradients: UnsafeMutablePointer<Float>,
-                layerRanges: [Range<Int>], bucketBytes: Int, compression: GradientCompression = .none) {
+    public init(
+        communicator: Communicator, gradients: UnsafeMutablePointer<Float>,
+        layerRanges: [Range<Int>], bucketBytes: Int, compression: GradientCompression = .none
+    ) {
         self.communicator = communicator
         self.gradients = gradients
         self.compression = compression

@@ -1,8 +1,8 @@
 import BLAS
-import Foundation
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import Foundation
 
 /// Learning rate at a global step: linear warm-up from peak/warmup to the peak, then the schedule.
 public struct LearningRateSchedule: Sendable {

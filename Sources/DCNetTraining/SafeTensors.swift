@@ -1,10 +1,11 @@
+import DCNetData
+import DCNetTensor
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import DCNetData
-import DCNetTensor
 
 #if _endian(big)
 #error("SafeTensors.swift assumes a little-endian host (the format is little-endian)")
@@ -14,7 +15,12 @@ import DCNetTensor
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
     case f32 = "F32", f64 = "F64", i64 = "I64", u8 = "U8"
     public var byteSize: Int {
-        switch self { case .f32: 4; case .f64: 8; case .i64: 8; case .u8: 1 }
+        switch self {
+        case .f32: 4;
+        case .f64: 8;
+        case .i64: 8;
+        case .u8: 1
+        }
     }
 }
 
@@ -28,20 +34,30 @@ public struct StoredTensor: Sendable, Equatable {
 
     public init(dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-        precondition(bytes.count == shape.reduce(1, *) * dtype.byteSize,
-                     "\(bytes.count) bytes do not match \(dtype.rawValue) shape \(shape)")
+        precondition(
+            bytes.count == shape.reduce(1, *) * dtype.byteSize,
+            "\(bytes.count) bytes do not match \(dtype.rawValue) shape \(shape)")
         self.dtype = dtype; self.shape = shape; self.bytes = bytes
     }
     static func raw<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 
-    public init(floats: [Float], shape: [Int]? = nil) { self.init(dtype: .f32, shape: shape ?? [floats.count], bytes: Self.raw(floats)) }
-    public init(doubles: [Double], shape: [Int]? = nil) { self.init(dtype: .f64, shape: shape ?? [doubles.count], bytes: Self.raw(doubles)) }
-    public init(int64s: [Int64], shape: [Int]? = nil) { self.init(dtype: .i64, shape: shape ?? [int64s.count], bytes: Self.raw(int64s)) }
-    public init(uint8s: [UInt8], shape: [Int]? = nil) { self.init(dtype: .u8, shape: shape ?? [uint8s.count], bytes: uint8s) }
+    public init(floats: [Float], shape: [Int]? = nil) {
+        self.init(dtype: .f32, shape: shape ?? [floats.count], bytes: Self.raw(floats))
+    }
+    public init(doubles: [Double], shape: [Int]? = nil) {
+        self.init(dtype: .f64, shape: shape ?? [doubles.count], bytes: Self.raw(doubles))
+    }
+    public init(int64s: [Int64], shape: [Int]? = nil) {
+        self.init(dtype: .i64, shape: shape ?? [int64s.count], bytes: Self.raw(int64s))
+    }
+    public init(uint8s: [UInt8], shape: [Int]? = nil) {
+        self.init(dtype: .u8, shape: shape ?? [uint8s.count], bytes: uint8s)
+    }
     /// Copies `count` floats from memory (e.g. an arena-owned parameter).
     public init(copying pointer: UnsafePointer<Float>, count: Int, shape: [Int]? = nil) {
-        self.init(dtype: .f32, shape: shape ?? [count],
-                  bytes: Array(UnsafeRawBufferPointer(start: pointer, count: count * 4)))
+        self.init(
+            dtype: .f32, shape: shape ?? [count],
+            bytes: Array(UnsafeRawBufferPointer(start: pointer, count: count * 4)))
     }
     /// Copies a tensor view; shape `[n, c, h, w]`, or `shape` if given (same element count).
     public init(_ tensor: Tensor, shape: [Int]? = nil) {
@@ -71,7 +87,8 @@ public struct StoredTensor: Sendable, Equatable {
             throw SafeTensorsError(.dtypeMismatch, path: name, "expected F32, stored as \(dtype.rawValue)")
         }
         guard elementCount == count else {
-            throw SafeTensorsError(.shapeMismatch, path: name, "expected \(count) elements, stored shape \(shape) has \(elementCount)")
+            throw SafeTensorsError(
+                .shapeMismatch, path: name, "expected \(count) elements, stored shape \(shape) has \(elementCount)")
         }
         bytes.withUnsafeBytes { src in
             UnsafeMutableRawPointer(pointer).copyMemory(from: src.baseAddress!, byteCount: count * 4)
@@ -83,12 +100,14 @@ public struct StoredTensor: Sendable, Equatable {
 public struct SafeTensorsError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
         case io, truncated, badHeaderLength, badJSON, badHeader, offsetsOutOfRange, checksumMismatch,
-             unknownDType, dtypeMismatch, shapeMismatch, missingTensor, invalidArgument
+            unknownDType, dtypeMismatch, shapeMismatch, missingTensor, invalidArgument
     }
     public let kind: Kind
     public let path: String
     public let message: String
-    public init(_ kind: Kind, path: String, _ message: String) { self.kind = kind; self.path = path; self.message = message }
+    public init(_ kind: Kind, path: String, _ message: String) {
+        self.kind = kind; self.path = path; self.message = message
+    }
     public var description: String { "\(path): \(message)" }
 }
 
@@ -118,7 +137,9 @@ public struct SafeTensorsFile: Sendable {
 
     /// A tensor that must exist (error names the file context `path`).
     public func require(_ name: String, path: String = "safetensors") throws -> StoredTensor {
-        guard let t = self[name] else { throw SafeTensorsError(.missingTensor, path: path, "no tensor named \"\(name)\"") }
+        guard let t = self[name] else {
+            throw SafeTensorsError(.missingTensor, path: path, "no tensor named \"\(name)\"")
+        }
         return t
     }
 
@@ -129,7 +150,8 @@ public struct SafeTensorsFile: Sendable {
         var seen = Set<String>()
         for (name, _) in tensors {
             guard !name.isEmpty, name != "__metadata__", seen.insert(name).inserted else {
-                throw SafeTensorsError(.invalidArgument, path: "safetensors", "invalid or duplicate tensor name \"\(name)\"")
+                throw SafeTensorsError(
+                    .invalidArgument, path: "safetensors", "invalid or duplicate tensor name \"\(name)\"")
             }
         }
         var crc = CRC32()
@@ -143,7 +165,8 @@ public struct SafeTensorsFile: Sendable {
         var offset = 0
         for (name, t) in tensors {
             let end = offset + t.bytes.count
-            json += ",\(jsonString(name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
+            json +=
+                ",\(jsonString(name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
             offset = end
         }
         json += "}"
@@ -170,13 +193,18 @@ public struct SafeTensorsFile: Sendable {
         let header = try encodedHeader()
         let dir: String, base: String
         if let slash = path.lastIndex(of: "/") {
-            dir = slash == path.startIndex ? "/" : String(path[..<slash]); base = String(path[path.index(after: slash)...])
-        } else { dir = "."; base = path }
+            dir = slash == path.startIndex ? "/" : String(path[..<slash]);
+            base = String(path[path.index(after: slash)...])
+        } else {
+            dir = "."; base = path
+        }
         guard !base.isEmpty else { throw SafeTensorsError(.invalidArgument, path: path, "not a file path") }
         let tmp = (dir == "/" ? "" : dir) + "/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot create temporary file \(tmp): \(errText())") }
+        guard fd >= 0 else {
+            throw SafeTensorsError(.io, path: path, "cannot create temporary file \(tmp): \(errText())")
+        }
         var ok = false
         defer { if !ok { unlink(tmp) } }
         do {
@@ -189,14 +217,18 @@ public struct SafeTensorsFile: Sendable {
             close(fd); throw error
         }
         guard close(fd) == 0 else { throw SafeTensorsError(.io, path: path, "close failed: \(errText())") }
-        guard rename(tmp, path) == 0 else { throw SafeTensorsError(.io, path: path, "rename from \(tmp) failed: \(errText())") }
+        guard rename(tmp, path) == 0 else {
+            throw SafeTensorsError(.io, path: path, "rename from \(tmp) failed: \(errText())")
+        }
         ok = true
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             let rc = fsync(dfd); let e = errno
             close(dfd)
             // EINVAL: file systems that cannot sync directories; the rename itself succeeded.
-            if rc != 0 && e != EINVAL { throw SafeTensorsError(.io, path: path, "fsync of directory \(dir) failed: \(errText(e))") }
+            if rc != 0 && e != EINVAL {
+                throw SafeTensorsError(.io, path: path, "fsync of directory \(dir) failed: \(errText(e))")
+            }
         }
     }
 
@@ -211,7 +243,9 @@ public struct SafeTensorsFile: Sendable {
     }
 
     /// Parses and validates a whole file held in memory. `path` is used in error messages.
-    public static func parse(_ bytes: [UInt8], path: String = "<memory>", requireChecksum: Bool = false) throws -> SafeTensorsFile {
+    public static func parse(_ bytes: [UInt8], path: String = "<memory>", requireChecksum: Bool = false) throws
+        -> SafeTensorsFile
+    {
         func fail(_ k: SafeTensorsError.Kind, _ m: String) -> SafeTensorsError { SafeTensorsError(k, path: path, m) }
         guard bytes.count >= 8 else {
             throw fail(.truncated, "truncated file: \(bytes.count) bytes, need at least 8 for the header length")
@@ -226,7 +260,7 @@ public struct SafeTensorsFile: Sendable {
             throw fail(.truncated, "truncated file: header length \(n) but only \(bytes.count - 8) bytes follow")
         }
         let root: JSON
-        do { root = try JSONParser.parse(bytes[8 ..< 8 + n]) } catch let e as JSONParser.Failure {
+        do { root = try JSONParser.parse(bytes[8..<8 + n]) } catch let e as JSONParser.Failure {
             throw fail(.badJSON, "bad JSON header: \(e.message) at header byte \(e.offset)")
         }
         guard case let .object(entries) = root else { throw fail(.badJSON, "bad JSON header: not an object") }
@@ -242,18 +276,27 @@ public struct SafeTensorsFile: Sendable {
             if key == "__metadata__" {
                 guard case let .object(kv) = value else { throw fail(.badHeader, "__metadata__ is not an object") }
                 for (k, v) in kv {
-                    guard case let .string(s) = v else { throw fail(.badHeader, "__metadata__[\"\(k)\"] is not a string") }
+                    guard case let .string(s) = v else {
+                        throw fail(.badHeader, "__metadata__[\"\(k)\"] is not a string")
+                    }
                     metadata[k] = s
                 }
                 continue
             }
-            guard case let .object(fields) = value else { throw fail(.badHeader, "tensor \"\(key)\": entry is not an object") }
-            func field(_ f: String) -> JSON? { fields.first { $0.0 == f }?.1 }
-            guard case let .string(dt)? = field("dtype") else { throw fail(.badHeader, "tensor \"\(key)\": missing dtype") }
-            guard let dtype = SafeTensorsDType(rawValue: dt) else {
-                throw fail(.unknownDType, "tensor \"\(key)\": unknown or unsupported dtype \"\(dt)\" (supported: F32, F64, I64, U8)")
+            guard case let .object(fields) = value else {
+                throw fail(.badHeader, "tensor \"\(key)\": entry is not an object")
             }
-            guard case let .array(shapeJ)? = field("shape"), let shape = intArray(shapeJ), shape.allSatisfy({ $0 >= 0 }) else {
+            func field(_ f: String) -> JSON? { fields.first { $0.0 == f }?.1 }
+            guard case let .string(dt)? = field("dtype") else {
+                throw fail(.badHeader, "tensor \"\(key)\": missing dtype")
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dt) else {
+                throw fail(
+                    .unknownDType,
+                    "tensor \"\(key)\": unknown or unsupported dtype \"\(dt)\" (supported: F32, F64, I64, U8)")
+            }
+            guard case let .array(shapeJ)? = field("shape"), let shape = intArray(shapeJ), shape.allSatisfy({ $0 >= 0 })
+            else {
                 throw fail(.badHeader, "tensor \"\(key)\": missing or invalid shape")
             }
             guard case let .array(offJ)? = field("data_offsets"), let off = intArray(offJ), off.count == 2 else {
@@ -270,7 +313,10 @@ public struct SafeTensorsFile: Sendable {
                 elems = m
             }
             guard elems * dtype.byteSize == e - b else {
-                throw fail(.badHeader, "tensor \"\(key)\": \(dtype.rawValue) shape \(shape) needs \(elems * dtype.byteSize) bytes but data_offsets [\(b), \(e)] span \(e - b)")
+                throw fail(
+                    .badHeader,
+                    "tensor \"\(key)\": \(dtype.rawValue) shape \(shape) needs \(elems * dtype.byteSize) bytes but data_offsets [\(b), \(e)] span \(e - b)"
+                )
             }
             ranges.append((b, e, key))
             pending.append((key, dtype, shape, b, e))
@@ -280,26 +326,36 @@ public struct SafeTensorsFile: Sendable {
         var expect = 0
         for (b, e, name) in ranges {
             guard b == expect else {
-                throw fail(.offsetsOutOfRange, "tensor \"\(name)\": data_offsets [\(b), \(e)] start at \(b), expected \(expect) (gap or overlap)")
+                throw fail(
+                    .offsetsOutOfRange,
+                    "tensor \"\(name)\": data_offsets [\(b), \(e)] start at \(b), expected \(expect) (gap or overlap)")
             }
             expect = e
         }
         if expect > dataLen {
             // Consistent header but the data stops early.
             if let (_, e, name) = ranges.first(where: { $0.1 > dataLen }) {
-                throw fail(.truncated, "truncated file: tensors need \(expect) data bytes, file has \(dataLen) (tensor \"\(name)\" ends at \(e); file \(bytes.count) bytes)")
+                throw fail(
+                    .truncated,
+                    "truncated file: tensors need \(expect) data bytes, file has \(dataLen) (tensor \"\(name)\" ends at \(e); file \(bytes.count) bytes)"
+                )
             }
         }
         guard expect == dataLen else {
-            throw fail(.offsetsOutOfRange, "tensors cover \(expect) bytes but the data section has \(dataLen) (trailing bytes)")
+            throw fail(
+                .offsetsOutOfRange, "tensors cover \(expect) bytes but the data section has \(dataLen) (trailing bytes)"
+            )
         }
         for (key, dtype, shape, b, e) in pending {
-            tensors.append((key, StoredTensor(dtype: dtype, shape: shape, bytes: Array(bytes[dataStart + b ..< dataStart + e]))))
+            tensors.append(
+                (key, StoredTensor(dtype: dtype, shape: shape, bytes: Array(bytes[dataStart + b..<dataStart + e]))))
         }
         if let stored = metadata[checksumKey] {
             let actual = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
             guard stored.lowercased() == "crc32:" + hex8(actual) else {
-                throw fail(.checksumMismatch, "checksum mismatch: header says \(stored), data has crc32:\(hex8(actual)) (file damaged)")
+                throw fail(
+                    .checksumMismatch,
+                    "checksum mismatch: header says \(stored), data has crc32:\(hex8(actual)) (file damaged)")
             }
             metadata[checksumKey] = nil
         } else if requireChecksum {
@@ -360,7 +416,8 @@ enum JSON: Equatable {
     case object([(String, JSON)]), array([JSON]), string(String), number(String), bool(Bool), null
     static func == (a: JSON, b: JSON) -> Bool {
         switch (a, b) {
-        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.object(x), .object(y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         case let (.array(x), .array(y)): return x == y
         case let (.string(x), .string(y)), let (.number(x), .number(y)): return x == y
         case let (.bool(x), .bool(y)): return x == y
@@ -386,7 +443,9 @@ struct JSONParser {
         return v
     }
     func fail(_ m: String) -> Failure { Failure(message: m, offset: i) }
-    mutating func skipWS() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+    mutating func skipWS() {
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+    }
     mutating func expect(_ c: UInt8) throws {
         guard i < b.count, b[i] == c else { throw fail("expected '\(Character(Unicode.Scalar(c)))'") }
         i += 1
@@ -435,7 +494,7 @@ struct JSONParser {
     }
     mutating func literal(_ s: String) throws {
         let u = Array(s.utf8)
-        guard i + u.count <= b.count, Array(b[i ..< i + u.count]) == u else { throw fail("invalid literal") }
+        guard i + u.count <= b.count, Array(b[i..<i + u.count]) == u else { throw fail("invalid literal") }
         i += u.count
     }
     mutating func number() throws -> String {
@@ -490,7 +549,9 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800...0xDBFF).contains(scalar) {
-                    guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else { throw fail("lone surrogate") }
+                    guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
+                        throw fail("lone surrogate")
+                    }
                     i += 2
                     let lo = try hex4()
                     guard (0xDC00...0xDFFF).contains(lo) else { throw fail("bad surrogate pair") }

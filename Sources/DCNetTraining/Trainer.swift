@@ -1,9 +1,9 @@
 import BLAS
-import Foundation
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import Foundation
 import MPI
 
 /// Data-parallel training: every rank holds a replica, trains on its interleaved shard of each
@@ -54,7 +54,9 @@ public final class Trainer {
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
-    public init(config requested: TrainingConfig, options: RunOptions, communicator caller: Communicator = .world) throws {
+    public init(config requested: TrainingConfig, options: RunOptions, communicator caller: Communicator = .world)
+        throws
+    {
         // A communicator of its own: the trainer's collectives, and the watchdog that numbers them,
         // never interleave with the caller's.
         let communicator = try caller.duplicate()
@@ -63,8 +65,10 @@ public final class Trainer {
         let rank = communicator.rank, size = communicator.size
         console = Console(rank: rank)
         if size > 1 {
-            try communicator.installWatchdog(.init(timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil,
-                                                   program: "dcnet-dist"))
+            try communicator.installWatchdog(
+                .init(
+                    timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil,
+                    program: "dcnet-dist"))
         }
 
         let problems = requested.problems(ranks: size) + options.problems()
@@ -74,7 +78,10 @@ public final class Trainer {
         // give up while the others wait in the next collective.
         try communicator.agree(console: console, what: "checking the launch against Slurm") {
             if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
-                throw JobError(rank: rank, "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation (with -x SLURM_NTASKS)")
+                throw JobError(
+                    rank: rank,
+                    "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation (with -x SLURM_NTASKS)"
+                )
             }
         }
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
@@ -100,7 +107,8 @@ public final class Trainer {
             }
             let stored = config.problems(ranks: size)
             if !stored.isEmpty {
-                throw JobError(rank: rank, "the checkpoint's configuration cannot run here: " + stored.joined(separator: "; "))
+                throw JobError(
+                    rank: rank, "the checkpoint's configuration cannot run here: " + stored.joined(separator: "; "))
             }
         }
         self.config = config
@@ -108,8 +116,10 @@ public final class Trainer {
         var loaded: (LabeledImages, LabeledImages)?
         let variant = config.variant
         try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(options.dataDirectory)") {
-            loaded = (try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .train),
-                      try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .test))
+            loaded = (
+                try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .train),
+                try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .test)
+            )
         }
         trainSet = loaded!.0
         testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
@@ -117,10 +127,11 @@ public final class Trainer {
         localBatch = config.globalBatch / (size * config.microBatches)
         network = config.model.makeNetwork(batch: localBatch)
         optimizer = Optimizer(config: config, network: network)
-        exchange = GradientExchange(communicator: communicator, gradients: network.gradients,
-                                    layerRanges: network.layerParameterRanges,
-                                    bucketBytes: Int(options.bucketMegabytes * 1_048_576),
-                                    compression: options.gradientCompression)
+        exchange = GradientExchange(
+            communicator: communicator, gradients: network.gradients,
+            layerRanges: network.layerParameterRanges,
+            bucketBytes: Int(options.bucketMegabytes * 1_048_576),
+            compression: options.gradientCompression)
         if config.syncBatchNorm && size > 1 {
             let reducer = CommunicatorStatistics(communicator)
             for layer in network.allLayers {
@@ -133,10 +144,12 @@ public final class Trainer {
         accumulator = config.microBatches > 1 ? network.arena.floats(network.parameterCount) : nil
         stateCount = network.state.reduce(0) { $0 + $1.count }
         statePacked = network.arena.floats(max(stateCount, 1))
-        stepsPerEpoch = DataOrder.stepsPerEpoch(count: trainSet.count, globalBatch: config.globalBatch,
-                                                policy: config.remainder.policy)
+        stepsPerEpoch = DataOrder.stepsPerEpoch(
+            count: trainSet.count, globalBatch: config.globalBatch,
+            policy: config.remainder.policy)
         guard stepsPerEpoch > 0 else {
-            throw JobError(rank: rank, "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
+            throw JobError(
+                rank: rank, "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
         }
         schedule = LearningRateSchedule(
             peak: config.peakLearningRate, kind: config.schedule,
@@ -161,7 +174,10 @@ public final class Trainer {
         try broadcastReplicaState()
         try verifyIdenticalReplicas()
         if let r = resumeFrom {
-            let note = r.progress.ranks == size ? "" : " (written with \(r.progress.ranks) ranks; same global batch \(config.globalBatch), now \(size) ranks × \(localBatch))"
+            let note =
+                r.progress.ranks == size
+                ? ""
+                : " (written with \(r.progress.ranks) ranks; same global batch \(config.globalBatch), now \(size) ranks × \(localBatch))"
             console.print("resumed from \(r.path) at epoch \(progress.epoch + 1), step \(progress.globalStep)\(note)")
         }
         progress.ranks = size
@@ -186,8 +202,10 @@ public final class Trainer {
         for o in optimizer.stateBuffers {
             try communicator.broadcast(UnsafeMutableBufferPointer(start: o.data, count: o.count), root: 0)
         }
-        var counters = [Int64(progress.epoch), Int64(progress.stepInEpoch), Int64(progress.globalStep),
-                        Int64(progress.adamSteps), Int64(progress.ranks)]
+        var counters = [
+            Int64(progress.epoch), Int64(progress.stepInEpoch), Int64(progress.globalStep),
+            Int64(progress.adamSteps), Int64(progress.ranks),
+        ]
         try communicator.broadcast(&counters, root: 0)
         progress.epoch = Int(counters[0]); progress.stepInEpoch = Int(counters[1])
         progress.globalStep = Int(counters[2]); progress.adamSteps = Int(counters[3])
@@ -213,7 +231,9 @@ public final class Trainer {
         communicator.watchdog?.enter("replica checksum comparison")
         try communicator.allReduce(&range, op: .max)
         if range[0] != -range[1] {
-            throw JobError(rank: communicator.rank, "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
+            throw JobError(
+                rank: communicator.rank,
+                "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
         }
     }
 
@@ -228,15 +248,17 @@ public final class Trainer {
         let t0 = MPIRuntime.wallTime()
         let blockedBefore = communicator.watchdog?.blockedSeconds ?? 0
         communicator.watchdog?.step = progress.globalStep + 1
-        let global = DataOrder.globalBatchIndices(permutation: permutation, step: progress.stepInEpoch,
-                                                  globalBatch: config.globalBatch, policy: config.remainder.policy)
+        let global = DataOrder.globalBatchIndices(
+            permutation: permutation, step: progress.stepInEpoch,
+            globalBatch: config.globalBatch, policy: config.remainder.policy)
         let K = config.microBatches
         var lossSum: Float = 0, correct = 0, count = 0
         for k in 0..<K {
             let t1 = MPIRuntime.wallTime()
             let shard = DataOrder.shard(global, rank: communicator.rank * K + k, size: communicator.size * K)
-            fillBatch(images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
-                      augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
+            fillBatch(
+                images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
+                augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
             let t2 = MPIRuntime.wallTime()
             let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
             let (loss, c) = network.loss.forward(logits: logits, labels: labels)
@@ -272,7 +294,9 @@ public final class Trainer {
 
     /// Sums loss and accuracy over ranks and agrees on non-finite values and stop requests, so every
     /// rank takes the same decision before the update.
-    private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (loss: Double, accuracy: Double, stop: Bool) {
+    private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (
+        loss: Double, accuracy: Double, stop: Bool
+    ) {
         let rank = communicator.rank
         let gradientsFinite = sumFloats(network.gradients, network.parameterCount).isFinite
         flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
@@ -283,10 +307,15 @@ public final class Trainer {
         stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
         try communicator.allReduce(&stats, op: .sum)
         if flags[0] > 0 {
-            throw JobError(rank: Int(flags[0] - 1), "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); lower --lr or check the data")
+            throw JobError(
+                rank: Int(flags[0] - 1),
+                "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); lower --lr or check the data"
+            )
         }
         if flags[1] > 0 {
-            throw JobError(rank: Int(flags[1] - 1), "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
+            throw JobError(
+                rank: Int(flags[1] - 1),
+                "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
         }
         return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
     }
@@ -335,17 +364,19 @@ public final class Trainer {
         PreemptionSignal.install()
         communicator.watchdog?.stopRequested = { PreemptionSignal.received }
         let size = communicator.size
-        console.print("dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
-                      + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "
-                      + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
-                      + "global batch \(config.globalBatch) (\(localBatch) per rank\(config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : "")); "
-                      + "peak learning rate \(config.peakLearningRate)\(learningRateNote); \(trainSet.count) training / \(testSet.count) test images; "
-                      + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
+        console.print(
+            "dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
+                + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "
+                + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
+                + "global batch \(config.globalBatch) (\(localBatch) per rank\(config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : "")); "
+                + "peak learning rate \(config.peakLearningRate)\(learningRateNote); \(trainSet.count) training / \(testSet.count) test images; "
+                + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
         var configLine: [String: Any] = [
             "kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
             "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
             "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
-            "command": options.commandLine, "parameters": network.parameterCount]
+            "command": options.commandLine, "parameters": network.parameterCount,
+        ]
         // The binary does not know its source revision; scripts/experiments (and any launcher)
         // passes it in so reports can say which code produced each run.
         if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
@@ -376,14 +407,22 @@ public final class Trainer {
                     let eta = perStep * Double(totalSteps - progress.globalStep)
                     let lr = schedule.rate(at: progress.globalStep - 1)
                     let slowest = try straggler()
-                    let slowestNote = slowest.map { String(format: "  slowest %@ +%.1f%%", communicator.watchdog?.name($0.rank) ?? "", 100 * $0.excess) } ?? ""
-                    console.print(String(format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
-                                         progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
-                                         100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)) + slowestNote)
+                    let slowestNote =
+                        slowest.map {
+                            String(
+                                format: "  slowest %@ +%.1f%%", communicator.watchdog?.name($0.rank) ?? "",
+                                100 * $0.excess)
+                        } ?? ""
+                    console.print(
+                        String(
+                            format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
+                            progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
+                            100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)) + slowestNote)
                     var record: [String: Any] = [
                         "kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
                         "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
-                        "images_per_s": rate, "lr": Double(lr), "eta_s": eta]
+                        "images_per_s": rate, "lr": Double(lr), "eta_s": eta,
+                    ]
                     if let slowest {
                         record["slowest_rank"] = slowest.rank
                         record["slowest_host"] = slowest.host
@@ -403,20 +442,24 @@ public final class Trainer {
             }
             let trainSeconds = MPIRuntime.wallTime() - epochStart
             progress.epoch += 1; progress.stepInEpoch = 0
-            var record: [String: Any] = ["kind": "epoch", "epoch": progress.epoch, "step": progress.globalStep,
-                                         "train_loss": epochLoss / Double(max(epochSteps, 1)),
-                                         "train_accuracy": epochAccuracy / Double(max(epochSteps, 1)),
-                                         "images_per_s": Double(epochSteps * config.globalBatch) / trainSeconds,
-                                         "lr": Double(schedule.rate(at: progress.globalStep - 1))]
+            var record: [String: Any] = [
+                "kind": "epoch", "epoch": progress.epoch, "step": progress.globalStep,
+                "train_loss": epochLoss / Double(max(epochSteps, 1)),
+                "train_accuracy": epochAccuracy / Double(max(epochSteps, 1)),
+                "images_per_s": Double(epochSteps * config.globalBatch) / trainSeconds,
+                "lr": Double(schedule.rate(at: progress.globalStep - 1)),
+            ]
             let last = progress.epoch == config.epochs
             if last || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0) {
                 let e = try evaluate()
                 progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
                 record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
-                console.print(String(format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
-                                     progress.epoch, epochLoss / Double(max(epochSteps, 1)),
-                                     100 * epochAccuracy / Double(max(epochSteps, 1)), e.loss, 100 * e.accuracy, e.count,
-                                     MPIRuntime.wallTime() - epochStart))
+                console.print(
+                    String(
+                        format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
+                        progress.epoch, epochLoss / Double(max(epochSteps, 1)),
+                        100 * epochAccuracy / Double(max(epochSteps, 1)), e.loss, 100 * e.accuracy, e.count,
+                        MPIRuntime.wallTime() - epochStart))
             }
             record["wall_s"] = MPIRuntime.wallTime() - epochStart
             metrics?.write(record)
@@ -429,7 +472,8 @@ public final class Trainer {
     /// How the peak learning rate came from --lr, for the start line ("" without scaling).
     private var learningRateNote: String {
         guard let scaling = config.learningRateScaling, scaling != .none else { return "" }
-        return " (--lr \(config.learningRate) with \(scaling.rawValue) scaling: global batch \(config.globalBatch) / reference \(config.referenceBatch ?? 128))"
+        return
+            " (--lr \(config.learningRate) with \(scaling.rawValue) scaling: global batch \(config.globalBatch) / reference \(config.referenceBatch ?? 128))"
     }
 
     /// The rank that computed longest in the last progress interval (step time minus time blocked
@@ -451,7 +495,9 @@ public final class Trainer {
         if reason != nil && options.evalEvery > 0 {
             let e = try evaluate()
             console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
-            metrics?.write(["kind": "evaluation", "step": progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy])
+            metrics?.write([
+                "kind": "evaluation", "step": progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy,
+            ])
         }
         try writeCheckpoint()
     }
@@ -490,13 +536,16 @@ public final class Trainer {
     /// Evaluation-mode pass over the test set: each rank takes a contiguous shard, so every image is
     /// counted exactly once whatever the rank count; sums are all-reduced.
     public func evaluate() throws -> Evaluation {
-        try Self.evaluate(network: network, dataset: testSet, scaling: config.scaling.scaling,
-                          communicator: communicator, images: images, labels: labels)
+        try Self.evaluate(
+            network: network, dataset: testSet, scaling: config.scaling.scaling,
+            communicator: communicator, images: images, labels: labels)
     }
 
-    public static func evaluate(network: Network, dataset: LabeledImages, scaling: Scaling,
-                                communicator: Communicator, images: Tensor,
-                                labels: UnsafeMutablePointer<Int32>) throws -> Evaluation {
+    public static func evaluate(
+        network: Network, dataset: LabeledImages, scaling: Scaling,
+        communicator: Communicator, images: Tensor,
+        labels: UnsafeMutablePointer<Int32>
+    ) throws -> Evaluation {
         let K = network.outputShape.perSample
         let shard = DataOrder.evaluationShard(count: dataset.count, rank: communicator.rank, size: communicator.size)
         var sums = [Double](repeating: 0, count: 2 + K * K)
@@ -504,8 +553,9 @@ public final class Trainer {
         let capacity = network.inputShape.n
         while start < shard.upperBound {
             let end = min(start + capacity, shard.upperBound)
-            fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                      scaling: scaling, into: images.data, labels: labels)
+            fillBatch(
+                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                scaling: scaling, into: images.data, labels: labels)
             let logits = network.forward(images.prefix(samples: end - start), mode: .evaluation)
             _ = network.loss.forward(logits: logits, labels: labels)
             for i in 0..<(end - start) {
@@ -524,13 +574,15 @@ public final class Trainer {
             for b in 0..<K { confusion[a][b] = Int(sums[2 + a * K + b]) }
             correct += confusion[a][a]
         }
-        return Evaluation(loss: sums[0] / Double(max(count, 1)), accuracy: Double(correct) / Double(max(count, 1)),
-                          count: count, confusion: confusion)
+        return Evaluation(
+            loss: sums[0] / Double(max(count, 1)), accuracy: Double(correct) / Double(max(count, 1)),
+            count: count, confusion: confusion)
     }
 }
 
 func formatDuration(_ s: Double) -> String {
     guard s.isFinite, s >= 0 else { return "?" }
     let t = Int(s)
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    return t >= 3600
+        ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }

@@ -101,10 +101,13 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if epochs <= 0 { p.append("--epochs must be positive (got \(epochs))") }
         if microBatches <= 0 { p.append("--accumulate must be positive (got \(microBatches))") }
         if let r = referenceBatch, r <= 0 { p.append("--reference-batch must be positive (got \(r))") }
-        if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
-        else if microBatches > 0 && globalBatch % (ranks * microBatches) != 0 {
-            p.append("--batch-size \(globalBatch) is the global batch and must divide by "
-                     + (microBatches == 1 ? "the \(ranks) ranks" : "\(ranks) ranks × --accumulate \(microBatches) micro-batches"))
+        if globalBatch <= 0 {
+            p.append("--batch-size must be positive (got \(globalBatch))")
+        } else if microBatches > 0 && globalBatch % (ranks * microBatches) != 0 {
+            p.append(
+                "--batch-size \(globalBatch) is the global batch and must divide by "
+                    + (microBatches == 1
+                        ? "the \(ranks) ranks" : "\(ranks) ranks × --accumulate \(microBatches) micro-batches"))
         }
         if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
         if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }

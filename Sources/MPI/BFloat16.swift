@@ -45,24 +45,32 @@ public struct BFloat16: MPIScalar, Hashable, Sendable {
 enum BFloat16Reductions {
     // MPI calls a user function with no context argument, so each operation is its own C function.
     @usableFromInline nonisolated(unsafe) static let sum = create { a, b, n, _ in combine(a, b, n) { $0 + $1 } }
-    @usableFromInline nonisolated(unsafe) static let max = create { a, b, n, _ in combine(a, b, n) { Swift.max($0, $1) } }
-    @usableFromInline nonisolated(unsafe) static let min = create { a, b, n, _ in combine(a, b, n) { Swift.min($0, $1) } }
+    @usableFromInline nonisolated(unsafe) static let max = create { a, b, n, _ in combine(a, b, n) { Swift.max($0, $1) }
+    }
+    @usableFromInline nonisolated(unsafe) static let min = create { a, b, n, _ in combine(a, b, n) { Swift.min($0, $1) }
+    }
 
-    typealias UserFunction = @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
-                                             UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<MPI_Datatype?>?) -> Void
+    typealias UserFunction =
+        @convention(c) (
+            UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+            UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<MPI_Datatype?>?
+        ) -> Void
 
     private static func create(_ function: UserFunction) -> MPI_Op {
         var op: MPI_Op? = nil
         let status = MPI_Op_create(function, 1, &op)
-        precondition(status == dcnet_mpi_success() && op != nil,
-                     "MPI_Op_create for bfloat16 failed (error \(status)); is MPI initialized?")
+        precondition(
+            status == dcnet_mpi_success() && op != nil,
+            "MPI_Op_create for bfloat16 failed (error \(status)); is MPI initialized?")
         return op!
     }
 
     /// inout[i] = round(f(in[i], inout[i])) in Float.
     @inline(__always)
-    static func combine(_ input: UnsafeMutableRawPointer?, _ inout_: UnsafeMutableRawPointer?,
-                        _ count: UnsafeMutablePointer<Int32>?, _ f: (Float, Float) -> Float) {
+    static func combine(
+        _ input: UnsafeMutableRawPointer?, _ inout_: UnsafeMutableRawPointer?,
+        _ count: UnsafeMutablePointer<Int32>?, _ f: (Float, Float) -> Float
+    ) {
         guard let input, let inout_, let count else { return }
         let a = input.assumingMemoryBound(to: UInt16.self), b = inout_.assumingMemoryBound(to: UInt16.self)
         for i in 0..<Int(count.pointee) {

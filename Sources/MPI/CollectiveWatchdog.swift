@@ -1,4 +1,5 @@
 import CMPI
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -172,9 +173,12 @@ public final class CollectiveWatchdog {
             // signalled too), and the launcher's SIGKILL follows a second after its SIGTERM.
             if let at = interruptedAt, !announced, waited >= at + 0.3, diagnosis.speaker == rank {
                 announced = true
-                emit(["stop signal while stalled: \(describeWait(operation, number: number, waited: waited))"]
-                     + describeRanks(diagnosis)
-                     + ["if the launcher is ending the job (for example \"ORTE has lost communication with a remote daemon\"), the ranks above are the ones it lost"])
+                emit(
+                    ["stop signal while stalled: \(describeWait(operation, number: number, waited: waited))"]
+                        + describeRanks(diagnosis)
+                        + [
+                            "if the launcher is ending the job (for example \"ORTE has lost communication with a remote daemon\"), the ranks above are the ones it lost"
+                        ])
             }
             if let timeout = configuration.timeout {
                 let deadline = diagnosis.speaker == rank ? timeout : timeout + configuration.grace
@@ -201,7 +205,9 @@ public final class CollectiveWatchdog {
             let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: 3)
             buffer[0] = Int64(sequence); buffer[1] = Int64(number); buffer[2] = Int64(step)
             var request = dcnet_mpi_request_null()
-            if MPI_Isend(buffer, 3, dcnet_mpi_int64(), Int32(peer), Self.reportTag, reportChannel, &request) == MPI_SUCCESS {
+            if MPI_Isend(buffer, 3, dcnet_mpi_int64(), Int32(peer), Self.reportTag, reportChannel, &request)
+                == MPI_SUCCESS
+            {
                 outgoing.append((request, buffer))
             } else {
                 buffer.deallocate()
@@ -215,11 +221,13 @@ public final class CollectiveWatchdog {
             var flag: Int32 = 0
             var status = MPI_Status()
             guard MPI_Iprobe(dcnet_mpi_any_source(), Self.reportTag, reportChannel, &flag, &status) == MPI_SUCCESS,
-                  flag != 0 else { return }
+                flag != 0
+            else { return }
             let source = Int(status.MPI_SOURCE)
             let rc = buffer.withUnsafeMutableBufferPointer {
-                MPI_Recv($0.baseAddress, 3, dcnet_mpi_int64(), status.MPI_SOURCE, Self.reportTag,
-                         reportChannel, dcnet_mpi_status_ignore())
+                MPI_Recv(
+                    $0.baseAddress, 3, dcnet_mpi_int64(), status.MPI_SOURCE, Self.reportTag,
+                    reportChannel, dcnet_mpi_status_ignore())
             }
             guard rc == MPI_SUCCESS, heard.indices.contains(source) else { return }
             let report = StallReport(started: Int(buffer[0]), waitingOn: Int(buffer[1]), step: Int(buffer[2]))
@@ -245,8 +253,11 @@ public final class CollectiveWatchdog {
             guard let h = heard[r] else { return name(r) }
             return "\(name(r)) [last seen waiting at step \(h.step)]"
         }
-        return ["ranks that have not arrived (or cannot be reached): " + (missing.isEmpty ? "none" : missing.joined(separator: ", ")),
-                "ranks waiting with it: " + d.arrived.map(name).joined(separator: ", ")]
+        return [
+            "ranks that have not arrived (or cannot be reached): "
+                + (missing.isEmpty ? "none" : missing.joined(separator: ", ")),
+            "ranks waiting with it: " + d.arrived.map(name).joined(separator: ", "),
+        ]
     }
 
     private func emit(_ lines: [String]) {
@@ -258,18 +269,27 @@ public final class CollectiveWatchdog {
 
     private func warn(_ d: StallDiagnosis, operation: StaticString, number: Int, waited: Double) {
         lastWarning = d
-        emit(["warning: \(describeWait(operation, number: number, waited: waited)) (no collective timeout set; still waiting)"]
-             + describeRanks(d))
+        emit(
+            [
+                "warning: \(describeWait(operation, number: number, waited: waited)) (no collective timeout set; still waiting)"
+            ]
+                + describeRanks(d))
     }
 
     private func expire(_ d: StallDiagnosis, operation: StaticString, number: Int, waited: Double) -> Never {
         let hostsMissing = Set(d.missing.map { hosts.indices.contains($0) ? hosts[$0] : "?" }).sorted()
-        let cause = d.missing.isEmpty
+        let cause =
+            d.missing.isEmpty
             ? "no rank reported arriving; the network to every peer may be down"
             : "a stopped or hung rank, or an unreachable host (\(hostsMissing.joined(separator: ", ")))"
-        emit(["collective timeout: \(describeWait(operation, number: number, waited: waited)) (limit \(format(configuration.timeout ?? 0)) s)"]
-             + describeRanks(d)
-             + ["likely cause: \(cause); ending the job (exit \(configuration.exitCode)). Continue from the last checkpoint with --resume."])
+        emit(
+            [
+                "collective timeout: \(describeWait(operation, number: number, waited: waited)) (limit \(format(configuration.timeout ?? 0)) s)"
+            ]
+                + describeRanks(d)
+                + [
+                    "likely cause: \(cause); ending the job (exit \(configuration.exitCode)). Continue from the last checkpoint with --resume."
+                ])
         Self.abortJob(code: configuration.exitCode, exitAfter: configuration.abortExitAfter)
     }
 
@@ -280,11 +300,13 @@ public final class CollectiveWatchdog {
         var thread = pthread_t()
         let context = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         context[0] = seconds; context[1] = Int(code)
-        _ = pthread_create(&thread, nil, { raw in
-            let c = raw!.assumingMemoryBound(to: Int.self)
-            sleep(UInt32(c[0]))
-            _exit(Int32(c[1]))
-        }, context)
+        _ = pthread_create(
+            &thread, nil,
+            { raw in
+                let c = raw!.assumingMemoryBound(to: Int.self)
+                sleep(UInt32(c[0]))
+                _exit(Int32(c[1]))
+            }, context)
         MPI_Abort(dcnet_mpi_comm_world(), code)
         _exit(code)
     }

@@ -47,8 +47,10 @@ public final class Communicator: @unchecked Sendable {
         try mpiCheck(MPI_Comm_rank(handle, &r), "MPI_Comm_rank")
         try mpiCheck(MPI_Comm_size(handle, &s), "MPI_Comm_size")
         var shared = dcnet_mpi_comm_null()
-        try mpiCheck(MPI_Comm_split_type(handle, dcnet_mpi_comm_type_shared(), r,
-                                         dcnet_mpi_info_null(), &shared), "MPI_Comm_split_type")
+        try mpiCheck(
+            MPI_Comm_split_type(
+                handle, dcnet_mpi_comm_type_shared(), r,
+                dcnet_mpi_info_null(), &shared), "MPI_Comm_split_type")
         var lr: Int32 = 0, ls: Int32 = 1
         let rcRank = MPI_Comm_rank(shared, &lr)
         let rcSize = MPI_Comm_size(shared, &ls)

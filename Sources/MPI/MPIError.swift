@@ -32,15 +32,17 @@ public struct MPIError: Error, CustomStringConvertible, Sendable, Equatable {
     init(operation: String, code: Int32) {
         var cls: Int32 = code
         if MPI_Error_class(code, &cls) != MPI_SUCCESS { cls = code }
-        self.init(operation: operation, code: code, errorClass: cls,
-                  message: MPIError.errorString(code))
+        self.init(
+            operation: operation, code: code, errorClass: cls,
+            message: MPIError.errorString(code))
     }
 
     /// A call rejected in Swift; `code` is an MPI error class so callers can treat both alike.
     @usableFromInline
     static func refused(_ operation: String, _ errorClass: Int32, _ detail: String) -> MPIError {
-        MPIError(operation: operation, code: errorClass, errorClass: errorClass,
-                 message: "\(errorString(errorClass)): \(detail)")
+        MPIError(
+            operation: operation, code: errorClass, errorClass: errorClass,
+            message: "\(errorString(errorClass)): \(detail)")
     }
 
     static func errorString(_ code: Int32) -> String {
@@ -75,6 +77,7 @@ func mpiFailure(_ rc: Int32, _ operation: StaticString) -> MPIError {
 @inlinable @inline(__always)
 func mpiCount(_ count: Int, _ operation: StaticString) throws(MPIError) -> Int32 {
     if _fastPath(count <= Int(Int32.max)) { return Int32(truncatingIfNeeded: count) }
-    throw MPIError.refused("\(operation)", MPI_ERR_COUNT,
-                           "\(count) elements exceed MPI's Int32 count; split the buffer")
+    throw MPIError.refused(
+        "\(operation)", MPI_ERR_COUNT,
+        "\(count) elements exceed MPI's Int32 count; split the buffer")
 }

@@ -1,4 +1,5 @@
 import CMPI
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -18,9 +18,11 @@ enum AllReduceBench {
         let samples = 16, warmups = 2  // even: half the samples start with each variant
 
         if comm.isRoot {
-            print("allreduce (in-place sum, Float) on \(comm.size) ranks, \(comm.localSize) on this node; "
-                  + "median of \(samples) samples of interleaved calls, after \(warmups) warm-ups")
-            print(pad("size", 10) + pad("calls", 7) + pad("wrapper GB/s", 14) + pad("direct GB/s", 13) + pad("ratio", 8))
+            print(
+                "allreduce (in-place sum, Float) on \(comm.size) ranks, \(comm.localSize) on this node; "
+                    + "median of \(samples) samples of interleaved calls, after \(warmups) warm-ups")
+            print(
+                pad("size", 10) + pad("calls", 7) + pad("wrapper GB/s", 14) + pad("direct GB/s", 13) + pad("ratio", 8))
         }
 
         var minRatioFrom1MB = Double.infinity
@@ -38,8 +40,9 @@ enum AllReduceBench {
                 try comm.allReduce(buffer, op: .sum)
             }
             let direct = {
-                let rc = MPI_Allreduce(dcnet_mpi_in_place(), buffer.baseAddress, Int32(count),
-                                       dcnet_mpi_float(), dcnet_mpi_sum(), dcnet_mpi_comm_world())
+                let rc = MPI_Allreduce(
+                    dcnet_mpi_in_place(), buffer.baseAddress, Int32(count),
+                    dcnet_mpi_float(), dcnet_mpi_sum(), dcnet_mpi_comm_world())
                 if rc != MPI_SUCCESS { throw BenchError.mpi(rc) }
             }
 
@@ -66,10 +69,11 @@ enum AllReduceBench {
             let ratio = median(pairRatios)
             if bytes >= 1 << 20 { minRatioFrom1MB = min(minRatioFrom1MB, ratio) }
             if comm.isRoot {
-                print(pad(formatBytes(bytes), 10) + pad("\(calls)", 7)
-                      + pad(String(format: "%.3f", wrapperGBs), 14)
-                      + pad(String(format: "%.3f", directGBs), 13)
-                      + pad(String(format: "%.3f", ratio), 8))
+                print(
+                    pad(formatBytes(bytes), 10) + pad("\(calls)", 7)
+                        + pad(String(format: "%.3f", wrapperGBs), 14)
+                        + pad(String(format: "%.3f", directGBs), 13)
+                        + pad(String(format: "%.3f", ratio), 8))
             }
         }
 

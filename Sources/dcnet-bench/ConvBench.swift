@@ -20,8 +20,9 @@ enum ConvBench {
         print("backward): effective rates. The layers use \(ConvolutionAlgorithm.default) (Winograd does 4× fewer")
         print("multiply-adds), so dc/sgemm above 1 means faster than im2col + sgemm at the sgemm column's rate.")
         print("")
-        print(pad("layer", 16) + pad("sgemm f+b", 11) + pad("base fwd", 10) + pad("base bwd", 10)
-              + pad("dc fwd", 10) + pad("dc bwd", 10) + pad("dc/sgemm", 10) + pad("dc/base time", 13))
+        print(
+            pad("layer", 16) + pad("sgemm f+b", 11) + pad("base fwd", 10) + pad("base bwd", 10)
+                + pad("dc fwd", 10) + pad("dc bwd", 10) + pad("dc/sgemm", 10) + pad("dc/base time", 13))
         var minRatio = Double.infinity, maxTimeRatio = 0.0
         for c in cases {
             let shape = Shape(n: batch, c: c.channels, h: c.size, w: c.size)
@@ -29,15 +30,19 @@ enum ConvBench {
             var rng = Xoshiro256StarStar(seed: UInt64(c.size))
             let x = arena.tensor(shape)
             for i in 0..<x.count { x.data[i] = Float.random(in: -1...1, using: &rng) }
-            let baseline = Conv2D("base", inChannels: c.channels, outChannels: c.channels, kernel: 3, padding: 1, bias: false)
-            let decoupled = DecoupledConv2D("tanh", inChannels: c.channels, outChannels: c.channels, kernel: 3,
-                                            padding: 1, operator: DecoupledOperator(magnitude: .tanh))
+            let baseline = Conv2D(
+                "base", inChannels: c.channels, outChannels: c.channels, kernel: 3, padding: 1, bias: false)
+            let decoupled = DecoupledConv2D(
+                "tanh", inChannels: c.channels, outChannels: c.channels, kernel: 3,
+                padding: 1, operator: DecoupledOperator(magnitude: .tanh))
             var layerOutputs: [Tensor] = []
             for layer in [baseline, decoupled] as [Layer] {
                 let out = layer.build(input: shape, arena: arena)
                 for p in layer.parameters {
                     p.bind(value: arena.floats(p.count), gradient: arena.floats(p.count))
-                    for i in 0..<p.count { p.value[i] = p.role == .radius ? 1 : Float.random(in: -0.05...0.05, using: &rng) }
+                    for i in 0..<p.count {
+                        p.value[i] = p.role == .radius ? 1 : Float.random(in: -0.05...0.05, using: &rng)
+                    }
                 }
                 let dy = arena.tensor(out)
                 for i in 0..<dy.count { dy.data[i] = Float.random(in: -1...1, using: &rng) }
@@ -54,13 +59,14 @@ enum ConvBench {
             var tSgemm: [Double] = [], tbf: [Double] = [], tbb: [Double] = [], tdf: [Double] = [], tdb: [Double] = []
             _ = baseline.forward(x, mode: .training); _ = decoupled.forward(x, mode: .training)
             for _ in 0..<reps {
-                tSgemm.append(time {
-                    for _ in 0..<batch {
-                        BLAS.sgemm(.none, .none, m: K, n: P, k: CRS, a: a, b: b, c: out)
-                        BLAS.sgemm(.none, .transpose, m: K, n: CRS, k: P, a: out, b: b, beta: 1, c: da)
-                        BLAS.sgemm(.transpose, .none, m: CRS, n: P, k: K, a: a, b: out, c: db)
-                    }
-                })
+                tSgemm.append(
+                    time {
+                        for _ in 0..<batch {
+                            BLAS.sgemm(.none, .none, m: K, n: P, k: CRS, a: a, b: b, c: out)
+                            BLAS.sgemm(.none, .transpose, m: K, n: CRS, k: P, a: out, b: b, beta: 1, c: da)
+                            BLAS.sgemm(.transpose, .none, m: CRS, n: P, k: K, a: a, b: out, c: db)
+                        }
+                    })
                 tbf.append(time { _ = baseline.forward(x, mode: .training) })
                 tbb.append(time { _ = baseline.backward(dy, needInputGradient: true) })
                 tdf.append(time { _ = decoupled.forward(x, mode: .training) })
@@ -73,9 +79,10 @@ enum ConvBench {
             let dcRate = 3 * flopsForward / dcTotal / 1e9
             let ratio = dcRate / sg, timeRatio = dcTotal / baseTotal
             minRatio = min(minRatio, ratio); maxTimeRatio = max(maxTimeRatio, timeRatio)
-            print(pad("\(c.size)×\(c.size)×\(c.channels)", 16) + pad(f(sg), 11) + pad(f(bf), 10) + pad(f(bb), 10)
-                  + pad(f(df), 10) + pad(f(dbw), 10) + pad(String(format: "%.3f", ratio), 10)
-                  + pad(String(format: "%.3f", timeRatio), 13))
+            print(
+                pad("\(c.size)×\(c.size)×\(c.channels)", 16) + pad(f(sg), 11) + pad(f(bf), 10) + pad(f(bb), 10)
+                    + pad(f(df), 10) + pad(f(dbw), 10) + pad(String(format: "%.3f", ratio), 10)
+                    + pad(String(format: "%.3f", timeRatio), 13))
         }
         print("")
         print("conv-decoupled-vs-sgemm-min: \(String(format: "%.3f", minRatio))")
@@ -89,5 +96,7 @@ enum ConvBench {
     }
     static func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
     static func f(_ v: Double) -> String { String(format: "%.1f", v) }
-    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+    static func pad(_ s: String, _ n: Int) -> String {
+        s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count)
+    }
 }

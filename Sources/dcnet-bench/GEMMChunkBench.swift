@@ -33,13 +33,14 @@ enum GEMMChunkBench {
                 for i in 0..<(CRS * N) { b[i] = Float.random(in: -1...1, using: &rng) }
                 var times: [Double] = []
                 for _ in 0..<reps {
-                    times.append(ConvBench.time {
-                        for _ in 0..<(batch / chunk) {
-                            BLAS.sgemm(.none, .none, m: K, n: N, k: CRS, a: a, b: b, c: out)
-                            BLAS.sgemm(.none, .transpose, m: K, n: CRS, k: N, a: out, b: b, beta: 1, c: da)
-                            BLAS.sgemm(.transpose, .none, m: CRS, n: N, k: K, a: a, b: out, c: db)
-                        }
-                    })
+                    times.append(
+                        ConvBench.time {
+                            for _ in 0..<(batch / chunk) {
+                                BLAS.sgemm(.none, .none, m: K, n: N, k: CRS, a: a, b: b, c: out)
+                                BLAS.sgemm(.none, .transpose, m: K, n: CRS, k: N, a: out, b: b, beta: 1, c: da)
+                                BLAS.sgemm(.transpose, .none, m: CRS, n: N, k: K, a: a, b: out, c: db)
+                            }
+                        })
                 }
                 let rate = 3 * 2 * Double(K * CRS * P * batch) / ConvBench.median(times) / 1e9
                 rates[chunk] = rate

@@ -49,20 +49,24 @@ enum OperatorBench {
         for (name, op) in operators {
             var tf: [Double] = [], tb: [Double] = []
             for _ in 0..<reps {
-                tf.append(ConvBench.time {
-                    for _ in 0..<inner {
-                        op.forward(u: u, xn: xn, invXn: inv, wn: wn, rho: rho, sharpness: sharpness, out: out,
-                                   channels: K, positions: P)
-                    }
-                })
-                tb.append(ConvBench.time {
-                    for _ in 0..<inner {
-                        // backward overwrites its u with dL/du, so it runs on a copy.
-                        du.update(from: u, count: K * P)
-                        op.backward(dy: dy, u: du, xn: xn, invXn: inv, wn: wn, rho: rho, sharpness: sharpness,
-                                    dXn: dXn, dWn: dWn, dRho: dRho, dK: dK, scratch: scratch, channels: K, positions: P)
-                    }
-                })
+                tf.append(
+                    ConvBench.time {
+                        for _ in 0..<inner {
+                            op.forward(
+                                u: u, xn: xn, invXn: inv, wn: wn, rho: rho, sharpness: sharpness, out: out,
+                                channels: K, positions: P)
+                        }
+                    })
+                tb.append(
+                    ConvBench.time {
+                        for _ in 0..<inner {
+                            // backward overwrites its u with dL/du, so it runs on a copy.
+                            du.update(from: u, count: K * P)
+                            op.backward(
+                                dy: dy, u: du, xn: xn, invXn: inv, wn: wn, rho: rho, sharpness: sharpness,
+                                dXn: dXn, dWn: dWn, dRho: dRho, dK: dK, scratch: scratch, channels: K, positions: P)
+                        }
+                    })
             }
             let perElement = 1e9 / Double(inner * K * P)
             let f = ConvBench.median(tf) * perElement, b = ConvBench.median(tb) * perElement
@@ -71,8 +75,10 @@ enum OperatorBench {
         }
         print("(backward includes copying u, which it overwrites: one 256 KB copy per pass)")
         // Accuracy of the approximations as compiled here (with FMA where the kernels use it).
-        func worstError(from lo: Double, to hi: Double, step: Double, relative: Bool,
-                        _ approx: (Float) -> Float, _ exact: (Double) -> Double) -> Double {
+        func worstError(
+            from lo: Double, to hi: Double, step: Double, relative: Bool,
+            _ approx: (Float) -> Float, _ exact: (Double) -> Double
+        ) -> Double {
             var worst = 0.0, x = lo
             while x <= hi {
                 let e = exact(Double(Float(x))), d = abs(Double(approx(Float(x))) - e)
@@ -84,13 +90,21 @@ enum OperatorBench {
         print("")
         print(String(format: "operator-tanh-cos-forward-ns-per-element: %.3f", fastPath.forward))
         print(String(format: "operator-tanh-cos-backward-ns-per-element: %.3f", fastPath.backward))
-        print(String(format: "fast-tanh-max-abs-error: %.2e",
-                     worstError(from: -12, to: 12, step: 0.00037, relative: false, fastTanh, Foundation.tanh)))
-        print(String(format: "fast-acos-max-abs-error: %.2e",
-                     worstError(from: -1, to: 1, step: 0.00003, relative: false, fastAcos, Foundation.acos)))
-        print(String(format: "fast-exp-max-rel-error: %.2e",
-                     worstError(from: -87, to: 88, step: 0.0017, relative: true, fastExp, Foundation.exp)))
-        print(String(format: "fast-log1p-max-rel-error: %.2e",
-                     worstError(from: 1e-4, to: 1e4, step: 0.0013, relative: true, fastLog1p, Foundation.log1p)))
+        print(
+            String(
+                format: "fast-tanh-max-abs-error: %.2e",
+                worstError(from: -12, to: 12, step: 0.00037, relative: false, fastTanh, Foundation.tanh)))
+        print(
+            String(
+                format: "fast-acos-max-abs-error: %.2e",
+                worstError(from: -1, to: 1, step: 0.00003, relative: false, fastAcos, Foundation.acos)))
+        print(
+            String(
+                format: "fast-exp-max-rel-error: %.2e",
+                worstError(from: -87, to: 88, step: 0.0017, relative: true, fastExp, Foundation.exp)))
+        print(
+            String(
+                format: "fast-log1p-max-rel-error: %.2e",
+                worstError(from: 1e-4, to: 1e4, step: 0.0013, relative: true, fastLog1p, Foundation.log1p)))
     }
 }

@@ -14,9 +14,13 @@ enum ScalingBench {
         let sizes = (0..<9).map { 1024 << (2 * $0) }  // 1 KB, 4 KB, ..., 64 MB
         let samples = Int(ProcessInfo.processInfo.environment["BENCH_REPS"] ?? "") ?? 5
         if comm.isRoot {
-            print("all-reduce sweep on \(comm.size) ranks (\(comm.localSize) on rank 0's node); median of \(samples) samples")
-            print(AllReduceBench.pad("gradients", 11) + AllReduceBench.pad("fp32 ms", 11) + AllReduceBench.pad("bf16 ms", 11)
-                  + AllReduceBench.pad("fp32 Gbit/s", 13))
+            print(
+                "all-reduce sweep on \(comm.size) ranks (\(comm.localSize) on rank 0's node); median of \(samples) samples"
+            )
+            print(
+                AllReduceBench.pad("gradients", 11) + AllReduceBench.pad("fp32 ms", 11)
+                    + AllReduceBench.pad("bf16 ms", 11)
+                    + AllReduceBench.pad("fp32 Gbit/s", 13))
         }
         for bytes in sizes {
             let count = bytes / 4
@@ -41,10 +45,11 @@ enum ScalingBench {
             }
             let a = AllReduceBench.median(fp32), b = AllReduceBench.median(bf16)
             if comm.isRoot {
-                print(AllReduceBench.pad(AllReduceBench.formatBytes(bytes), 11)
-                      + AllReduceBench.pad(String(format: "%.3f", a * 1e3), 11)
-                      + AllReduceBench.pad(String(format: "%.3f", b * 1e3), 11)
-                      + AllReduceBench.pad(String(format: "%.3f", Double(bytes) * 8 / a / 1e9), 13))
+                print(
+                    AllReduceBench.pad(AllReduceBench.formatBytes(bytes), 11)
+                        + AllReduceBench.pad(String(format: "%.3f", a * 1e3), 11)
+                        + AllReduceBench.pad(String(format: "%.3f", b * 1e3), 11)
+                        + AllReduceBench.pad(String(format: "%.3f", Double(bytes) * 8 / a / 1e9), 13))
                 print("SWEEP bytes=\(bytes) fp32=\(a) bf16=\(b)")
             }
         }

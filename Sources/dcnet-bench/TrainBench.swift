@@ -27,7 +27,10 @@ enum TrainBench {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-bench-\(getpid())").path
         try writeRandomCIFAR(directory: dir, images: 1280)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileHandle.standardOutput.write(Data("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU, \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n".utf8))
+        FileHandle.standardOutput.write(
+            Data(
+                "train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU, \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n"
+                    .utf8))
         var two: [Result] = [], one: [Result] = []
         for _ in 0..<repeats {
             two.append(try launch(ranks: 2, globalBatch: 128, data: dir))
@@ -39,13 +42,16 @@ enum TrainBench {
         for (name, r) in [("2 ranks × 1 thread (128)", m2), ("1 rank × 1 thread (64)", m1)] {
             let total = r.forward + r.backward + r.exposed + r.update + r.data
             func pct(_ v: Double) -> String { String(format: "%5.1f%%", 100 * v / total) }
-            print(name.padding(toLength: 25, withPad: " ", startingAt: 0)
-                  + String(format: "%7.1f", r.imagesPerSecond) + "   " + pct(r.forward) + "   " + pct(r.backward)
-                  + "      " + pct(r.exposed) + "      " + pct(r.update) + "  " + pct(r.data)
-                  + String(format: "   %7.0f MB", r.peakRSSMegabytes))
+            print(
+                name.padding(toLength: 25, withPad: " ", startingAt: 0)
+                    + String(format: "%7.1f", r.imagesPerSecond) + "   " + pct(r.forward) + "   " + pct(r.backward)
+                    + "      " + pct(r.exposed) + "      " + pct(r.update) + "  " + pct(r.data)
+                    + String(format: "   %7.0f MB", r.peakRSSMegabytes))
         }
         print("(percentages are shares of the step time; exposed-comm is the wait for all-reduce after the last rank's")
-        print(" backward ends; the first rank to finish also waited \(String(format: "%.1f%%", 100 * m2.imbalanceFraction)) of the step for the other: imbalance)")
+        print(
+            " backward ends; the first rank to finish also waited \(String(format: "%.1f%%", 100 * m2.imbalanceFraction)) of the step for the other: imbalance)"
+        )
         print("")
         print(String(format: "train-images-per-s-2x1: %.1f", m2.imagesPerSecond))
         print(String(format: "scaling-2x1-vs-1x1: %.3f", m2.imagesPerSecond / m1.imagesPerSecond))
@@ -77,20 +83,29 @@ enum TrainBench {
         try p.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        guard p.terminationStatus == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw JobError(rank: 0, "train-worker with \(ranks) rank(s) failed (exit \(p.terminationStatus)):\n\(output)")
+        guard p.terminationStatus == 0,
+            let line = output.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") })
+        else {
+            throw JobError(
+                rank: 0, "train-worker with \(ranks) rank(s) failed (exit \(p.terminationStatus)):\n\(output)")
         }
         var fields: [String: Double] = [:]
         for kv in line.dropFirst(7).split(separator: " ") {
             let parts = kv.split(separator: "=")
             if parts.count == 2 { fields[String(parts[0])] = Double(parts[1]) }
         }
-        let r = Result(imagesPerSecond: fields["ips"] ?? 0, forward: fields["forward"] ?? 0, backward: fields["backward"] ?? 0,
-                       exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
-                       imbalance: fields["imbalance"] ?? 0, peakRSSMegabytes: fields["rss"] ?? 0)
+        let r = Result(
+            imagesPerSecond: fields["ips"] ?? 0, forward: fields["forward"] ?? 0, backward: fields["backward"] ?? 0,
+            exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
+            imbalance: fields["imbalance"] ?? 0, peakRSSMegabytes: fields["rss"] ?? 0)
         // Unbuffered, so progress shows while the next run starts, also through a pipe.
-        FileHandle.standardOutput.write(Data(String(format: "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%% rank imbalance)\n",
-                                                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction, 100 * r.imbalanceFraction).utf8))
+        FileHandle.standardOutput.write(
+            Data(
+                String(
+                    format:
+                        "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%% rank imbalance)\n",
+                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction, 100 * r.imbalanceFraction
+                ).utf8))
         return r
     }
 
@@ -101,18 +116,25 @@ enum TrainBench {
         let args = CommandLine.arguments
         // BENCH_MODEL=resnet32 measures ResNet-32 instead (scripts/bench scaling).
         let architecture = Architecture(rawValue: ProcessInfo.processInfo.environment["BENCH_MODEL"] ?? "cnn9") ?? .cnn9
-        var config = TrainingConfig(model: ModelConfig(
-            architecture: architecture, convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
+        var config = TrainingConfig(
+            model: ModelConfig(
+                architecture: architecture,
+                convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
         config.globalBatch = Int(args[3]) ?? 128
         config.epochs = 100
         var options = RunOptions(dataDirectory: args[2])
         options.threads = 1
         options.evalEvery = 0
-        if let mb = ProcessInfo.processInfo.environment["BENCH_BUCKET_MB"].flatMap(Double.init) { options.bucketMegabytes = mb }
+        if let mb = ProcessInfo.processInfo.environment["BENCH_BUCKET_MB"].flatMap(Double.init) {
+            options.bucketMegabytes = mb
+        }
         // scripts/bench multihost measures bfloat16 gradients on a slow link.
         if let name = ProcessInfo.processInfo.environment["BENCH_COMPRESSION"], !name.isEmpty {
             guard let compression = GradientCompression(rawValue: name) else {
-                throw JobError(rank: world.rank, "BENCH_COMPRESSION=\(name) is not one of \(GradientCompression.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw JobError(
+                    rank: world.rank,
+                    "BENCH_COMPRESSION=\(name) is not one of \(GradientCompression.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             options.gradientCompression = compression
         }
@@ -136,9 +158,12 @@ enum TrainBench {
         let imbalance = most.reduce(0, +) - exposed
         if world.rank == 0 {
             let n = Double(steps)
-            print(String(format: "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f rss=%.1f",
-                         Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
-                         exposed / n, imbalance / n, t.update / n, t.data / n, rss))
+            print(
+                String(
+                    format:
+                        "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f rss=%.1f",
+                    Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
+                    exposed / n, imbalance / n, t.update / n, t.data / n, rss))
         }
     }
 

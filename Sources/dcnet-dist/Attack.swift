@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import DCNetData
 import DCNetLayers
 import DCNetTraining
+import Foundation
 import MPI
 
 extension AttackMethod: ExpressibleByArgument {}
@@ -37,12 +37,14 @@ struct Attack: ParsableCommand {
     @Option(help: "Iterations of BIM/PGD (FGSM: always 1).") var steps: Int = 10
     @Option(help: "Step size of BIM/PGD in --epsilon-units (default: eps/steps for BIM, 2.5·eps/steps for PGD).")
     var stepSize: Double?
-    @Option(help: "Craft on this checkpoint (file or directory) and evaluate on --checkpoint: a black-box transfer attack.")
+    @Option(
+        help: "Craft on this checkpoint (file or directory) and evaluate on --checkpoint: a black-box transfer attack.")
     var sourceCheckpoint: String?
     @Option(help: "Attack only the first N test images.") var limit: Int?
     @Option(help: "Append one JSON line per epsilon to this file (rank 0).") var output: String?
     @Option(help: "Run name recorded as the target (default: derived from the checkpoint path).") var name: String?
-    @Option(help: "Run name recorded as the source (default: derived from the source checkpoint path).") var sourceName: String?
+    @Option(help: "Run name recorded as the source (default: derived from the source checkpoint path).") var sourceName:
+        String?
     @Option(help: "Seed of the PGD random start.") var seed: UInt64 = 0
     @Option(help: "Images per rank and pass.") var batchSize: Int = 100
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
@@ -65,7 +67,9 @@ struct Attack: ParsableCommand {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
         if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
         for (flag, path) in [("--checkpoint", checkpoint), ("--source-checkpoint", sourceCheckpoint)] {
-            if let path, !FileManager.default.fileExists(atPath: path) { throw ValidationError("\(flag) \(path): no such file") }
+            if let path, !FileManager.default.fileExists(atPath: path) {
+                throw ValidationError("\(flag) \(path): no such file")
+            }
         }
         if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
@@ -83,13 +87,15 @@ struct Attack: ParsableCommand {
             let loaded: Result<LabeledImages, Error> = Result {
                 try CIFAR.load(directory: data, variant: target.config.variant, split: .test)
             }
-            try world.agreeOnAttackOutput(loaded.map { _ in () }, console: console, what: "loading the test data from \(data)")
+            try world.agreeOnAttackOutput(
+                loaded.map { _ in () }, console: console, what: "loading the test data from \(data)")
             var test = try loaded.get()
             if let limit { test = test.prefix(min(limit, test.count)) }
             let scaling = (source ?? target).config.scaling.scaling
             let settings = epsilonValues.map {
-                AttackSettings(method: method, epsilon: $0, units: epsilonUnits, steps: steps, stepSize: stepSize,
-                               scaling: scaling, seed: seed)
+                AttackSettings(
+                    method: method, epsilon: $0, units: epsilonUnits, steps: steps, stepSize: stepSize,
+                    scaling: scaling, seed: seed)
             }
             let evaluation = AdversarialEvaluation(
                 target: target.network, targetScaling: target.config.scaling.scaling,
@@ -99,16 +105,21 @@ struct Attack: ParsableCommand {
             let targetName = name ?? runName(checkpoint)
             let sourceRun = source == nil ? targetName : (sourceName ?? runName(sourceCheckpoint!))
             let what = source == nil ? "white-box" : "black-box from \(sourceRun)"
-            console.print("\(targetName): \(method.rawValue.uppercased()) \(what), \(results.first?.images ?? 0) test images, "
-                          + String(format: "clean accuracy %.2f%% (%d rank(s), %.0f s)", 100 * (results.first?.cleanAccuracy ?? 0),
-                                   world.size, Date().timeIntervalSince(start)))
+            console.print(
+                "\(targetName): \(method.rawValue.uppercased()) \(what), \(results.first?.images ?? 0) test images, "
+                    + String(
+                        format: "clean accuracy %.2f%% (%d rank(s), %.0f s)", 100 * (results.first?.cleanAccuracy ?? 0),
+                        world.size, Date().timeIntervalSince(start)))
             var local: Result<Void, Error> = .success(())
             var lines: [String] = []
             for r in results {
                 let s = r.settings
-                console.print(String(format: "  eps %5.2f px (%.4f model units)  steps %2d  step %.3f px  accuracy %6.2f%%  max |δ| %.3f px  pixels in [%.2f, %.2f]",
-                                     s.epsilonPixels, s.epsilon[0], s.steps, s.stepSizePixels, 100 * r.adversarialAccuracy,
-                                     r.maxPerturbationPixels, r.minPixel, r.maxPixel))
+                console.print(
+                    String(
+                        format:
+                            "  eps %5.2f px (%.4f model units)  steps %2d  step %.3f px  accuracy %6.2f%%  max |δ| %.3f px  pixels in [%.2f, %.2f]",
+                        s.epsilonPixels, s.epsilon[0], s.steps, s.stepSizePixels, 100 * r.adversarialAccuracy,
+                        r.maxPerturbationPixels, r.minPixel, r.maxPixel))
                 lines.append(r.jsonLine(source: sourceRun, target: targetName, transfer: source != nil))
             }
             if world.rank == 0, let output {
@@ -122,7 +133,9 @@ struct Attack: ParsableCommand {
     /// A checkpoint file, or the newest checkpoint in a directory.
     func resolveCheckpoint(_ path: String, rank: Int) throws -> String {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return path
+        }
         guard let newest = Checkpoint.list(in: path).first else {
             throw JobError(rank: rank, "\(path): no checkpoint (ckpt-*.safetensors) in this directory")
         }
@@ -146,7 +159,9 @@ func appendLines(_ lines: [String], to path: String) throws {
             throw JobError(rank: 0, "\(path): cannot create the file")
         }
     }
-    guard let handle = FileHandle(forWritingAtPath: path) else { throw JobError(rank: 0, "\(path): cannot open for writing") }
+    guard let handle = FileHandle(forWritingAtPath: path) else {
+        throw JobError(rank: 0, "\(path): cannot open for writing")
+    }
     defer { try? handle.close() }
     handle.seekToEndOfFile()
     handle.write(Data((lines.map { $0 + "\n" }.joined()).utf8))

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import DCNetLayers
 import DCNetModels
 import DCNetTraining
+import Foundation
 import MPI
 
 @main

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import DCNetData
 import DCNetLayers
 import DCNetTraining
+import Foundation
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +16,9 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
-        if !FileManager.default.fileExists(atPath: checkpoint) { throw ValidationError("--checkpoint \(checkpoint): no such file") }
+        if !FileManager.default.fileExists(atPath: checkpoint) {
+            throw ValidationError("--checkpoint \(checkpoint): no such file")
+        }
         if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
 
@@ -27,8 +29,10 @@ struct Evaluate: ParsableCommand {
             let test = try model.loadTestSet(directory: data)
             let e = try model.evaluate(test)
             let console = Console(rank: world.rank)
-            console.print(String(format: "%@: test accuracy %.2f%%, loss %.4f over %d images (%d rank(s))",
-                                 checkpoint, 100 * e.accuracy, e.loss, e.count, world.size))
+            console.print(
+                String(
+                    format: "%@: test accuracy %.2f%%, loss %.4f over %d images (%d rank(s))",
+                    checkpoint, 100 * e.accuracy, e.loss, e.count, world.size))
             console.print("per-class accuracy:")
             for (k, a) in e.perClassAccuracy.enumerated() {
                 let name = k < test.classNames.count ? test.classNames[k] : "class \(k)"

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import DCNetReport
+import Foundation
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,8 +20,11 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let suiteURL = URL(fileURLWithPath: suite).standardizedFileURL
-        let candidates = groups.map { [$0] } ?? [suiteURL.appendingPathComponent("suite.json").path,
-                                                 suiteURL.appendingPathComponent("groups.json").path]
+        let candidates =
+            groups.map { [$0] } ?? [
+                suiteURL.appendingPathComponent("suite.json").path,
+                suiteURL.appendingPathComponent("groups.json").path,
+            ]
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw ValidationError("no groups: pass --groups FILE (looked for \(candidates.joined(separator: ", ")))")
         }
@@ -38,7 +41,9 @@ struct Report: ParsableCommand {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var (markdown, plots, missing) = report.render()
         var provenance = ["- **Report commit:** `\(gitCommit() ?? "unknown (not a git checkout)")`"]
-        if command != nil { provenance.append("- **Report command:** `\(invocation.replacingOccurrences(of: "`", with: "'"))`") }
+        if command != nil {
+            provenance.append("- **Report command:** `\(invocation.replacingOccurrences(of: "`", with: "'"))`")
+        }
         var lines = markdown.components(separatedBy: "\n")
         let at = (lines.firstIndex { $0.hasPrefix("- **Generated:**") }).map { $0 + 1 } ?? min(2, lines.count)
         lines.insert(contentsOf: provenance, at: at)

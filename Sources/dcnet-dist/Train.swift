@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import DCNetLayers
 import DCNetModels
 import DCNetTraining
+import Foundation
 
 extension Architecture: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
@@ -45,13 +45,20 @@ struct ModelOptions: ParsableArguments {
     var model: Architecture = .cnn9
     @Option(help: "Width multiplier of the stage widths (cnn9: 64/128/256, resnet32: 96/192/384).")
     var width: Double = 1
-    @Option(help: "Convolution operator: baseline (inner product) or the decoupled magnitude function sphere|ball|tanh|linear|seg|log.")
+    @Option(
+        help:
+            "Convolution operator: baseline (inner product) or the decoupled magnitude function sphere|ball|tanh|linear|seg|log."
+    )
     var `operator`: OperatorName = .tanh
     @Option(help: "Angular activation g(theta) of decoupled operators: cos|linear|sigmoid|sqcos.")
     var angular: AngularName = .cos
-    @Option(help: "Weighted operator: none|linear (needs --operator linear)|nonlinear|separable (need --operator tanh).")
+    @Option(
+        help: "Weighted operator: none|linear (needs --operator linear)|nonlinear|separable (need --operator tanh).")
     var weighted: Weighting = .none
-    @Flag(help: "Learnable operator radius rho_c = (r_c²+1e-4)·m (the authors' form). Without it rho = m, the mean patch norm.")
+    @Flag(
+        help:
+            "Learnable operator radius rho_c = (r_c²+1e-4)·m (the authors' form). Without it rho = m, the mean patch norm."
+    )
     var learnableRadius = false
     @Option(help: "A fixed operator radius rho instead (not with --learnable-radius).")
     var radius: Float?
@@ -77,13 +84,21 @@ struct ModelOptions: ParsableArguments {
         if !(alpha > 0) { throw ValidationError("--alpha must be positive (got \(alpha))") }
         if !(beta >= 0) { throw ValidationError("--beta must be ≥ 0 (got \(beta))") }
         if !(sharpness > 0) { throw ValidationError("--sharpness must be positive (got \(sharpness))") }
-        if !(radiusDecay > 0 && radiusDecay < 1) { throw ValidationError("--radius-decay must be in (0, 1) (got \(radiusDecay))") }
+        if !(radiusDecay > 0 && radiusDecay < 1) {
+            throw ValidationError("--radius-decay must be in (0, 1) (got \(radiusDecay))")
+        }
         if let r = radius, !(r > 0) { throw ValidationError("--radius must be positive (got \(r))") }
-        if !(0..<1).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))") }
-        if radius != nil && learnableRadius { throw ValidationError("--radius and --learnable-radius exclude each other") }
+        if !(0..<1).contains(labelSmoothing) {
+            throw ValidationError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
+        }
+        if radius != nil && learnableRadius {
+            throw ValidationError("--radius and --learnable-radius exclude each other")
+        }
         if `operator` == .baseline {
             if weighted != .none { throw ValidationError("--weighted needs a decoupled --operator, not baseline") }
-            if learnableRadius || radius != nil { throw ValidationError("the baseline convolution has no operator radius") }
+            if learnableRadius || radius != nil {
+                throw ValidationError("the baseline convolution has no operator radius")
+            }
         } else {
             let op = decoupledOperator
             switch weighted {
@@ -94,7 +109,8 @@ struct ModelOptions: ParsableArguments {
             default: break
             }
             if (learnableRadius || radius != nil) && !op.usesRadius {
-                throw ValidationError("--operator \(`operator`.rawValue) with --weighted \(weighted.rawValue) has no operator radius")
+                throw ValidationError(
+                    "--operator \(`operator`.rawValue) with --weighted \(weighted.rawValue) has no operator radius")
             }
             if learnableSharpness && angular != .sigmoid {
                 throw ValidationError("--learnable-sharpness needs --angular sigmoid")
@@ -112,24 +128,30 @@ struct ModelOptions: ParsableArguments {
         case .seg: magnitude = .segmented(beta: beta)
         case .log: magnitude = .logarithmic
         }
-        let radiusMode: RadiusMode = radius.map { .fixed($0) }
+        let radiusMode: RadiusMode =
+            radius.map { .fixed($0) }
             ?? (learnableRadius ? .learnable(decay: radiusDecay) : .relative(decay: radiusDecay))
-        return DecoupledOperator(magnitude: magnitude, angular: angular.activation, weighting: weighted,
-                                 alpha: alpha, radius: radiusMode, sharpness: sharpness,
-                                 learnableSharpness: learnableSharpness)
+        return DecoupledOperator(
+            magnitude: magnitude, angular: angular.activation, weighting: weighted,
+            alpha: alpha, radius: radiusMode, sharpness: sharpness,
+            learnableSharpness: learnableSharpness)
     }
 
     func modelConfig(classes: Int) -> ModelConfig {
-        ModelConfig(architecture: model, widthMultiplier: width,
-                    convolution: `operator` == .baseline ? .baseline : .decoupled(decoupledOperator),
-                    batchNorm: !noBatchnorm, relu: !noRelu, classes: classes, labelSmoothing: labelSmoothing)
+        ModelConfig(
+            architecture: model, widthMultiplier: width,
+            convolution: `operator` == .baseline ? .baseline : .decoupled(decoupledOperator),
+            batchNorm: !noBatchnorm, relu: !noRelu, classes: classes, labelSmoothing: labelSmoothing)
     }
 }
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a network (run under mpirun for several ranks).")
 
-    @Option(help: "Directory with the CIFAR binary files (data_batch_1..5.bin[.gz] and test_batch.bin[.gz], or train.bin/test.bin for CIFAR-100).")
+    @Option(
+        help:
+            "Directory with the CIFAR binary files (data_batch_1..5.bin[.gz] and test_batch.bin[.gz], or train.bin/test.bin for CIFAR-100)."
+    )
     var data: String
     @Option(help: "cifar10 or cifar100.")
     var dataset: DatasetName = .cifar10
@@ -138,7 +160,10 @@ struct Train: ParsableCommand {
 
     @Option(help: "Epochs to train.") var epochs: Int = 10
     @Option(help: "Global batch size over all ranks (must divide by the rank count).") var batchSize: Int = 128
-    @Option(help: "Micro-batches per rank per step: gradients of K forward/backward passes are summed before the step's one all-reduce (global batch = ranks × K × images per pass).")
+    @Option(
+        help:
+            "Micro-batches per rank per step: gradients of K forward/backward passes are summed before the step's one all-reduce (global batch = ranks × K × images per pass)."
+    )
     var accumulate: Int = 1
     @Option(help: "Scale the peak --lr with the global batch: none, linear (× batch/reference; use a warm-up) or sqrt.")
     var lrScaling: LearningRateScaling = .none
@@ -147,7 +172,8 @@ struct Train: ParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float = 0.05
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Plain momentum instead of Nesterov.") var noNesterov = false
-    @Option(help: "Learning-rate schedule after the warm-up: cosine|step|constant.") var schedule: ScheduleKind = .cosine
+    @Option(help: "Learning-rate schedule after the warm-up: cosine|step|constant.") var schedule: ScheduleKind =
+        .cosine
     @Option(help: "Epochs of linear warm-up.") var warmupEpochs: Double = 1
     @Option(help: "Epochs at which the step schedule multiplies the rate by --step-gamma (comma-separated).")
     var stepMilestones: String = ""
@@ -172,18 +198,28 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (starts fresh if there is none).")
     var resume = false
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
-    @Option(help: "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole backward, finish quickly on slow links).")
+    @Option(
+        help:
+            "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole backward, finish quickly on slow links)."
+    )
     var bucketMb: Double = RunOptions.defaultBucketMegabytes
-    @Option(help: "none, or bf16: all-reduce gradients as bfloat16 (half the bytes; 8 significant bits, for slow networks).")
+    @Option(
+        help: "none, or bf16: all-reduce gradients as bfloat16 (half the bytes; 8 significant bits, for slow networks)."
+    )
     var gradientCompression: GradientCompression = .none
-    @Flag(help: "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch.")
+    @Flag(
+        help:
+            "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch."
+    )
     var syncBatchnorm = false
     @Option(help: "OpenBLAS threads per rank (default: cores on the node / ranks on the node).") var threads: Int?
     @Option(help: "Evaluate every N epochs (0: only at the end).") var evalEvery: Int = 1
     @Option(help: "Evaluate on the first N test images only.") var evalLimit: Int?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
-    @Option(help: ArgumentHelp("Seconds a rank may wait at one collective (a gradient bucket, the step agreement, synchronised BatchNorm, evaluation, a checkpoint, the initial broadcast) before the job ends, naming the ranks and hosts that did not arrive (0: wait forever, warning every 60 s).",
-                               valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a rank may wait at one collective (a gradient bucket, the step agreement, synchronised BatchNorm, evaluation, a checkpoint, the initial broadcast) before the job ends, naming the ranks and hosts that did not arrive (0: wait forever, warning every 60 s).",
+            valueName: "seconds"))
     var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
 
     func validate() throws {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import BLAS
 
 final class BLASTests: XCTestCase {
@@ -12,8 +13,10 @@ final class BLASTests: XCTestCase {
     }
 
     /// Naive row-major reference in Double.
-    private func referenceGemm(_ ta: BLAS.Transpose, _ tb: BLAS.Transpose, m: Int, n: Int, k: Int,
-                               alpha: Double, a: [Float], b: [Float], beta: Double, c: [Float]) -> [Double] {
+    private func referenceGemm(
+        _ ta: BLAS.Transpose, _ tb: BLAS.Transpose, m: Int, n: Int, k: Int,
+        alpha: Double, a: [Float], b: [Float], beta: Double, c: [Float]
+    ) -> [Double] {
         var out = [Double](repeating: 0, count: m * n)
         for i in 0..<m {
             for j in 0..<n {
@@ -40,14 +43,16 @@ final class BLASTests: XCTestCase {
                     a.withUnsafeBufferPointer { pa in
                         b.withUnsafeBufferPointer { pb in
                             c.withUnsafeMutableBufferPointer { pc in
-                                BLAS.sgemm(ta, tb, m: m, n: n, k: k, alpha: alpha,
-                                           a: pa.baseAddress!, b: pb.baseAddress!,
-                                           beta: beta, c: pc.baseAddress!)
+                                BLAS.sgemm(
+                                    ta, tb, m: m, n: n, k: k, alpha: alpha,
+                                    a: pa.baseAddress!, b: pb.baseAddress!,
+                                    beta: beta, c: pc.baseAddress!)
                             }
                         }
                     }
-                    let want = referenceGemm(ta, tb, m: m, n: n, k: k, alpha: Double(alpha),
-                                             a: a, b: b, beta: Double(beta), c: c0)
+                    let want = referenceGemm(
+                        ta, tb, m: m, n: n, k: k, alpha: Double(alpha),
+                        a: a, b: b, beta: Double(beta), c: c0)
                     // Relative to the magnitude of the terms, since entries can cancel to ~0.
                     let scale = max(1.0, want.map(abs).max() ?? 1)
                     let worst = zip(c, want).map { abs(Double($0) - $1) / scale }.max() ?? 0
@@ -59,17 +64,28 @@ final class BLASTests: XCTestCase {
 
     func testSgemmWithLeadingDimensions() {
         // A 2×3 view into a 2×5 row-major matrix, B 3×2 packed, C 2×2 inside 2×4.
-        let a: [Float] = [1, 2, 3, 99, 99,
-                          4, 5, 6, 99, 99]
-        let b: [Float] = [1, 0,
-                          0, 1,
-                          1, 1]
-        var c: [Float] = [10, 10, -1, -1,
-                          10, 10, -1, -1]
-        BLAS.sgemm(.none, .none, m: 2, n: 2, k: 3, alpha: 2, a: a, lda: 5, b: b,
-                   beta: 0.5, c: &c, ldc: 4)
-        XCTAssertEqual(c, [13, 15, -1, -1,
-                           25, 27, -1, -1])
+        let a: [Float] = [
+            1, 2, 3, 99, 99,
+            4, 5, 6, 99, 99,
+        ]
+        let b: [Float] = [
+            1, 0,
+            0, 1,
+            1, 1,
+        ]
+        var c: [Float] = [
+            10, 10, -1, -1,
+            10, 10, -1, -1,
+        ]
+        BLAS.sgemm(
+            .none, .none, m: 2, n: 2, k: 3, alpha: 2, a: a, lda: 5, b: b,
+            beta: 0.5, c: &c, ldc: 4)
+        XCTAssertEqual(
+            c,
+            [
+                13, 15, -1, -1,
+                25, 27, -1, -1,
+            ])
     }
 
     func testSgemmWithZeroKScalesC() {

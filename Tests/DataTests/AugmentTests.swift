@@ -1,15 +1,19 @@
 import XCTest
+
 @testable import DCNetData
 
 final class AugmentTests: XCTestCase {
-    func render(_ images: LabeledImages, _ idx: [Int], epoch: Int = 0, seed: UInt64 = 7, augment: Bool = true,
-                scaling: Scaling = .authors) -> (px: [Float], labels: [Int32]) {
+    func render(
+        _ images: LabeledImages, _ idx: [Int], epoch: Int = 0, seed: UInt64 = 7, augment: Bool = true,
+        scaling: Scaling = .authors
+    ) -> (px: [Float], labels: [Int32]) {
         var px = [Float](repeating: .nan, count: idx.count * 3072)
         var lb = [Int32](repeating: -1, count: idx.count)
         px.withUnsafeMutableBufferPointer { p in
             lb.withUnsafeMutableBufferPointer { l in
-                fillBatch(images: images, indices: idx, epoch: epoch, seed: seed, augment: augment,
-                          scaling: scaling, into: p.baseAddress!, labels: l.baseAddress!)
+                fillBatch(
+                    images: images, indices: idx, epoch: epoch, seed: seed, augment: augment,
+                    scaling: scaling, into: p.baseAddress!, labels: l.baseAddress!)
             }
         }
         return (px, lb)
@@ -36,11 +40,12 @@ final class AugmentTests: XCTestCase {
         XCTAssertEqual(a, b)
         XCTAssertNotEqual(a, render(images, idx, epoch: 3, seed: 12).px)
         XCTAssertNotEqual(a, render(images, idx, epoch: 4, seed: 11).px)
-        XCTAssertEqual(Augmentation.parameters(seed: 11, epoch: 3, index: 5),
-                       Augmentation.parameters(seed: 11, epoch: 3, index: 5))
+        XCTAssertEqual(
+            Augmentation.parameters(seed: 11, epoch: 3, index: 5),
+            Augmentation.parameters(seed: 11, epoch: 3, index: 5))
         // Independent of batch composition / position: sample 5 alone equals sample 5 in the big batch.
         let single = render(images, [5], epoch: 3, seed: 11).px
-        XCTAssertEqual(single, Array(a[5 * 3072 ..< 6 * 3072]))
+        XCTAssertEqual(single, Array(a[5 * 3072..<6 * 3072]))
         // Parameters are spread over all 9×9×2 possibilities.
         var seen = Set<AugmentParams>()
         var flips = 0
@@ -57,12 +62,16 @@ final class AugmentTests: XCTestCase {
     func testCropAndFlipOnKnownImage() {
         // Pixel value encodes (c, y, x): distinct within a plane.
         var px = [UInt8](repeating: 0, count: 3072)
-        for c in 0..<3 { for y in 0..<32 { for x in 0..<32 { px[c * 1024 + y * 32 + x] = UInt8((y * 8 + x + c * 3) % 256) } } }
+        for c in 0..<3 {
+            for y in 0..<32 { for x in 0..<32 { px[c * 1024 + y * 32 + x] = UInt8((y * 8 + x + c * 3) % 256) } }
+        }
         let images = LabeledImages(pixels: px, labels: [0], classCount: 10, classNames: CIFARNames.cifar10)
         var lut = [Float](repeating: 0, count: 768)
         lut.withUnsafeMutableBufferPointer { Augmentation.fillLUT(.authors, $0.baseAddress!) }
-        for p in [AugmentParams(offsetX: 0, offsetY: 8, flip: false), AugmentParams(offsetX: 8, offsetY: 0, flip: true),
-                  AugmentParams(offsetX: 1, offsetY: 6, flip: true), AugmentParams.identity] {
+        for p in [
+            AugmentParams(offsetX: 0, offsetY: 8, flip: false), AugmentParams(offsetX: 8, offsetY: 0, flip: true),
+            AugmentParams(offsetX: 1, offsetY: 6, flip: true), AugmentParams.identity,
+        ] {
             var out = [Float](repeating: .nan, count: 3072)
             images.pixels.withUnsafeBufferPointer { s in
                 lut.withUnsafeBufferPointer { l in
@@ -71,14 +80,19 @@ final class AugmentTests: XCTestCase {
                     }
                 }
             }
-            for c in 0..<3 { for y in 0..<32 { for x in 0..<32 {
-                // Reference: explicit 40×40 padded image, crop, then flip.
-                let cx = p.flip ? 31 - x : x
-                let py = p.offsetY + y - 4, pxx = p.offsetX + cx - 4
-                let expected: Float = (py >= 0 && py < 32 && pxx >= 0 && pxx < 32)
-                    ? (Float(px[c * 1024 + py * 32 + pxx]) - 127.5) / 128 : 0
-                XCTAssertEqual(out[c * 1024 + y * 32 + x], expected, "params \(p) c\(c) y\(y) x\(x)")
-            } } }
+            for c in 0..<3 {
+                for y in 0..<32 {
+                    for x in 0..<32 {
+                        // Reference: explicit 40×40 padded image, crop, then flip.
+                        let cx = p.flip ? 31 - x : x
+                        let py = p.offsetY + y - 4, pxx = p.offsetX + cx - 4
+                        let expected: Float =
+                            (py >= 0 && py < 32 && pxx >= 0 && pxx < 32)
+                            ? (Float(px[c * 1024 + py * 32 + pxx]) - 127.5) / 128 : 0
+                        XCTAssertEqual(out[c * 1024 + y * 32 + x], expected, "params \(p) c\(c) y\(y) x\(x)")
+                    }
+                }
+            }
         }
         // Spot checks: offset (0, 8) → row 0 col 0 comes from padded (8, 0) = original (4, -4) = padding.
         // Identity → unchanged; flip with offset 4,4 mirrors.
@@ -86,21 +100,27 @@ final class AugmentTests: XCTestCase {
 
     func testPaddingIsZeroAfterScaling() {
         // An all-255 image: every padded position must be exactly 0, every image position (255-127.5)/128.
-        let images = LabeledImages(pixels: [UInt8](repeating: 255, count: 3072), labels: [1], classCount: 10,
-                                   classNames: CIFARNames.cifar10)
+        let images = LabeledImages(
+            pixels: [UInt8](repeating: 255, count: 3072), labels: [1], classCount: 10,
+            classNames: CIFARNames.cifar10)
         // Find an index whose parameters shift by the maximum (offset 0 or 8) to see padding.
         var found = false
         for i in 0..<1000 {
             let p = Augmentation.parameters(seed: 3, epoch: 1, index: i)
             if p.offsetY == 0 && p.offsetX == 8 {
-                let big = LabeledImages(pixels: [UInt8](repeating: 255, count: 3072 * (i + 1)),
-                                        labels: [UInt8](repeating: 1, count: i + 1), classCount: 10, classNames: CIFARNames.cifar10)
+                let big = LabeledImages(
+                    pixels: [UInt8](repeating: 255, count: 3072 * (i + 1)),
+                    labels: [UInt8](repeating: 1, count: i + 1), classCount: 10, classNames: CIFARNames.cifar10)
                 let out = render(big, [i], epoch: 1, seed: 3).px
-                for c in 0..<3 { for y in 0..<32 { for x in 0..<32 {
-                    let cx = p.flip ? 31 - x : x
-                    let padded = y < 4 || cx >= 28
-                    XCTAssertEqual(out[c * 1024 + y * 32 + x], padded ? 0 : (255 - 127.5) / 128)
-                } } }
+                for c in 0..<3 {
+                    for y in 0..<32 {
+                        for x in 0..<32 {
+                            let cx = p.flip ? 31 - x : x
+                            let padded = y < 4 || cx >= 28
+                            XCTAssertEqual(out[c * 1024 + y * 32 + x], padded ? 0 : (255 - 127.5) / 128)
+                        }
+                    }
+                }
                 // Also with meanStd scaling: padding is 0 (the channel mean), not scale(0).
                 let ms = render(big, [i], epoch: 1, seed: 3, scaling: .cifar10MeanStd).px
                 XCTAssertEqual(ms[0], 0)
@@ -119,12 +139,15 @@ final class AugmentTests: XCTestCase {
         var lb = [Int32](repeating: 0, count: 128)
         let t0 = DispatchTime.now().uptimeNanoseconds
         for step in 0..<4 {
-            px.withUnsafeMutableBufferPointer { p in lb.withUnsafeMutableBufferPointer { l in
-                fillBatch(images: images, indices: (step * 128) ..< (step + 1) * 128, epoch: 0, seed: 1, augment: true,
-                          into: p.baseAddress!, labels: l.baseAddress!)
-            } }
+            px.withUnsafeMutableBufferPointer { p in
+                lb.withUnsafeMutableBufferPointer { l in
+                    fillBatch(
+                        images: images, indices: (step * 128)..<(step + 1) * 128, epoch: 0, seed: 1, augment: true,
+                        into: p.baseAddress!, labels: l.baseAddress!)
+                }
+            }
         }
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        XCTAssertLessThan(secs, 2.0)   // debug build; release is ~50× faster
+        XCTAssertLessThan(secs, 2.0)  // debug build; release is ~50× faster
     }
 }

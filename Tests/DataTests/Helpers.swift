@@ -1,5 +1,7 @@
 import XCTest
+
 @testable import DCNetData
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,15 +33,18 @@ func syntheticImages(count: Int, variant: CIFARVariant, seed: UInt64 = 1) -> Lab
     for i in 0..<px.count { px[i] = UInt8(truncatingIfNeeded: rng.next() >> 56) }
     let labels = (0..<count).map { UInt8($0 % variant.classCount) }
     let coarse: [UInt8]? = variant == .cifar100 ? (0..<count).map { UInt8(($0 * 7) % 20) } : nil
-    return LabeledImages(pixels: px, labels: labels, coarseLabels: coarse, classCount: variant.classCount,
-                         classNames: variant.defaultClassNames, coarseClassNames: variant.defaultCoarseClassNames)
+    return LabeledImages(
+        pixels: px, labels: labels, coarseLabels: coarse, classCount: variant.classCount,
+        classNames: variant.defaultClassNames, coarseClassNames: variant.defaultCoarseClassNames)
 }
 
 /// Writes `images` split over the variant's files for `split` (records distributed in order).
 /// Returns the per-file record slices written.
 @discardableResult
-func writeSplit(_ images: LabeledImages, variant: CIFARVariant, split: Split, into dir: TempDir,
-                subdir: String? = nil, gzip: Bool) -> [[UInt8]] {
+func writeSplit(
+    _ images: LabeledImages, variant: CIFARVariant, split: Split, into dir: TempDir,
+    subdir: String? = nil, gzip: Bool
+) -> [[UInt8]] {
     let names = variant.fileNames(split: split)
     let per = images.count / names.count
     var out: [[UInt8]] = []
@@ -55,8 +60,10 @@ func writeSplit(_ images: LabeledImages, variant: CIFARVariant, split: Split, in
 }
 
 /// Asserts `body` throws a DataError of `kind` whose text contains `fileName`.
-func assertDataError(_ kind: DataError.Kind, mentioning fileName: String, file: StaticString = #filePath,
-                     line: UInt = #line, _ body: () throws -> Void) {
+func assertDataError(
+    _ kind: DataError.Kind, mentioning fileName: String, file: StaticString = #filePath,
+    line: UInt = #line, _ body: () throws -> Void
+) {
     do {
         try body()
         XCTFail("expected \(kind) error mentioning \(fileName), got success", file: file, line: line)

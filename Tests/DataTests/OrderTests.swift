@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DCNetData
 
 final class OrderTests: XCTestCase {
@@ -43,7 +44,8 @@ final class OrderTests: XCTestCase {
             for size in [1, 2, 3] {
                 let steps = DataOrder.stepsPerEpoch(count: 103, globalBatch: 12, policy: policy)
                 for step in 0..<steps {
-                    let global = DataOrder.globalBatchIndices(permutation: perm, step: step, globalBatch: 12, policy: policy)
+                    let global = DataOrder.globalBatchIndices(
+                        permutation: perm, step: step, globalBatch: 12, policy: policy)
                     var union: [Int] = []
                     for rank in 0..<size {
                         let s = DataOrder.shard(global, rank: rank, size: size)
@@ -64,13 +66,17 @@ final class OrderTests: XCTestCase {
         XCTAssertEqual(DataOrder.stepsPerEpoch(count: 10, globalBatch: 4, policy: .wrap), 3)
         XCTAssertEqual(DataOrder.stepsPerEpoch(count: 10, globalBatch: 4, dropLast: true), 2)
         XCTAssertEqual(DataOrder.stepsPerEpoch(count: 10, globalBatch: 4, policy: .keepPartial), 3)
-        XCTAssertEqual(DataOrder.globalBatchIndices(permutation: perm, step: 2, globalBatch: 4, policy: .wrap),
-                       [perm[8], perm[9], perm[0], perm[1]])
-        XCTAssertEqual(DataOrder.globalBatchIndices(permutation: perm, step: 2, globalBatch: 4, policy: .keepPartial),
-                       [perm[8], perm[9]])
+        XCTAssertEqual(
+            DataOrder.globalBatchIndices(permutation: perm, step: 2, globalBatch: 4, policy: .wrap),
+            [perm[8], perm[9], perm[0], perm[1]])
+        XCTAssertEqual(
+            DataOrder.globalBatchIndices(permutation: perm, step: 2, globalBatch: 4, policy: .keepPartial),
+            [perm[8], perm[9]])
         // Epoch covered: dropLast sees 8 distinct, wrap sees all 10.
         var seen = Set<Int>()
-        for s in 0..<3 { seen.formUnion(DataOrder.globalBatchIndices(permutation: perm, step: s, globalBatch: 4, policy: .wrap)) }
+        for s in 0..<3 {
+            seen.formUnion(DataOrder.globalBatchIndices(permutation: perm, step: s, globalBatch: 4, policy: .wrap))
+        }
         XCTAssertEqual(seen.count, 10)
         // Batch larger than the data set wraps repeatedly.
         let w = DataOrder.globalBatchIndices(permutation: [2, 0, 1], step: 0, globalBatch: 7, policy: .wrap)
@@ -83,7 +89,7 @@ final class OrderTests: XCTestCase {
             var last = 0
             for rank in 0..<size {
                 let r = DataOrder.evaluationShard(count: count, rank: rank, size: size)
-                XCTAssertEqual(r.lowerBound, last)   // contiguous, in rank order
+                XCTAssertEqual(r.lowerBound, last)  // contiguous, in rank order
                 last = r.upperBound
                 covered += Array(r)
             }
@@ -101,10 +107,14 @@ final class OrderTests: XCTestCase {
         let global = DataOrder.globalBatchIndices(permutation: perm, step: 1, globalBatch: 12, policy: .dropLast)
         func batch(_ idx: [Int]) -> [[Float]] {
             var px = [Float](repeating: 0, count: idx.count * 3072); var lb = [Int32](repeating: 0, count: idx.count)
-            px.withUnsafeMutableBufferPointer { p in lb.withUnsafeMutableBufferPointer { l in
-                fillBatch(images: images, indices: idx, epoch: 1, seed: 3, augment: true, into: p.baseAddress!, labels: l.baseAddress!)
-            } }
-            return (0..<idx.count).map { Array(px[$0 * 3072 ..< ($0 + 1) * 3072]) }
+            px.withUnsafeMutableBufferPointer { p in
+                lb.withUnsafeMutableBufferPointer { l in
+                    fillBatch(
+                        images: images, indices: idx, epoch: 1, seed: 3, augment: true, into: p.baseAddress!,
+                        labels: l.baseAddress!)
+                }
+            }
+            return (0..<idx.count).map { Array(px[$0 * 3072..<($0 + 1) * 3072]) }
         }
         let single = batch(global)
         for size in [2, 3] {

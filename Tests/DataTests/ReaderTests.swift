@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DCNetData
 
 final class ReaderTests: XCTestCase {
@@ -64,7 +65,7 @@ final class ReaderTests: XCTestCase {
         let dir = TempDir()
         let images = syntheticImages(count: 5, variant: .cifar10)
         let recs = images.encodedRecords(variant: .cifar10)
-        let cut = 3073 * 2 + 100   // split mid-record: members are byte streams
+        let cut = 3073 * 2 + 100  // split mid-record: members are byte streams
         let gz = Gzip.compress(Array(recs[..<cut])) + Gzip.compress(Array(recs[cut...]))
         dir.write("test_batch.bin.gz", gz)
         let t = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test)
@@ -74,10 +75,12 @@ final class ReaderTests: XCTestCase {
 
     func testClassNamesFile() throws {
         let dir = TempDir()
-        writeSplit(syntheticImages(count: 4, variant: .cifar10), variant: .cifar10, split: .test, into: dir, gzip: false)
+        writeSplit(
+            syntheticImages(count: 4, variant: .cifar10), variant: .cifar10, split: .test, into: dir, gzip: false)
         dir.write("batches.meta.txt", Array("a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n".utf8))
-        XCTAssertEqual(try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test).classNames,
-                       ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
+        XCTAssertEqual(
+            try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test).classNames,
+            ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
         dir.write("batches.meta.txt", Array("a\nb\n".utf8))
         assertDataError(.badClassNames, mentioning: "batches.meta.txt") {
             _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test)
@@ -102,7 +105,8 @@ final class ReaderTests: XCTestCase {
             _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .train)
         }
         // Four of five batches present.
-        writeSplit(syntheticImages(count: 10, variant: .cifar10), variant: .cifar10, split: .train, into: dir, gzip: true)
+        writeSplit(
+            syntheticImages(count: 10, variant: .cifar10), variant: .cifar10, split: .train, into: dir, gzip: true)
         unlink(dir.file("data_batch_4.bin.gz"))
         do {
             _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .train)
@@ -149,7 +153,8 @@ final class ReaderTests: XCTestCase {
         } catch let e as DataError {
             XCTAssertEqual(e.kind, .labelOutOfRange)
             let text = "\(e)"
-            XCTAssertTrue(text.contains("test_batch.bin") && text.contains("record 2") && text.contains("label 10"), text)
+            XCTAssertTrue(
+                text.contains("test_batch.bin") && text.contains("record 2") && text.contains("label 10"), text)
         } catch { XCTFail("\(error)") }
 
         let dir100 = TempDir()
@@ -159,7 +164,7 @@ final class ReaderTests: XCTestCase {
         assertDataError(.labelOutOfRange, mentioning: "test.bin.gz") {
             _ = try CIFAR.load(directory: dir100.path, variant: .cifar100, split: .test)
         }
-        r100[1 * 3074 + 1] = 5; r100[0] = 20   // coarse label out of range
+        r100[1 * 3074 + 1] = 5; r100[0] = 20  // coarse label out of range
         dir100.write("test.bin.gz", Gzip.compress(r100))
         assertDataError(.labelOutOfRange, mentioning: "test.bin.gz") {
             _ = try CIFAR.load(directory: dir100.path, variant: .cifar100, split: .test)
@@ -220,7 +225,7 @@ final class ReaderTests: XCTestCase {
         let images = syntheticImages(count: 6, variant: .cifar100)
         let s = images.subset(indices: [4, 1])
         XCTAssertEqual(s.count, 2)
-        XCTAssertEqual(Array(s.pixels[0..<3072]), Array(images.pixels[4 * 3072 ..< 5 * 3072]))
+        XCTAssertEqual(Array(s.pixels[0..<3072]), Array(images.pixels[4 * 3072..<5 * 3072]))
         XCTAssertEqual(s.labels, [images.labels[4], images.labels[1]])
         XCTAssertEqual(s.coarseLabels, [images.coarseLabels![4], images.coarseLabels![1]])
         XCTAssertEqual(images.prefix(3).labels, Array(images.labels[0..<3]))

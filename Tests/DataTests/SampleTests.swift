@@ -1,11 +1,12 @@
 import XCTest
+
 @testable import DCNetData
 
 /// The committed demo sample (data/cifar10-sample) loads with the standard reader.
 final class SampleTests: XCTestCase {
     static var sampleDir: String {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        parts.removeLast(3)   // Tests/DataTests/SampleTests.swift
+        parts.removeLast(3)  // Tests/DataTests/SampleTests.swift
         return parts.joined(separator: "/") + "/data/cifar10-sample"
     }
 

@@ -1,6 +1,7 @@
-import XCTest
-import Foundation
 import DCNetTensor
+import Foundation
+import XCTest
+
 @testable import DCNetLayers
 
 /// Forward values of every operator against a direct loop over patches, written from the paper's
@@ -47,13 +48,16 @@ final class DecoupledForwardTests: XCTestCase {
     }
 
     /// Runs the layer (fixed radius `rho`) and the reference on `fill`ed inputs and filters.
-    func compare(_ op: DecoupledOperator, rho: Float, kernel: Int = 3, stride: Int = 1, padding: Int = 1,
-                 input: (Int) -> Float, filter: (Int) -> Float, file: StaticString = #filePath, line: UInt = #line) {
+    func compare(
+        _ op: DecoupledOperator, rho: Float, kernel: Int = 3, stride: Int = 1, padding: Int = 1,
+        input: (Int) -> Float, filter: (Int) -> Float, file: StaticString = #filePath, line: UInt = #line
+    ) {
         var op = op
         op.radius = .fixed(rho)
         let C = 3, H = 5, W = 5, K = 2
-        let layer = DecoupledConv2D("ref", inChannels: C, outChannels: K, kernel: kernel, stride: stride,
-                                    padding: padding, operator: op)
+        let layer = DecoupledConv2D(
+            "ref", inChannels: C, outChannels: K, kernel: kernel, stride: stride,
+            padding: padding, operator: op)
         let arena = Arena()
         let shape = Shape(n: 1, c: C, h: H, w: W)
         _ = layer.build(input: shape, arena: arena)
@@ -73,7 +77,8 @@ final class DecoupledForwardTests: XCTestCase {
                         for r in 0..<kernel {
                             for s in 0..<kernel {
                                 let iy = oy * stride - padding + r, ix = ox * stride - padding + s
-                                patch.append(iy < 0 || iy >= H || ix < 0 || ix >= W ? 0 : Double(x.data[(c * H + iy) * W + ix]))
+                                patch.append(
+                                    iy < 0 || iy >= H || ix < 0 || ix >= W ? 0 : Double(x.data[(c * H + iy) * W + ix]))
                             }
                         }
                     }

@@ -1,5 +1,6 @@
-import XCTest
 import DCNetTensor
+import XCTest
+
 @testable import DCNetLayers
 
 final class DecoupledGradientTests: XCTestCase {
@@ -24,8 +25,9 @@ final class DecoupledGradientTests: XCTestCase {
         for m in Self.magnitudes {
             for a in Self.angulars {
                 let op = DecoupledOperator(magnitude: m, angular: a, radius: .learnable(decay: 0.9))
-                let layer = DecoupledConv2D("\(m)-\(a)", inChannels: 3, outChannels: 4, kernel: 3,
-                                            stride: 1, padding: 1, operator: op)
+                let layer = DecoupledConv2D(
+                    "\(m)-\(a)", inChannels: 3, outChannels: 4, kernel: 3,
+                    stride: 1, padding: 1, operator: op)
                 assertGradientsMatch(layer, input: Shape(n: 2, c: 3, h: 5, w: 5), prepare: Self.separatePatchNorms(op))
             }
         }
@@ -34,9 +36,12 @@ final class DecoupledGradientTests: XCTestCase {
     func testGeometriesStridePaddingKernel() {
         let geometries = [(1, 1, 0), (1, 2, 0), (3, 1, 0), (3, 2, 0), (3, 2, 1), (3, 1, 1), (5, 1, 2)]
         for (k, s, p) in geometries {
-            for op in [DecoupledOperator(magnitude: .tanh), DecoupledOperator(magnitude: .logarithmic, angular: .sigmoid)] {
-                let layer = DecoupledConv2D("k\(k)s\(s)p\(p)", inChannels: 3, outChannels: 5, kernel: k,
-                                            stride: s, padding: p, operator: op)
+            for op in [
+                DecoupledOperator(magnitude: .tanh), DecoupledOperator(magnitude: .logarithmic, angular: .sigmoid),
+            ] {
+                let layer = DecoupledConv2D(
+                    "k\(k)s\(s)p\(p)", inChannels: 3, outChannels: 5, kernel: k,
+                    stride: s, padding: p, operator: op)
                 assertGradientsMatch(layer, input: Shape(n: 2, c: 3, h: 6, w: 7), prepare: Self.separatePatchNorms(op))
             }
         }
@@ -46,8 +51,9 @@ final class DecoupledGradientTests: XCTestCase {
         for w in [Weighting.linear, .nonlinear, .separable] {
             for a in [AngularActivation.cosine, .sigmoid, .squareCosine] {
                 let op = DecoupledOperator(magnitude: .tanh, angular: a, weighting: w, radius: .learnable(decay: 0.9))
-                let layer = DecoupledConv2D("\(w)-\(a)", inChannels: 3, outChannels: 4, kernel: 3,
-                                            padding: 1, operator: op)
+                let layer = DecoupledConv2D(
+                    "\(w)-\(a)", inChannels: 3, outChannels: 4, kernel: 3,
+                    padding: 1, operator: op)
                 assertGradientsMatch(layer, input: Shape(n: 2, c: 3, h: 5, w: 5))
             }
         }
@@ -69,14 +75,16 @@ final class DecoupledGradientTests: XCTestCase {
 
     func testEvaluationModeUsesRunningRadiusAndStillDifferentiates() {
         // Attacks differentiate the evaluation-mode network: m is then a constant.
-        let layer = DecoupledConv2D("eval", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
-                                    operator: DecoupledOperator(magnitude: .tanh))
+        let layer = DecoupledConv2D(
+            "eval", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
+            operator: DecoupledOperator(magnitude: .tanh))
         assertGradientsMatch(layer, input: Shape(n: 2, c: 3, h: 5, w: 5), mode: .evaluation, warmUp: 3)
     }
 
     func testDecoupledFullyConnected() {
-        let layer = DecoupledConv2D("fc", inChannels: 12, outChannels: 5, kernel: 1,
-                                    operator: DecoupledOperator(magnitude: .tanh))
+        let layer = DecoupledConv2D(
+            "fc", inChannels: 12, outChannels: 5, kernel: 1,
+            operator: DecoupledOperator(magnitude: .tanh))
         assertGradientsMatch(layer, input: Shape(n: 4, c: 12, h: 1, w: 1))
     }
 
@@ -85,8 +93,11 @@ final class DecoupledGradientTests: XCTestCase {
         final class FlippedSign: Layer {
             let inner: DecoupledConv2D
             var name: String { "flipped" }
-            init() { inner = DecoupledConv2D("inner", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
-                                             operator: DecoupledOperator(magnitude: .tanh)) }
+            init() {
+                inner = DecoupledConv2D(
+                    "inner", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
+                    operator: DecoupledOperator(magnitude: .tanh))
+            }
             var parameters: [Parameter] { inner.parameters }
             func build(input: Shape, arena: Arena) -> Shape { inner.build(input: input, arena: arena) }
             func forward(_ x: Tensor, mode: Mode) -> Tensor { inner.forward(x, mode: mode) }
@@ -103,8 +114,9 @@ final class DecoupledGradientTests: XCTestCase {
     /// The checker must also catch a missing term: drop the patch-norm path of the input gradient.
     func testCheckerCatchesAMissingTerm() {
         final class MissingNormTerm: Layer {
-            let inner = DecoupledConv2D("inner", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
-                                        operator: DecoupledOperator(magnitude: .tanh))
+            let inner = DecoupledConv2D(
+                "inner", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
+                operator: DecoupledOperator(magnitude: .tanh))
             let reference = Conv2D("ref", inChannels: 3, outChannels: 4, kernel: 3, padding: 1, bias: false)
             var name: String { "missing-term" }
             var parameters: [Parameter] { inner.parameters }

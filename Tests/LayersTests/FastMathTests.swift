@@ -1,6 +1,6 @@
-import XCTest
-import Foundation
 import DCNetTensor
+import Foundation
+import XCTest
 
 final class FastMathTests: XCTestCase {
     func testFastTanhAbsoluteErrorAndOddness() {

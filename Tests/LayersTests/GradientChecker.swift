@@ -1,5 +1,6 @@
-import XCTest
 import DCNetTensor
+import XCTest
+
 @testable import DCNetLayers
 
 /// Deterministic generator for test inputs.
@@ -43,10 +44,12 @@ func bindRandomParameters(_ layer: Layer, arena: Arena, rng: inout TestRNG, scal
 }
 
 /// Central differences in Float with step `h`; up to `samplesPerTensor` coordinates per tensor.
-func checkGradients(_ layer: Layer, input shape: Shape, mode: Mode = .training, seed: UInt64 = 1,
-                    h: Float = 1e-2, samplesPerTensor: Int = 24, inputScale: Float = 1,
-                    prepare: ((Tensor) -> Void)? = nil,
-                    warmUp: Int = 0) -> GradientReport {
+func checkGradients(
+    _ layer: Layer, input shape: Shape, mode: Mode = .training, seed: UInt64 = 1,
+    h: Float = 1e-2, samplesPerTensor: Int = 24, inputScale: Float = 1,
+    prepare: ((Tensor) -> Void)? = nil,
+    warmUp: Int = 0
+) -> GradientReport {
     var rng = TestRNG(seed: seed)
     let arena = Arena()
     let outShape = layer.build(input: shape, arena: arena)
@@ -89,7 +92,8 @@ func checkGradients(_ layer: Layer, input shape: Shape, mode: Mode = .training, 
         }
         let rel = diff.squareRoot() / max(normN.squareRoot(), normA.squareRoot(), 1e-6)
         report.worst = max(report.worst, rel)
-        report.lines.append("\(name): relative error \(rel) (|numeric| \(normN.squareRoot()), |analytic| \(normA.squareRoot()))")
+        report.lines.append(
+            "\(name): relative error \(rel) (|numeric| \(normN.squareRoot()), |analytic| \(normA.squareRoot()))")
     }
     compare("input", values: x.data, count: x.count, analytic: dx, h: h)
     for (p, g) in zip(layer.parameters, parameterGradients) {
@@ -100,11 +104,14 @@ func checkGradients(_ layer: Layer, input shape: Shape, mode: Mode = .training, 
     return report
 }
 
-func assertGradientsMatch(_ layer: Layer, input: Shape, mode: Mode = .training, tolerance: Double = 2e-2,
-                          seed: UInt64 = 1, inputScale: Float = 1, warmUp: Int = 0,
-                          prepare: ((Tensor) -> Void)? = nil,
-                          file: StaticString = #filePath, line: UInt = #line) {
-    let r = checkGradients(layer, input: input, mode: mode, seed: seed, inputScale: inputScale,
-                           prepare: prepare, warmUp: warmUp)
+func assertGradientsMatch(
+    _ layer: Layer, input: Shape, mode: Mode = .training, tolerance: Double = 2e-2,
+    seed: UInt64 = 1, inputScale: Float = 1, warmUp: Int = 0,
+    prepare: ((Tensor) -> Void)? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    let r = checkGradients(
+        layer, input: input, mode: mode, seed: seed, inputScale: inputScale,
+        prepare: prepare, warmUp: warmUp)
     XCTAssertLessThan(r.worst, tolerance, "\(layer.name)\n\(r)", file: file, line: line)
 }

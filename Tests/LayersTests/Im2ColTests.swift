@@ -1,5 +1,5 @@
-import XCTest
 import DCNetTensor
+import XCTest
 
 /// im2col (including its contiguous fast path for stride-1 "same" convolutions), col2im and the
 /// window sums against direct loops over the definition.
@@ -20,14 +20,21 @@ final class Im2ColTests: XCTestCase {
     /// columns[(c, r, s), (y, x)] = image[c, y·stride - pad + r, x·stride - pad + s] or 0 outside.
     static func reference(_ g: ConvGeometry, _ image: [Float]) -> [Float] {
         var out = [Float](repeating: -1, count: g.patchSize * g.positions)
-        for c in 0..<g.channels { for r in 0..<g.kernel { for s in 0..<g.kernel {
-            let row = (c * g.kernel + r) * g.kernel + s
-            for y in 0..<g.outHeight { for x in 0..<g.outWidth {
-                let iy = y * g.stride - g.padding + r, ix = x * g.stride - g.padding + s
-                let inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width
-                out[row * g.positions + y * g.outWidth + x] = inside ? image[(c * g.height + iy) * g.width + ix] : 0
-            } }
-        } } }
+        for c in 0..<g.channels {
+            for r in 0..<g.kernel {
+                for s in 0..<g.kernel {
+                    let row = (c * g.kernel + r) * g.kernel + s
+                    for y in 0..<g.outHeight {
+                        for x in 0..<g.outWidth {
+                            let iy = y * g.stride - g.padding + r, ix = x * g.stride - g.padding + s
+                            let inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width
+                            out[row * g.positions + y * g.outWidth + x] =
+                                inside ? image[(c * g.height + iy) * g.width + ix] : 0
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 

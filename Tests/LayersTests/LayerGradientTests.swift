@@ -1,14 +1,19 @@
-import XCTest
 import DCNetTensor
+import XCTest
+
 @testable import DCNetLayers
 
 /// Finite-difference checks of every non-decoupled layer, in training and evaluation modes.
 final class LayerGradientTests: XCTestCase {
     func testBaselineConvolution() {
-        for (k, s, p) in [(1, 1, 0), (3, 1, 1), (3, 1, 0), (3, 1, 2), (3, 2, 1), (3, 2, 0), (5, 1, 2), (5, 1, 1), (1, 2, 0), (1, 1, 1)] {
+        for (k, s, p) in [
+            (1, 1, 0), (3, 1, 1), (3, 1, 0), (3, 1, 2), (3, 2, 1), (3, 2, 0), (5, 1, 2), (5, 1, 1), (1, 2, 0),
+            (1, 1, 1),
+        ] {
             for bias in [true, false] {
-                let layer = Conv2D("conv-k\(k)s\(s)p\(p)", inChannels: 3, outChannels: 4, kernel: k,
-                                   stride: s, padding: p, bias: bias)
+                let layer = Conv2D(
+                    "conv-k\(k)s\(s)p\(p)", inChannels: 3, outChannels: 4, kernel: k,
+                    stride: s, padding: p, bias: bias)
                 assertGradientsMatch(layer, input: Shape(n: 2, c: 3, h: 6, w: 7))
             }
         }
@@ -17,10 +22,12 @@ final class LayerGradientTests: XCTestCase {
     func testBatchNormTrainingAndEvaluation() {
         assertGradientsMatch(BatchNorm2D("bn", channels: 3), input: Shape(n: 3, c: 3, h: 4, w: 4))
         // Inputs with a large mean next to their spread (the regime of decoupled outputs).
-        assertGradientsMatch(BatchNorm2D("bn-offset", channels: 3), input: Shape(n: 3, c: 3, h: 4, w: 4),
-                             prepare: { x in for i in 0..<x.count { x.data[i] = 5 + 0.1 * x.data[i] } })
-        assertGradientsMatch(BatchNorm2D("bn-eval", channels: 3), input: Shape(n: 2, c: 3, h: 4, w: 4),
-                             mode: .evaluation, warmUp: 5)
+        assertGradientsMatch(
+            BatchNorm2D("bn-offset", channels: 3), input: Shape(n: 3, c: 3, h: 4, w: 4),
+            prepare: { x in for i in 0..<x.count { x.data[i] = 5 + 0.1 * x.data[i] } })
+        assertGradientsMatch(
+            BatchNorm2D("bn-eval", channels: 3), input: Shape(n: 2, c: 3, h: 4, w: 4),
+            mode: .evaluation, warmUp: 5)
     }
 
     /// BatchNorm with a fused ReLU is exactly BatchNorm then ReLU, forward and backward, in both
@@ -50,7 +57,9 @@ final class LayerGradientTests: XCTestCase {
             let dx = bn.backward(relu.backward(dy, needInputGradient: true)!, needInputGradient: true)!.toArray()
             for (a, b) in zip(dxFused, dx) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(mode)") }
             for (p, q) in zip(fused.parameters, bn.parameters) {
-                for i in 0..<p.count { XCTAssertEqual(p.gradient[i], q.gradient[i], accuracy: 1e-4 * max(1, abs(q.gradient[i]))) }
+                for i in 0..<p.count {
+                    XCTAssertEqual(p.gradient[i], q.gradient[i], accuracy: 1e-4 * max(1, abs(q.gradient[i])))
+                }
             }
         }
         assertGradientsMatch(BatchNorm2D("bn-relu", channels: 3, relu: true), input: Shape(n: 3, c: 3, h: 4, w: 4))
@@ -74,13 +83,21 @@ final class LayerGradientTests: XCTestCase {
 
     func testResidualUnitWithProjectionAndIdentity() {
         func unit(_ name: String, cin: Int, cout: Int, stride: Int) -> ResidualUnit {
-            let main = Sequential("\(name).main", [
-                // No bias before BatchNorm: it cancels (its gradient is 0 up to rounding).
-                Conv2D("\(name).a", inChannels: cin, outChannels: cout, kernel: 3, stride: stride, padding: 1, bias: false),
-                BatchNorm2D("\(name).bn", channels: cout),
-                Conv2D("\(name).b", inChannels: cout, outChannels: cout, kernel: 3, padding: 1)])
-            let shortcut = (cin != cout || stride != 1)
-                ? Sequential("\(name).short", [Conv2D("\(name).p", inChannels: cin, outChannels: cout, kernel: 1, stride: stride)])
+            let main = Sequential(
+                "\(name).main",
+                [
+                    // No bias before BatchNorm: it cancels (its gradient is 0 up to rounding).
+                    Conv2D(
+                        "\(name).a", inChannels: cin, outChannels: cout, kernel: 3, stride: stride, padding: 1,
+                        bias: false),
+                    BatchNorm2D("\(name).bn", channels: cout),
+                    Conv2D("\(name).b", inChannels: cout, outChannels: cout, kernel: 3, padding: 1),
+                ])
+            let shortcut =
+                (cin != cout || stride != 1)
+                ? Sequential(
+                    "\(name).short",
+                    [Conv2D("\(name).p", inChannels: cin, outChannels: cout, kernel: 1, stride: stride)])
                 : nil
             return ResidualUnit(name, main: main, shortcut: shortcut, activation: false)
         }

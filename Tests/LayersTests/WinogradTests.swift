@@ -1,5 +1,6 @@
-import XCTest
 import DCNetTensor
+import XCTest
+
 @testable import DCNetLayers
 
 /// Winograd F(4×4, 3×3): the transforms' adjoints, and whole convolutions (forward, input and filter
@@ -17,7 +18,8 @@ final class WinogradTests: XCTestCase {
     }
 
     func testTilingAppliesToThreeByThreeSameConvolutionsOnly() {
-        XCTAssertNotNil(WinogradTiling(ConvGeometry(channels: 4, height: 7, width: 9, kernel: 3, stride: 1, padding: 1)))
+        XCTAssertNotNil(
+            WinogradTiling(ConvGeometry(channels: 4, height: 7, width: 9, kernel: 3, stride: 1, padding: 1)))
         XCTAssertNil(WinogradTiling(ConvGeometry(channels: 4, height: 8, width: 8, kernel: 3, stride: 2, padding: 1)))
         XCTAssertNil(WinogradTiling(ConvGeometry(channels: 4, height: 8, width: 8, kernel: 3, stride: 1, padding: 0)))
         XCTAssertNil(WinogradTiling(ConvGeometry(channels: 4, height: 8, width: 8, kernel: 5, stride: 1, padding: 2)))
@@ -32,41 +34,50 @@ final class WinogradTests: XCTestCase {
         let work = UnsafeMutablePointer<Float>.allocate(capacity: WinogradTiling.workspaceCount)
         defer { work.deallocate() }
         for (h, w, c, n) in [(8, 8, 2, 3), (5, 7, 3, 2), (1, 1, 1, 1), (32, 32, 1, 2), (6, 10, 2, 1)] {
-            let tiling = WinogradTiling(ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 1, padding: 1))!
+            let tiling = WinogradTiling(
+                ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 1, padding: 1))!
             let T = n * tiling.tilesPerImage, vCount = 36 * c * T
             let padded = tiling.paddedHeight * tiling.paddedWidth, aligned = tiling.alignedHeight * tiling.alignedWidth
             var inputOffsets = [Int](repeating: 0, count: T), outputOffsets = [Int](repeating: 0, count: T)
-            tiling.tileOffsets(images: n, channels: c, planeSize: padded, rowStride: tiling.paddedWidth, into: &inputOffsets)
-            tiling.tileOffsets(images: n, channels: c, planeSize: aligned, rowStride: tiling.alignedWidth, into: &outputOffsets)
+            tiling.tileOffsets(
+                images: n, channels: c, planeSize: padded, rowStride: tiling.paddedWidth, into: &inputOffsets)
+            tiling.tileOffsets(
+                images: n, channels: c, planeSize: aligned, rowStride: tiling.alignedWidth, into: &outputOffsets)
 
             let x = random(n * c * padded, &rng)
             var v = random(vCount, &rng)
             var tx = [Float](repeating: .nan, count: vCount), tv = [Float](repeating: 0, count: x.count)
-            Winograd.transformInput(x, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
-                                    offsets: inputOffsets, into: &tx, workspace: work)
-            Winograd.transformInputAdjoint(&v, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
-                                           offsets: inputOffsets, into: &tv, workspace: work)
+            Winograd.transformInput(
+                x, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
+                offsets: inputOffsets, into: &tx, workspace: work)
+            Winograd.transformInputAdjoint(
+                &v, channels: c, planeStride: padded, rowStride: tiling.paddedWidth, tiles: T,
+                offsets: inputOffsets, into: &tv, workspace: work)
             XCTAssertFalse(tx.contains { $0.isNaN })
             XCTAssertEqual(dot(tx, v), dot(x, tv), accuracy: 1e-4 * max(1, abs(dot(tx, v))), "input \(tiling)")
             // Clearing zeroes dV as it is read and changes nothing else.
             var cleared = v, tvCleared = [Float](repeating: 0, count: x.count)
-            Winograd.transformInputAdjoint(&cleared, channels: c, planeStride: padded, rowStride: tiling.paddedWidth,
-                                           tiles: T, offsets: inputOffsets, into: &tvCleared, workspace: work, clearing: true)
+            Winograd.transformInputAdjoint(
+                &cleared, channels: c, planeStride: padded, rowStride: tiling.paddedWidth,
+                tiles: T, offsets: inputOffsets, into: &tvCleared, workspace: work, clearing: true)
             XCTAssertEqual(tvCleared, tv, "input adjoint with clearing \(tiling)")
             XCTAssertTrue(cleared.allSatisfy { $0 == 0 }, "dV cleared \(tiling)")
 
             var m = random(vCount, &rng)
             let y = random(n * c * aligned, &rng)
             var tm = [Float](repeating: .nan, count: y.count), ty = [Float](repeating: .nan, count: vCount)
-            Winograd.transformOutput(&m, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
-                                     offsets: outputOffsets, into: &tm, workspace: work)
-            Winograd.transformOutputAdjoint(y, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
-                                            offsets: outputOffsets, into: &ty, workspace: work)
+            Winograd.transformOutput(
+                &m, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
+                offsets: outputOffsets, into: &tm, workspace: work)
+            Winograd.transformOutputAdjoint(
+                y, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth, tiles: T,
+                offsets: outputOffsets, into: &ty, workspace: work)
             XCTAssertFalse(tm.contains { $0.isNaN } || ty.contains { $0.isNaN }, "every aligned pixel is written")
             XCTAssertEqual(dot(tm, y), dot(m, ty), accuracy: 1e-4 * max(1, abs(dot(tm, y))), "output \(tiling)")
             var mCleared = m, tmCleared = [Float](repeating: .nan, count: y.count)
-            Winograd.transformOutput(&mCleared, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth,
-                                     tiles: T, offsets: outputOffsets, into: &tmCleared, workspace: work, clearing: true)
+            Winograd.transformOutput(
+                &mCleared, channels: c, planeStride: aligned, rowStride: tiling.alignedWidth,
+                tiles: T, offsets: outputOffsets, into: &tmCleared, workspace: work, clearing: true)
             XCTAssertEqual(tmCleared, tm, "output transform with clearing \(tiling)")
             XCTAssertTrue(mCleared.allSatisfy { $0 == 0 }, "M cleared \(tiling)")
         }
@@ -136,24 +147,30 @@ final class WinogradTests: XCTestCase {
             layer.weight.value.update(from: weights, count: weights.count)
         }
         let x = arena.tensor(shape), dy = arena.tensor(outShape)
-        x.data.update(from: random(x.count, &rng), count: x.count); dy.data.update(from: random(dy.count, &rng), count: dy.count)
+        x.data.update(from: random(x.count, &rng), count: x.count);
+        dy.data.update(from: random(dy.count, &rng), count: dy.count)
         for layer in layers {
             _ = layer.forward(x, mode: .training)
             XCTAssertNil(layer.backward(dy, needInputGradient: false))
         }
-        XCTAssertLessThan(relativeError(Array(layers[0].weight.gradientBuffer), Array(layers[1].weight.gradientBuffer)), 1e-5)
+        XCTAssertLessThan(
+            relativeError(Array(layers[0].weight.gradientBuffer), Array(layers[1].weight.gradientBuffer)), 1e-5)
     }
 
     /// Finite differences through both algorithms, for the baseline and a decoupled convolution.
     func testGradientsOfBothAlgorithmsMatchFiniteDifferences() {
         let op = DecoupledOperator(magnitude: .tanh, angular: .cosine)
         for algorithm in ConvolutionAlgorithm.allCases {
-            assertGradientsMatch(Conv2D("conv-\(algorithm)", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
-                                        algorithm: algorithm),
-                                 input: Shape(n: 2, c: 3, h: 6, w: 5))
-            assertGradientsMatch(DecoupledConv2D("dconv-\(algorithm)", inChannels: 3, outChannels: 4, kernel: 3,
-                                                 padding: 1, operator: op, algorithm: algorithm),
-                                 input: Shape(n: 2, c: 3, h: 6, w: 5))
+            assertGradientsMatch(
+                Conv2D(
+                    "conv-\(algorithm)", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
+                    algorithm: algorithm),
+                input: Shape(n: 2, c: 3, h: 6, w: 5))
+            assertGradientsMatch(
+                DecoupledConv2D(
+                    "dconv-\(algorithm)", inChannels: 3, outChannels: 4, kernel: 3,
+                    padding: 1, operator: op, algorithm: algorithm),
+                input: Shape(n: 2, c: 3, h: 6, w: 5))
         }
     }
 }

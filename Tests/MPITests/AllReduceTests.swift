@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import MPI
 
 /// Every rank runs these methods in the same order with the same sizes, so the
@@ -17,8 +18,10 @@ final class AllReduceTests: XCTestCase {
                 var inPlace = mine
                 try comm.allReduce(&inPlace, op: op)
                 let bad1 = firstMismatch(inPlace, want)
-                XCTAssertNil(bad1, "\(T.self) in-place \(op) count \(count): element \(bad1 ?? -1) is "
-                             + "\(bad1.map { "\(inPlace[$0]), expected \(want[$0])" } ?? "")", file: file, line: line)
+                XCTAssertNil(
+                    bad1,
+                    "\(T.self) in-place \(op) count \(count): element \(bad1 ?? -1) is "
+                        + "\(bad1.map { "\(inPlace[$0]), expected \(want[$0])" } ?? "")", file: file, line: line)
 
                 // Out of place, through the buffer-pointer overload; send must be untouched.
                 let send = mine
@@ -29,10 +32,13 @@ final class AllReduceTests: XCTestCase {
                     }
                 }
                 let bad2 = firstMismatch(receive, want)
-                XCTAssertNil(bad2, "\(T.self) out-of-place \(op) count \(count): element \(bad2 ?? -1) is "
-                             + "\(bad2.map { "\(receive[$0]), expected \(want[$0])" } ?? "")", file: file, line: line)
-                XCTAssertNil(firstMismatch(send, mine), "out-of-place allReduce modified its send buffer",
-                             file: file, line: line)
+                XCTAssertNil(
+                    bad2,
+                    "\(T.self) out-of-place \(op) count \(count): element \(bad2 ?? -1) is "
+                        + "\(bad2.map { "\(receive[$0]), expected \(want[$0])" } ?? "")", file: file, line: line)
+                XCTAssertNil(
+                    firstMismatch(send, mine), "out-of-place allReduce modified its send buffer",
+                    file: file, line: line)
             }
         }
     }

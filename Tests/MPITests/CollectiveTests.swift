@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import MPI
 
 final class CollectiveTests: XCTestCase {
@@ -8,7 +9,8 @@ final class CollectiveTests: XCTestCase {
 
     private func checkBroadcast(root: Int) throws {
         let count = 4099
-        var values = comm.rank == root
+        var values =
+            comm.rank == root
             ? (0..<count).map(rootPattern)
             : [Double](repeating: Double(-comm.rank - 1), count: count)
         try comm.broadcast(&values, root: root)
@@ -52,8 +54,9 @@ final class CollectiveTests: XCTestCase {
             var receive = [Int64](repeating: -7, count: count)
             try comm.reduce(send, into: &receive, op: op, root: root)
             if rank == root {
-                XCTAssertNil(receive.withUnsafeBufferPointer { firstMismatch($0, size: size, op: op) },
-                             "reduce \(op) to root \(root)")
+                XCTAssertNil(
+                    receive.withUnsafeBufferPointer { firstMismatch($0, size: size, op: op) },
+                    "reduce \(op) to root \(root)")
             } else {
                 XCTAssertTrue(receive.allSatisfy { $0 == -7 }, "reduce wrote a non-root receive buffer")
             }
@@ -61,11 +64,13 @@ final class CollectiveTests: XCTestCase {
             var inPlace = (0..<count).map { Float(pattern($0, rank: rank, size: size)) }
             try comm.reduce(&inPlace, op: op, root: root)
             if rank == root {
-                XCTAssertNil(inPlace.withUnsafeBufferPointer { firstMismatch($0, size: size, op: op) },
-                             "in-place reduce \(op) to root \(root)")
+                XCTAssertNil(
+                    inPlace.withUnsafeBufferPointer { firstMismatch($0, size: size, op: op) },
+                    "in-place reduce \(op) to root \(root)")
             } else {
-                XCTAssertNil(inPlace.indices.first { inPlace[$0] != Float(pattern($0, rank: rank, size: size)) },
-                             "in-place reduce changed a non-root buffer")
+                XCTAssertNil(
+                    inPlace.indices.first { inPlace[$0] != Float(pattern($0, rank: rank, size: size)) },
+                    "in-place reduce changed a non-root buffer")
             }
         }
     }

@@ -1,5 +1,6 @@
-import XCTest
 import CMPI
+import XCTest
+
 @testable import MPI
 
 /// Every throwing call here is rejected identically on all ranks before any MPI call,
@@ -7,9 +8,11 @@ import CMPI
 final class ErrorTests: XCTestCase {
     let comm = Communicator.world
 
-    private func assertMPIError(_ errorClass: Int32, _ operation: String,
-                                file: StaticString = #filePath, line: UInt = #line,
-                                _ body: () throws -> Void) {
+    private func assertMPIError(
+        _ errorClass: Int32, _ operation: String,
+        file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             guard let e = error as? MPIError else {
                 return XCTFail("expected MPIError, got \(error)", file: file, line: line)
@@ -94,9 +97,10 @@ final class TopologyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(nodes, 1)
         XCTAssertEqual(covered, Int64(comm.size))
         // Ranks on one node agree on localSize.
-        XCTAssertEqual(try comm.allReduce(Int64(comm.localSize), op: .max),
-                       try comm.allReduce(Int64(comm.localSize), op: .min),
-                       "single-host test run: every node has the same number of ranks")
+        XCTAssertEqual(
+            try comm.allReduce(Int64(comm.localSize), op: .max),
+            try comm.allReduce(Int64(comm.localSize), op: .min),
+            "single-host test run: every node has the same number of ranks")
     }
 
     func testSplitAndDuplicate() throws {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import MPI
 
 final class NonblockingTests: XCTestCase {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import MPI
 
 /// Element types under test, with a lossless conversion from small Ints so expected

@@ -1,5 +1,7 @@
 import XCTest
+
 @testable import MPI
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,8 +11,10 @@ import Glibc
 /// tested by Tests/integration/stall.sh and multihost.sh, not here.)
 final class WatchdogTests: XCTestCase {
     func testDiagnosisSeparatesArrivedFromMissing() {
-        let heard: [StallReport?] = [nil, StallReport(started: 5, waitingOn: 5, step: 9),
-                                     StallReport(started: 4, waitingOn: 4, step: 9), nil]
+        let heard: [StallReport?] = [
+            nil, StallReport(started: 5, waitingOn: 5, step: 9),
+            StallReport(started: 4, waitingOn: 4, step: 9), nil,
+        ]
         let d = StallDiagnosis(rank: 0, waitingOn: 5, heard: heard)
         XCTAssertEqual(d.arrived, [0, 1])
         XCTAssertEqual(d.missing, [2, 3])

@@ -1,9 +1,11 @@
 import Foundation
+import XCTest
+
+@testable import DCNetReport
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import XCTest
-@testable import DCNetReport
 
 final class ExperimentReportTests: XCTestCase {
     private var suite: URL!
@@ -12,25 +14,32 @@ final class ExperimentReportTests: XCTestCase {
         suite = FileManager.default.temporaryDirectory.appendingPathComponent("suite-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: suite, withIntermediateDirectories: true)
         // Test accuracies per epoch; losses fall linearly.
-        try writeRun("baseline", accuracies: [0.40, 0.55, 0.62, 0.71, 0.70], imagesPerSecond: [200, 240, 250, 245, 260])
-        try writeRun("tanh-cos", accuracies: [0.45, 0.61, 0.68, 0.72, 0.74], imagesPerSecond: [180, 230, 240, 235, 250])
+        try writeRun(
+            "baseline", accuracies: [0.40, 0.55, 0.62, 0.71, 0.70], imagesPerSecond: [200, 240, 250, 245, 260])
+        try writeRun(
+            "tanh-cos", accuracies: [0.45, 0.61, 0.68, 0.72, 0.74], imagesPerSecond: [180, 230, 240, 235, 250])
         try writeRun("linear", accuracies: [0.30, 0.45, 0.52, 0.58, 0.60], imagesPerSecond: [220, 220, 220, 220, 220])
-        try writeRun("tanh-cos-nobn", accuracies: [0.35, 0.50, 0.63], imagesPerSecond: [200, 200, 200], plannedEpochs: 5)
+        try writeRun(
+            "tanh-cos-nobn", accuracies: [0.35, 0.50, 0.63], imagesPerSecond: [200, 200, 200], plannedEpochs: 5)
         // Started but no epoch finished yet.
         let partial = suite.appendingPathComponent("sphere-cos")
         try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
         try Data((configLine("sphere-cos") + "\n" + #"{"kind":"progress","step":50,"loss":2.1}"# + "\n").utf8)
             .write(to: partial.appendingPathComponent("metrics.jsonl"))
         // Attacks: tanh-cos is more robust under white-box FGSM.
-        try writeAttacks("baseline", [
-            #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.30,"images":10000}"#,
-            #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.10,"images":10000}"#,
-        ])
-        try writeAttacks("tanh-cos", [
-            #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.41,"images":10000}"#,
-            #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.20,"images":10000}"#,
-            #"{"kind":"attack","method":"fgsm","mode":"black-box","source":"baseline","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.35,"images":10000}"#,
-        ])
+        try writeAttacks(
+            "baseline",
+            [
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.30,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.10,"images":10000}"#,
+            ])
+        try writeAttacks(
+            "tanh-cos",
+            [
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.41,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.20,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"black-box","source":"baseline","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.35,"images":10000}"#,
+            ])
     }
 
     override func tearDownWithError() throws {
@@ -39,12 +48,15 @@ final class ExperimentReportTests: XCTestCase {
 
     private var groups: [ExperimentGroup] {
         [
-            ExperimentGroup(name: "Operators & convergence", claim: "Decoupled operators converge faster than the inner product.",
-                            runs: ["baseline", "tanh-cos", "linear", "sphere-cos", "never-started"], test: .fasterConvergence),
-            ExperimentGroup(name: "Without batch norm", claim: "DCNets train without batch normalization.",
-                            runs: ["baseline", "tanh-cos-nobn"], test: .reachesAccuracy(0.6)),
-            ExperimentGroup(name: "Robustness", claim: "DCNets are more robust to adversarial attacks.",
-                            runs: ["baseline", "tanh-cos"], test: .moreRobust),
+            ExperimentGroup(
+                name: "Operators & convergence", claim: "Decoupled operators converge faster than the inner product.",
+                runs: ["baseline", "tanh-cos", "linear", "sphere-cos", "never-started"], test: .fasterConvergence),
+            ExperimentGroup(
+                name: "Without batch norm", claim: "DCNets train without batch normalization.",
+                runs: ["baseline", "tanh-cos-nobn"], test: .reachesAccuracy(0.6)),
+            ExperimentGroup(
+                name: "Robustness", claim: "DCNets are more robust to adversarial attacks.",
+                runs: ["baseline", "tanh-cos"], test: .moreRobust),
         ]
     }
 
@@ -69,11 +81,16 @@ final class ExperimentReportTests: XCTestCase {
         XCTAssertTrue(markdown.contains("5 epochs, 2 ranks"))
 
         // Run | Epochs | Final | Best (epoch) | to 50% | to 60% | to 70% | images/s | final train loss
-        XCTAssertTrue(markdown.contains("| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to 70% | Images/s (median) | Final train loss |"), markdown)
-        XCTAssertTrue(markdown.contains("| baseline (baseline) | 5 | 70.0% | 71.0% (4) | 2 | 3 | 4 | 245.0 | 1.000 |"), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to 70% | Images/s (median) | Final train loss |"
+            ), markdown)
+        XCTAssertTrue(
+            markdown.contains("| baseline (baseline) | 5 | 70.0% | 71.0% (4) | 2 | 3 | 4 | 245.0 | 1.000 |"), markdown)
         XCTAssertTrue(markdown.contains("| tanh-cos | 5 | 74.0% | 74.0% (5) | 2 | 2 | 4 | 235.0 | 1.000 |"), markdown)
         XCTAssertTrue(markdown.contains("| linear | 5 | 60.0% | 60.0% (5) | 3 | 5 | — | 220.0 | 1.000 |"), markdown)
-        XCTAssertTrue(markdown.contains("| tanh-cos-nobn | 3 of 5 | 63.0% | 63.0% (3) | 2 | 3 | — | 200.0 | 1.400 |"), markdown)
+        XCTAssertTrue(
+            markdown.contains("| tanh-cos-nobn | 3 of 5 | 63.0% | 63.0% (3) | 2 | 3 | — | 200.0 | 1.400 |"), markdown)
     }
 
     func testMissingRunsAreListedNotFatal() throws {
@@ -86,10 +103,12 @@ final class ExperimentReportTests: XCTestCase {
 
     func testPlotsAreWrittenLinkedAndValid() throws {
         let output = try makeReport().write()
-        let expected = ["operators-convergence-accuracy.svg", "operators-convergence-loss.svg",
-                        "without-batch-norm-accuracy.svg", "without-batch-norm-loss.svg",
-                        "robustness-accuracy.svg", "robustness-loss.svg", "attack-fgsm-white-box.svg",
-                        "attack-fgsm-black-box.svg"]
+        let expected = [
+            "operators-convergence-accuracy.svg", "operators-convergence-loss.svg",
+            "without-batch-norm-accuracy.svg", "without-batch-norm-loss.svg",
+            "robustness-accuracy.svg", "robustness-loss.svg", "attack-fgsm-white-box.svg",
+            "attack-fgsm-black-box.svg",
+        ]
         XCTAssertEqual(Set(output.plotFiles.map(\.lastPathComponent)), Set(expected))
 
         // Every image link in report.md points to an existing, well-formed SVG.
@@ -101,38 +120,57 @@ final class ExperimentReportTests: XCTestCase {
             let collector = try XCTUnwrap(parseSVG(try String(contentsOf: url, encoding: .utf8)))
             XCTAssertFalse(collector.elements(withClass: "series-line").isEmpty, link)
         }
-        let accuracy = try XCTUnwrap(parseSVG(try String(contentsOf: suite.appendingPathComponent(expected[0]), encoding: .utf8)))
-        XCTAssertEqual(accuracy.elements(withClass: "series-line").compactMap { $0.attributes["data-series"] },
-                       ["baseline", "tanh-cos", "linear"], "missing runs have no series")
+        let accuracy = try XCTUnwrap(
+            parseSVG(try String(contentsOf: suite.appendingPathComponent(expected[0]), encoding: .utf8)))
+        XCTAssertEqual(
+            accuracy.elements(withClass: "series-line").compactMap { $0.attributes["data-series"] },
+            ["baseline", "tanh-cos", "linear"], "missing runs have no series")
         XCTAssertEqual(accuracy.elements(withClass: "title").first?.text, "Operators & convergence: test accuracy")
     }
 
     func testVerdictsFollowTheNumbers() throws {
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(markdown.contains(
-            "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs 59.6%; "
-            + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — supports the paper's claim of faster convergence at this budget."), markdown)
-        XCTAssertTrue(markdown.contains(
-            "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs 59.6%; "
-            + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — the paper's claim of faster convergence does not hold at this budget"), markdown)
-        XCTAssertTrue(markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
-        XCTAssertTrue(markdown.contains("- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — supports the paper's claim."), markdown)
-        XCTAssertTrue(markdown.contains("- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
-                                        + "ahead in 2, behind in 0, tied in 0 — supports the paper's claim of stronger robustness."), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs 59.6%; "
+                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — supports the paper's claim of faster convergence at this budget."
+            ), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs 59.6%; "
+                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — the paper's claim of faster convergence does not hold at this budget"
+            ), markdown)
+        XCTAssertTrue(
+            markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — supports the paper's claim."
+            ), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
+                    + "ahead in 2, behind in 0, tied in 0 — supports the paper's claim of stronger robustness."),
+            markdown)
     }
 
     /// A first epoch evaluated at chance while training accuracy was well above it (running
     /// statistics not settled) is left out of the convergence mean, and the report says so.
     func testEpochsWhoseEvaluationLagsTrainingAreLeftOut() throws {
         try writeRun("lag-base", accuracies: [0.30, 0.40, 0.50], imagesPerSecond: [1, 1, 1], plannedEpochs: 3)
-        try writeRun("lag-dc", accuracies: [0.10, 0.45, 0.55], imagesPerSecond: [1, 1, 1], plannedEpochs: 3,
-                     trainAccuracies: [0.25, 0.45, 0.55])
-        let report = ExperimentReport(suiteDirectory: suite, groups: [
-            ExperimentGroup(name: "lag", claim: "c", runs: ["lag-base", "lag-dc"], test: .fasterConvergence)])
+        try writeRun(
+            "lag-dc", accuracies: [0.10, 0.45, 0.55], imagesPerSecond: [1, 1, 1], plannedEpochs: 3,
+            trainAccuracies: [0.25, 0.45, 0.55])
+        let report = ExperimentReport(
+            suiteDirectory: suite,
+            groups: [
+                ExperimentGroup(name: "lag", claim: "c", runs: ["lag-base", "lag-dc"], test: .fasterConvergence)
+            ])
         let markdown = try report.write().markdown
-        XCTAssertTrue(markdown.contains(
-            "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs: 50.0% vs 45.0%; "
-            + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: "), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs: 50.0% vs 45.0%; "
+                    + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: "),
+            markdown)
         XCTAssertTrue(markdown.contains("supports the paper's claim of faster convergence at this budget."), markdown)
         // Without the lagging epoch excluded the mean would favour the baseline (36.7% vs 43.3%).
     }
@@ -146,22 +184,36 @@ final class ExperimentReportTests: XCTestCase {
         let groups = try JSONDecoder().decode([ExperimentGroup].self, from: Data(json.utf8))
         XCTAssertEqual(groups.first?.test, .noHigherAccuracy)
         let markdown = try ExperimentReport(suiteDirectory: suite, groups: groups).write().markdown
-        XCTAssertTrue(markdown.contains("- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's claim that it does not help: it is less accurate."), markdown)
-        XCTAssertTrue(markdown.contains("- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that it does not help does not hold here: it is more accurate."), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's claim that it does not help: it is less accurate."
+            ), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that it does not help does not hold here: it is more accurate."
+            ), markdown)
     }
 
     func testClaimWithinNoiseIsNotSupported() throws {
         try writeRun("same-a", accuracies: [0.50, 0.60], imagesPerSecond: [1, 1])
         try writeRun("same-b", accuracies: [0.501, 0.602], imagesPerSecond: [1, 1])
-        var report = ExperimentReport(suiteDirectory: suite, groups: [
-            ExperimentGroup(name: "tie", claim: "b is more accurate", runs: ["same-a", "same-b"], test: .higherAccuracy),
-            ExperimentGroup(name: "low", claim: "b trains", runs: ["same-a", "same-b"], test: .reachesAccuracy(0.7)),
-        ])
+        var report = ExperimentReport(
+            suiteDirectory: suite,
+            groups: [
+                ExperimentGroup(
+                    name: "tie", claim: "b is more accurate", runs: ["same-a", "same-b"], test: .higherAccuracy),
+                ExperimentGroup(
+                    name: "low", claim: "b trains", runs: ["same-a", "same-b"], test: .reachesAccuracy(0.7)),
+            ])
         report.outputDirectory = suite.appendingPathComponent("out")
         let output = try report.write()
         XCTAssertTrue(output.reportFile.path.hasSuffix("out/report.md"))
-        XCTAssertTrue(output.markdown.contains("the paper's claim of higher accuracy is not supported"), output.markdown)
-        XCTAssertTrue(output.markdown.contains("- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at this budget."), output.markdown)
+        XCTAssertTrue(
+            output.markdown.contains("the paper's claim of higher accuracy is not supported"), output.markdown)
+        XCTAssertTrue(
+            output.markdown.contains(
+                "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at this budget."
+            ), output.markdown)
     }
 
     func testMissingBaselineAndAttackTable() throws {
@@ -176,11 +228,13 @@ final class ExperimentReportTests: XCTestCase {
     }
 
     func testGroupsLoadFromJSON() throws {
-        let json = #"[{"name":"ops","claim":"faster","runs":["a","b"],"test":{"kind":"reaches-accuracy","accuracy":0.6}}]"#
+        let json =
+            #"[{"name":"ops","claim":"faster","runs":["a","b"],"test":{"kind":"reaches-accuracy","accuracy":0.6}}]"#
         let url = suite.appendingPathComponent("groups.json")
         try Data(json.utf8).write(to: url)
         let loaded = try ExperimentGroup.load(from: url)
-        XCTAssertEqual(loaded, [ExperimentGroup(name: "ops", claim: "faster", runs: ["a", "b"], test: .reachesAccuracy(0.6))])
+        XCTAssertEqual(
+            loaded, [ExperimentGroup(name: "ops", claim: "faster", runs: ["a", "b"], test: .reachesAccuracy(0.6))])
         XCTAssertEqual(loaded[0].baselineRun, "a")
     }
 
@@ -190,20 +244,24 @@ final class ExperimentReportTests: XCTestCase {
         #"{"kind":"config","run":"\#(run)","config":{"epochs":\#(plannedEpochs),"model":"cnn9","operator":"\#(run)"},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --model cnn9"}"#
     }
 
-    private func writeRun(_ run: String, accuracies: [Double], imagesPerSecond: [Double], plannedEpochs: Int = 5,
-                          trainAccuracies: [Double]? = nil) throws {
+    private func writeRun(
+        _ run: String, accuracies: [Double], imagesPerSecond: [Double], plannedEpochs: Int = 5,
+        trainAccuracies: [Double]? = nil
+    ) throws {
         let directory = suite.appendingPathComponent(run)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lines = [configLine(run, plannedEpochs: plannedEpochs)]
         for (index, accuracy) in accuracies.enumerated() {
             let epoch = index + 1
             lines.append(#"{"kind":"progress","step":\#(epoch * 100 - 50),"epoch":\#(epoch),"loss":2.0}"#)
-            let record = EpochRecord(epoch: epoch, step: epoch * 100, trainLoss: 2.0 - 0.2 * Double(epoch),
-                                     trainAccuracy: trainAccuracies?[index] ?? accuracy, testLoss: 1.5, testAccuracy: accuracy,
-                                     imagesPerSecond: imagesPerSecond[index], wallSeconds: 100, learningRate: 0.1)
+            let record = EpochRecord(
+                epoch: epoch, step: epoch * 100, trainLoss: 2.0 - 0.2 * Double(epoch),
+                trainAccuracy: trainAccuracies?[index] ?? accuracy, testLoss: 1.5, testAccuracy: accuracy,
+                imagesPerSecond: imagesPerSecond[index], wallSeconds: 100, learningRate: 0.1)
             lines.append(try MetricsLog.line(for: record).trimmingCharacters(in: .newlines))
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent("metrics.jsonl"))
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
+            to: directory.appendingPathComponent("metrics.jsonl"))
     }
 
     private func writeAttacks(_ run: String, _ lines: [String]) throws {

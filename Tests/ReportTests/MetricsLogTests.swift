@@ -1,24 +1,32 @@
 import Foundation
 import XCTest
+
 @testable import DCNetReport
 
 final class MetricsLogTests: XCTestCase {
-    private let config = #"{"kind":"config","run":"tanh-cos","config":{"epochs":3,"model":"cnn9","lr":0.1},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --operator tanh"}"#
+    private let config =
+        #"{"kind":"config","run":"tanh-cos","config":{"epochs":3,"model":"cnn9","lr":0.1},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --operator tanh"}"#
 
     func testReadsAllKindsAndSkipsUnknownOnes() throws {
-        let text = [
-            config,
-            #"{"kind":"progress","step":120,"epoch":1,"loss":1.93,"accuracy":0.31,"images_per_s":210.5,"lr":0.05,"eta_s":300}"#,
-            #"{"kind":"epoch","epoch":1,"step":391,"train_loss":1.6,"train_accuracy":0.40,"test_loss":1.46,"test_accuracy":0.48,"images_per_s":240.1,"wall_s":139.1,"lr":0.05}"#,
-            #"{"kind":"histogram","values":[1,2,3]}"#,
-            #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.80,"adversarial_accuracy":0.12,"images":10000}"#,
-        ].joined(separator: "\n") + "\n"
+        let text =
+            [
+                config,
+                #"{"kind":"progress","step":120,"epoch":1,"loss":1.93,"accuracy":0.31,"images_per_s":210.5,"lr":0.05,"eta_s":300}"#,
+                #"{"kind":"epoch","epoch":1,"step":391,"train_loss":1.6,"train_accuracy":0.40,"test_loss":1.46,"test_accuracy":0.48,"images_per_s":240.1,"wall_s":139.1,"lr":0.05}"#,
+                #"{"kind":"histogram","values":[1,2,3]}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.80,"adversarial_accuracy":0.12,"images":10000}"#,
+            ].joined(separator: "\n") + "\n"
         let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
         XCTAssertEqual(metrics.config?.run, "tanh-cos")
         XCTAssertEqual(metrics.config?.commit, "abc123")
         XCTAssertEqual(metrics.config?.config?["epochs"], .number(3))
-        XCTAssertEqual(metrics.progress, [ProgressRecord(step: 120, epoch: 1, loss: 1.93, accuracy: 0.31,
-                                                         imagesPerSecond: 210.5, learningRate: 0.05, etaSeconds: 300)])
+        XCTAssertEqual(
+            metrics.progress,
+            [
+                ProgressRecord(
+                    step: 120, epoch: 1, loss: 1.93, accuracy: 0.31,
+                    imagesPerSecond: 210.5, learningRate: 0.05, etaSeconds: 300)
+            ])
         XCTAssertEqual(metrics.epochs.count, 1)
         XCTAssertEqual(metrics.epochs[0].testAccuracy, 0.48)
         XCTAssertEqual(metrics.epochs[0].wallSeconds, 139.1)
@@ -28,7 +36,8 @@ final class MetricsLogTests: XCTestCase {
     }
 
     func testTruncatedLastLineIsSkippedWithAWarning() throws {
-        let text = config + "\n"
+        let text =
+            config + "\n"
             + #"{"kind":"epoch","epoch":1,"test_accuracy":0.48,"train_loss":1.6}"# + "\n"
             + #"{"kind":"epoch","epoch":2,"test_acc"#
         let url = try temporaryFile(text)
@@ -39,7 +48,8 @@ final class MetricsLogTests: XCTestCase {
     }
 
     func testMalformedMiddleLineNamesFileAndLine() throws {
-        let text = config + "\n"
+        let text =
+            config + "\n"
             + #"{"kind":"epoch","epoch":1,"test_accuracy":0.48}"# + "\n"
             + #"{"kind":"epoch","epoch":2,,"test_accuracy":0.5}"# + "\n"
             + #"{"kind":"epoch","epoch":3,"test_accuracy":0.55}"# + "\n"
@@ -74,7 +84,8 @@ final class MetricsLogTests: XCTestCase {
 
     func testResumeReplacesReRunEpochsAndRecoversTheCutRecord() throws {
         // Killed while writing epoch 3; resumed from the epoch-2 checkpoint, appending to the file.
-        let text = config + "\n"
+        let text =
+            config + "\n"
             + #"{"kind":"epoch","epoch":1,"test_accuracy":0.40}"# + "\n"
             + #"{"kind":"epoch","epoch":2,"test_accuracy":0.50}"# + "\n"
             + #"{"kind":"progress","step":700,"loss":1.1}"# + "\n"
@@ -106,11 +117,14 @@ final class MetricsLogTests: XCTestCase {
     }
 
     func testEncodedLinesReadBack() throws {
-        let epoch = EpochRecord(epoch: 4, step: 1564, trainLoss: 0.9, trainAccuracy: 0.7, testLoss: 1.0,
-                                testAccuracy: 0.66, imagesPerSecond: 250, wallSeconds: 140, learningRate: 0.1)
-        let attack = AttackRecord(method: "pgd", mode: .blackBox, source: "baseline", epsilonPixels: 4, steps: 7,
-                                  cleanAccuracy: 0.8, adversarialAccuracy: 0.3, images: 10000)
-        let text = try MetricsLog.line(for: RunConfig(run: "r", commit: "c")) + MetricsLog.line(for: epoch)
+        let epoch = EpochRecord(
+            epoch: 4, step: 1564, trainLoss: 0.9, trainAccuracy: 0.7, testLoss: 1.0,
+            testAccuracy: 0.66, imagesPerSecond: 250, wallSeconds: 140, learningRate: 0.1)
+        let attack = AttackRecord(
+            method: "pgd", mode: .blackBox, source: "baseline", epsilonPixels: 4, steps: 7,
+            cleanAccuracy: 0.8, adversarialAccuracy: 0.3, images: 10000)
+        let text =
+            try MetricsLog.line(for: RunConfig(run: "r", commit: "c")) + MetricsLog.line(for: epoch)
             + MetricsLog.line(for: attack)
         let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
         XCTAssertEqual(metrics.config?.run, "r")

@@ -1,9 +1,11 @@
 import Foundation
+import XCTest
+
+@testable import DCNetReport
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import XCTest
-@testable import DCNetReport
 
 /// Collects elements, their attributes and text while parsing, to check the SVG structure.
 final class SVGCollector: NSObject, XMLParserDelegate {
@@ -12,8 +14,10 @@ final class SVGCollector: NSObject, XMLParserDelegate {
     private var stack: [Int] = []
     private(set) var error: Error?
 
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+        qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
         elements.append(Element(name: elementName, attributes: attributes, text: ""))
         stack.append(elements.count - 1)
     }
@@ -38,8 +42,9 @@ func parseSVG(_ svg: String, file: StaticString = #filePath, line: UInt = #line)
     let collector = SVGCollector()
     parser.delegate = collector
     let ok = parser.parse()
-    XCTAssertTrue(ok, "SVG is not well-formed XML: \(String(describing: parser.parserError ?? collector.error))",
-                  file: file, line: line)
+    XCTAssertTrue(
+        ok, "SVG is not well-formed XML: \(String(describing: parser.parserError ?? collector.error))",
+        file: file, line: line)
     return ok ? collector : nil
 }
 
@@ -65,7 +70,8 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(lines.count, 2, "one path per series with finite data")
         XCTAssertEqual(lines.map { $0.attributes["data-series"] }, ["baseline", "tanh & cos"])
         XCTAssertNotEqual(lines[0].attributes["stroke"], lines[1].attributes["stroke"], "distinct colours")
-        XCTAssertNotEqual(lines[0].attributes["stroke-dasharray"], lines[1].attributes["stroke-dasharray"], "distinct dashes")
+        XCTAssertNotEqual(
+            lines[0].attributes["stroke-dasharray"], lines[1].attributes["stroke-dasharray"], "distinct dashes")
         XCTAssertEqual(lines[0].attributes["d"]?.filter { $0 == "L" }.count, 2)
 
         // The parser un-escapes entities, so the text equals the original strings.
@@ -73,13 +79,15 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(collector.elements(named: "title").first?.text, "<tanh & \"cos\">")
         XCTAssertEqual(collector.elements(withClass: "x-label").first?.text, "epoch's")
         XCTAssertEqual(collector.elements(withClass: "y-label").first?.text, "accuracy (%) < 100")
-        XCTAssertEqual(collector.elements(withClass: "legend-label").map(\.text),
-                       ["baseline", "tanh & cos", "empty <run> (no data)", "only NaN (no data)"])
+        XCTAssertEqual(
+            collector.elements(withClass: "legend-label").map(\.text),
+            ["baseline", "tanh & cos", "empty <run> (no data)", "only NaN (no data)"])
         XCTAssertTrue(svg.contains("&lt;tanh &amp; &quot;cos&quot;&gt;"))
     }
 
     func testEmptyPlotIsValidAndSaysNoData() throws {
-        let collector = try XCTUnwrap(parseSVG(SVGPlot(title: "nothing", xLabel: "x", yLabel: "y", series: []).render()))
+        let collector = try XCTUnwrap(
+            parseSVG(SVGPlot(title: "nothing", xLabel: "x", yLabel: "y", series: []).render()))
         XCTAssertEqual(collector.elements(withClass: "series-line").count, 0)
         XCTAssertEqual(collector.elements(withClass: "no-data").first?.text, "no data")
         XCTAssertFalse(collector.elements(withClass: "y-tick").isEmpty, "axes are still drawn")
@@ -91,8 +99,9 @@ final class SVGPlotTests: XCTestCase {
         XCTAssertEqual(singleSVG.elements(withClass: "series-line").count, 1)
         XCTAssertEqual(singleSVG.elements(withClass: "marker").count, 1)
 
-        let constant = SVGPlot(title: "flat", xLabel: "x", yLabel: "y",
-                               series: [.init(name: "flat", xy: [(1, 2), (2, 2), (3, 2)])])
+        let constant = SVGPlot(
+            title: "flat", xLabel: "x", yLabel: "y",
+            series: [.init(name: "flat", xy: [(1, 2), (2, 2), (3, 2)])])
         let constantSVG = try XCTUnwrap(parseSVG(constant.render()))
         let yTicks = constantSVG.elements(withClass: "y-tick").compactMap { Double($0.text) }
         XCTAssertGreaterThan(yTicks.count, 1)
@@ -101,8 +110,9 @@ final class SVGPlotTests: XCTestCase {
     }
 
     func testNonFiniteValuesAreSkippedAndBreakTheLine() throws {
-        let plot = SVGPlot(title: "gaps", xLabel: "x", yLabel: "y",
-                           series: [.init(name: "a", xy: [(1, 1), (2, 2), (3, .nan), (4, 3), (5, 4), (6, -.infinity)])])
+        let plot = SVGPlot(
+            title: "gaps", xLabel: "x", yLabel: "y",
+            series: [.init(name: "a", xy: [(1, 1), (2, 2), (3, .nan), (4, 3), (5, 4), (6, -.infinity)])])
         let svg = plot.render()
         XCTAssertFalse(svg.lowercased().contains("nan"))
         XCTAssertFalse(svg.lowercased().contains("inf"))
@@ -117,7 +127,8 @@ final class SVGPlotTests: XCTestCase {
 
     func testControlCharactersAreDroppedSoTheXMLStaysValid() throws {
         XCTAssertEqual(XMLEscaping.escape("a\u{01}b<'c'>"), "ab&lt;&apos;c&apos;&gt;")
-        let plot = SVGPlot(title: "bad\u{07}name", xLabel: "x", yLabel: "y", series: [.init(name: "r\u{00}un", xy: [(0, 0), (1, 1)])])
+        let plot = SVGPlot(
+            title: "bad\u{07}name", xLabel: "x", yLabel: "y", series: [.init(name: "r\u{00}un", xy: [(0, 0), (1, 1)])])
         XCTAssertNotNil(parseSVG(plot.render()))
     }
 
@@ -129,7 +140,8 @@ final class SVGPlotTests: XCTestCase {
     func testWriteProducesAParsableFile() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("svgplot-\(UUID().uuidString).svg")
         defer { try? FileManager.default.removeItem(at: url) }
-        try SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [.init(name: "a", xy: [(0, 1), (1, 2)])]).write(to: url)
+        try SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [.init(name: "a", xy: [(0, 1), (1, 2)])]).write(
+            to: url)
         let parser = try XCTUnwrap(XMLParser(contentsOf: url))
         XCTAssertTrue(parser.parse())
     }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DCNetReport
 
 final class ScalingModelTests: XCTestCase {
@@ -27,12 +28,13 @@ final class ScalingModelTests: XCTestCase {
     /// Communication shorter than the overlappable backward costs nothing; longer, it shows.
     func testStepHidesCommunicationBehindBackward() {
         let step = StepModel(secondsPerImage: 0.01, gradientBytes: 8e6, overlap: 0.6)  // 0.64 s of compute at b = 64
-        let fast = RingAllReduceModel(alpha: 0, beta: 1e9)    // 8 ms per all-reduce on 2 ranks
+        let fast = RingAllReduceModel(alpha: 0, beta: 1e9)  // 8 ms per all-reduce on 2 ranks
         XCTAssertEqual(step.efficiency(ranks: 1, perRankBatch: 64, network: fast), 1)
         XCTAssertEqual(step.efficiency(ranks: 2, perRankBatch: 64, network: fast), 1, accuracy: 1e-12)
-        let slow = RingAllReduceModel(alpha: 0, beta: 8e6)    // 1 s on 2 ranks: 1 − 0.384 exposed
+        let slow = RingAllReduceModel(alpha: 0, beta: 8e6)  // 1 s on 2 ranks: 1 − 0.384 exposed
         XCTAssertEqual(step.stepSeconds(ranks: 2, perRankBatch: 64, network: slow), 0.64 + (1 - 0.384), accuracy: 1e-9)
-        XCTAssertLessThan(step.efficiency(ranks: 64, perRankBatch: 64, network: slow),
-                          step.efficiency(ranks: 2, perRankBatch: 64, network: slow))
+        XCTAssertLessThan(
+            step.efficiency(ranks: 64, perRankBatch: 64, network: slow),
+            step.efficiency(ranks: 2, perRankBatch: 64, network: slow))
     }
 }

@@ -1,9 +1,10 @@
-import XCTest
-import Foundation
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import Foundation
+import XCTest
+
 @testable import DCNetTraining
 
 /// Tiny CNN-9 (widths 4/8/8) on a synthetic, learnable 4-class set: class k < 3 brightens colour
@@ -27,17 +28,22 @@ enum Toy {
                 }
             }
         }
-        return LabeledImages(pixels: pixels, labels: labels, classCount: classes,
-                             classNames: (0..<classes).map { "class\($0)" })
+        return LabeledImages(
+            pixels: pixels, labels: labels, classCount: classes,
+            classNames: (0..<classes).map { "class\($0)" })
     }
 
-    static let tanh = ConvolutionKind.decoupled(DecoupledOperator(magnitude: .tanh, angular: .cosine,
-                                                                  radius: .relative(decay: 0.9)))
+    static let tanh = ConvolutionKind.decoupled(
+        DecoupledOperator(
+            magnitude: .tanh, angular: .cosine,
+            radius: .relative(decay: 0.9)))
 
     /// Plain SGD for `steps` steps of batch 32 (training mode), then the network is used in evaluation mode.
     static func trained(_ convolution: ConvolutionKind, steps: Int, batch: Int = 32, seed: UInt64 = 1) -> Network {
-        let network = ModelConfig(architecture: .cnn9, widths: [4, 8, 8], convolution: convolution,
-                                  classes: classes).makeNetwork(batch: batch)
+        let network = ModelConfig(
+            architecture: .cnn9, widths: [4, 8, 8], convolution: convolution,
+            classes: classes
+        ).makeNetwork(batch: batch)
         var rng = Xoshiro256StarStar(seed: seed)
         network.initializeParameters(using: &rng)
         let data = dataset(count: 256, seed: 7)
@@ -46,8 +52,9 @@ enum Toy {
         defer { labels.deallocate() }
         for step in 0..<steps {
             let indices = (0..<batch).map { (step * batch + $0 * 5) % data.count }
-            fillBatch(images: data, indices: indices, epoch: 0, seed: 0, augment: false, scaling: .authors,
-                      into: images.data, labels: labels)
+            fillBatch(
+                images: data, indices: indices, epoch: 0, seed: 0, augment: false, scaling: .authors,
+                into: images.data, labels: labels)
             let logits = network.forward(images, mode: .training)
             _ = network.loss.forward(logits: logits, labels: labels)
             network.backward(network.loss.backward(), layerDone: { _ in })
@@ -63,11 +70,15 @@ enum Toy {
 final class AttackTests: XCTestCase {
     let test = Toy.dataset(count: 48, seed: 99)
 
-    func evaluate(_ network: Network, _ settings: [AttackSettings], source: Network? = nil,
-                  scaling: Scaling = .authors) throws -> [AttackResult] {
-        try AdversarialEvaluation(target: network, targetScaling: scaling,
-                                  source: source.map { ($0, scaling) }, communicator: nil)
-            .run(dataset: test, settings: settings)
+    func evaluate(
+        _ network: Network, _ settings: [AttackSettings], source: Network? = nil,
+        scaling: Scaling = .authors
+    ) throws -> [AttackResult] {
+        try AdversarialEvaluation(
+            target: network, targetScaling: scaling,
+            source: source.map { ($0, scaling) }, communicator: nil
+        )
+        .run(dataset: test, settings: settings)
     }
 
     func testEpsilonUnits() {
@@ -77,8 +88,9 @@ final class AttackTests: XCTestCase {
         let m = AttackSettings(method: .bim, epsilon: 8, steps: 4, scaling: .cifar10MeanStd)
         XCTAssertEqual(m.epsilon[0], 8 / (255 * 0.2470), accuracy: 1e-7)
         XCTAssertEqual(m.epsilon[2], 8 / (255 * 0.2616), accuracy: 1e-7)
-        XCTAssertEqual(m.stepSizePixels, 2)                     // default eps/steps
-        XCTAssertEqual(AttackSettings(method: .pgd, epsilon: 8, steps: 10, scaling: .authors).stepSizePixels, 2, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSizePixels, 2)  // default eps/steps
+        XCTAssertEqual(
+            AttackSettings(method: .pgd, epsilon: 8, steps: 10, scaling: .authors).stepSizePixels, 2, accuracy: 1e-12)
         let u = AttackSettings(method: .fgsm, epsilon: 0.0625, units: .model, scaling: .authors)
         XCTAssertEqual(u.epsilonPixels, 8, accuracy: 1e-9)
         let map = PixelMap(.cifar10MeanStd)
@@ -95,8 +107,12 @@ final class AttackTests: XCTestCase {
 
     func testFGSMWithEpsilonZeroLeavesAccuracyUnchanged() throws {
         for network in [Toy.baselineModel, Toy.tanhModel] {
-            let r = try evaluate(network, [AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors),
-                                           AttackSettings(method: .bim, epsilon: 0, steps: 3, scaling: .authors)])
+            let r = try evaluate(
+                network,
+                [
+                    AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors),
+                    AttackSettings(method: .bim, epsilon: 0, steps: 3, scaling: .authors),
+                ])
             for x in r {
                 XCTAssertEqual(x.adversarialAccuracy, x.cleanAccuracy)
                 XCTAssertEqual(x.maxPerturbationPixels, 0)
@@ -109,12 +125,14 @@ final class AttackTests: XCTestCase {
         let epsilons: [Double] = [0, 2, 8, 32]
         for network in [Toy.baselineModel, Toy.tanhModel] {
             for method in [AttackMethod.fgsm, .bim] {
-                let r = try evaluate(network, epsilons.map { AttackSettings(method: method, epsilon: $0, steps: 3, scaling: .authors) })
+                let r = try evaluate(
+                    network, epsilons.map { AttackSettings(method: method, epsilon: $0, steps: 3, scaling: .authors) })
                 let accuracies = r.map(\.adversarialAccuracy)
                 for i in 1..<accuracies.count {
                     XCTAssertLessThanOrEqual(accuracies[i], accuracies[i - 1] + 1e-12, "\(method) \(accuracies)")
                 }
-                XCTAssertLessThan(accuracies.last!, r[0].cleanAccuracy, "\(method) at eps 32 should hurt: \(accuracies)")
+                XCTAssertLessThan(
+                    accuracies.last!, r[0].cleanAccuracy, "\(method) at eps 32 should hurt: \(accuracies)")
             }
         }
     }
@@ -126,8 +144,9 @@ final class AttackTests: XCTestCase {
             let clean = network.arena.tensor(network.inputShape), adv = network.arena.tensor(network.inputShape)
             let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 32)
             defer { labels.deallocate() }
-            fillBatch(images: test, indices: 0..<32, epoch: 0, seed: 0, augment: false, scaling: scaling,
-                      into: clean.data, labels: labels)
+            fillBatch(
+                images: test, indices: 0..<32, epoch: 0, seed: 0, augment: false, scaling: scaling,
+                into: clean.data, labels: labels)
             let map = PixelMap(scaling)
             for method in AttackMethod.allCases {
                 let s = AttackSettings(method: method, epsilon: 8, steps: 4, stepSize: 3, scaling: scaling, seed: 5)
@@ -166,8 +185,10 @@ final class AttackTests: XCTestCase {
 
     /// A transfer attack whose source is the target itself is the white-box attack (through pixel units).
     func testTransferFromItselfEqualsWhiteBox() throws {
-        let settings = [AttackSettings(method: .fgsm, epsilon: 4, scaling: .authors),
-                        AttackSettings(method: .bim, epsilon: 8, steps: 3, scaling: .authors)]
+        let settings = [
+            AttackSettings(method: .fgsm, epsilon: 4, scaling: .authors),
+            AttackSettings(method: .bim, epsilon: 8, steps: 3, scaling: .authors),
+        ]
         let white = try evaluate(Toy.baselineModel, settings)
         let transfer = try evaluate(Toy.baselineModel, settings, source: Toy.baselineModel)
         XCTAssertEqual(white.map(\.adversarialAccuracy), transfer.map(\.adversarialAccuracy))
@@ -183,10 +204,13 @@ final class AttackTests: XCTestCase {
         let x = network.arena.tensor(network.inputShape).prefix(samples: n)
         let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { labels.deallocate() }
-        fillBatch(images: test, indices: [1, 2], epoch: 0, seed: 0, augment: false, scaling: .authors,
-                  into: x.data, labels: labels)
+        fillBatch(
+            images: test, indices: [1, 2], epoch: 0, seed: 0, augment: false, scaling: .authors,
+            into: x.data, labels: labels)
         let g = inputGradient(network: network, input: x, labels: labels).gradient.toArray()
-        func loss() -> Double { Double(network.loss.forward(logits: network.forward(x, mode: .evaluation), labels: labels).loss) }
+        func loss() -> Double {
+            Double(network.loss.forward(logits: network.forward(x, mode: .evaluation), labels: labels).loss)
+        }
         let base = x.toArray()
         let loss0 = loss()
         func directional(_ d: [Float], h: Float) -> Double {
@@ -207,10 +231,12 @@ final class AttackTests: XCTestCase {
             let trials = [Float(1e-3), 3e-4, 1e-4].map { h in (h, directional(d, h: h)) }
             let best = trials.min { abs($0.1 - analytic) < abs($1.1 - analytic) }!
             let numeric = best.1
-            XCTAssertEqual(numeric, analytic, accuracy: 0.03 * abs(analytic) + 4e-7 * max(loss0, 1) / Double(best.0),
-                           "\(name): numeric \(numeric) analytic \(analytic)", file: file, line: line)
+            XCTAssertEqual(
+                numeric, analytic, accuracy: 0.03 * abs(analytic) + 4e-7 * max(loss0, 1) / Double(best.0),
+                "\(name): numeric \(numeric) analytic \(analytic)", file: file, line: line)
         }
-        XCTAssertGreaterThan(g.reduce(0) { $0 + abs($1) }, 1e-4, "the input gradient should not vanish", file: file, line: line)
+        XCTAssertGreaterThan(
+            g.reduce(0) { $0 + abs($1) }, 1e-4, "the input gradient should not vanish", file: file, line: line)
         // The largest coordinates one at a time.
         let top = g.indices.sorted { abs(g[$0]) > abs(g[$1]) }.prefix(4)
         for i in top {
@@ -218,8 +244,9 @@ final class AttackTests: XCTestCase {
             let trials = [Float(1e-2), 3e-3, 1e-3].map { h in (h, directional(d, h: h)) }
             let best = trials.min { abs($0.1 - Double(g[i])) < abs($1.1 - Double(g[i])) }!
             let numeric = best.1
-            XCTAssertEqual(numeric, Double(g[i]), accuracy: 0.05 * abs(Double(g[i])) + 4e-7 * max(loss0, 1) / Double(best.0),
-                           "coordinate \(i): numeric \(numeric) analytic \(g[i])", file: file, line: line)
+            XCTAssertEqual(
+                numeric, Double(g[i]), accuracy: 0.05 * abs(Double(g[i])) + 4e-7 * max(loss0, 1) / Double(best.0),
+                "coordinate \(i): numeric \(numeric) analytic \(g[i])", file: file, line: line)
         }
     }
 
@@ -263,40 +290,42 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
     func testRerunSkipsFinishedRunsAndResumesUnfinishedOnes() throws {
         let script = Self.root.appendingPathComponent("scripts/experiments").path
         guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no scripts/experiments") }
-        guard (try? shell(["-c", "command -v jq"], environment: [:]).status) == 0 else { throw XCTSkip("jq not installed") }
+        guard (try? shell(["-c", "command -v jq"], environment: [:]).status) == 0 else {
+            throw XCTSkip("jq not installed")
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-suite-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let stub = dir + "/stub", log = dir + "/calls.log", definition = dir + "/suite.json"
         try """
-            #!/usr/bin/env bash
-            # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL.
-            echo "$*" >> "\(log)"
-            cmd=$1; shift
-            while [[ $# -gt 0 ]]; do
-                case $1 in
-                    --checkpoint-dir) ckpt=$2 ;; --metrics) metrics=$2 ;; --output) output=$2 ;;
-                esac
-                shift
-            done
-            case $cmd in
-                train)
-                    mkdir -p "$ckpt"; touch "$ckpt/ckpt-00000001.safetensors"
-                    run=$(basename "$(dirname "$ckpt")")
-                    [[ $run == "${STUB_FAIL:-}" ]] && exit 3
-                    echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
-                attack) echo '{"kind":"attack"}' >> "$output" ;;
+        #!/usr/bin/env bash
+        # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL.
+        echo "$*" >> "\(log)"
+        cmd=$1; shift
+        while [[ $# -gt 0 ]]; do
+            case $1 in
+                --checkpoint-dir) ckpt=$2 ;; --metrics) metrics=$2 ;; --output) output=$2 ;;
             esac
-            exit 0
-            """.write(toFile: stub, atomically: true, encoding: .utf8)
+            shift
+        done
+        case $cmd in
+            train)
+                mkdir -p "$ckpt"; touch "$ckpt/ckpt-00000001.safetensors"
+                run=$(basename "$(dirname "$ckpt")")
+                [[ $run == "${STUB_FAIL:-}" ]] && exit 3
+                echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
+            attack) echo '{"kind":"attack"}' >> "$output" ;;
+        esac
+        exit 0
+        """.write(toFile: stub, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
         try """
-            {"name": "tiny", "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
-             "train_flags": ["--width", "0.25"],
-             "runs": [{"name": "a", "flags": ["--operator", "baseline"]}, {"name": "b", "flags": ["--operator", "tanh"]}],
-             "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"], "black_box": [{"source": "a", "targets": ["b"]}]},
-             "groups": []}
-            """.write(toFile: definition, atomically: true, encoding: .utf8)
+        {"name": "tiny", "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
+         "train_flags": ["--width", "0.25"],
+         "runs": [{"name": "a", "flags": ["--operator", "baseline"]}, {"name": "b", "flags": ["--operator", "tanh"]}],
+         "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"], "black_box": [{"source": "a", "targets": ["b"]}]},
+         "groups": []}
+        """.write(toFile: definition, atomically: true, encoding: .utf8)
         let suite = dir + "/suite"
         let args = [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"]
         func calls() -> [String] {
@@ -322,7 +351,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         c = calls()
         let trains = c.filter { $0.hasPrefix("train") }
         XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
-        XCTAssertTrue(trains[0].contains("--checkpoint-dir \(suite)/b/checkpoints") && trains[0].contains("--resume"), trains[0])
+        XCTAssertTrue(
+            trains[0].contains("--checkpoint-dir \(suite)/b/checkpoints") && trains[0].contains("--resume"), trains[0])
         let attacks = c.filter { $0.hasPrefix("attack") }
         XCTAssertEqual(attacks.count, 1)
         XCTAssertTrue(attacks[0].contains("--source-checkpoint \(suite)/a/checkpoints"), attacks[0])

@@ -1,6 +1,6 @@
+import DCNetData
 import Foundation
 import XCTest
-import DCNetData
 
 /// The built `dcnet-dist` refuses bad arguments and bad data with a non-zero exit and a message
 /// that names the flag, value or file.
@@ -23,15 +23,19 @@ final class CLITests: XCTestCase {
         goodData = try learnableDataset(train: 20, test: 10)
     }
 
-    private func assertRejected(_ args: [String], mentions needles: [String],
-                                file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertRejected(
+        _ args: [String], mentions needles: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let r = try runProcess(try binary(), args, timeout: 120)
         let text = r.stdout + r.stderr
-        XCTAssertNotEqual(r.status, 0, "dcnet-dist \(args.joined(separator: " ")) exited 0:\n\(text)", file: file, line: line)
+        XCTAssertNotEqual(
+            r.status, 0, "dcnet-dist \(args.joined(separator: " ")) exited 0:\n\(text)", file: file, line: line)
         for needle in needles {
-            XCTAssertTrue(r.stderr.contains(needle),
-                          "stderr of dcnet-dist \(args.joined(separator: " ")) does not mention \(needle):\n\(r.stderr)",
-                          file: file, line: line)
+            XCTAssertTrue(
+                r.stderr.contains(needle),
+                "stderr of dcnet-dist \(args.joined(separator: " ")) does not mention \(needle):\n\(r.stderr)",
+                file: file, line: line)
         }
     }
 
@@ -42,36 +46,43 @@ final class CLITests: XCTestCase {
     }
 
     func testUnknownOperator() throws {
-        try assertRejected(["train", "--data", goodData.path, "--operator", "foo"] + small, mentions: ["foo", "--operator"])
+        try assertRejected(
+            ["train", "--data", goodData.path, "--operator", "foo"] + small, mentions: ["foo", "--operator"])
     }
 
     func testMissingDataDirectory() throws {
-        try assertRejected(["train", "--data", "/nonexistent/cifar"] + small, mentions: ["--data", "/nonexistent/cifar"])
+        try assertRejected(
+            ["train", "--data", "/nonexistent/cifar"] + small, mentions: ["--data", "/nonexistent/cifar"])
     }
 
     func testWeightedNonlinearNeedsTanh() throws {
-        try assertRejected(["train", "--data", goodData.path, "--weighted", "nonlinear", "--operator", "ball"] + small,
-                           mentions: ["--weighted", "nonlinear", "tanh"])
+        try assertRejected(
+            ["train", "--data", goodData.path, "--weighted", "nonlinear", "--operator", "ball"] + small,
+            mentions: ["--weighted", "nonlinear", "tanh"])
     }
 
     func testNegativeCollectiveTimeout() throws {
-        try assertRejected(["train", "--data", goodData.path, "--collective-timeout=-5"] + small,
-                           mentions: ["--collective-timeout", "-5"])
-        try assertRejected(["train", "--data", goodData.path, "--collective-timeout", "soon"] + small,
-                           mentions: ["--collective-timeout", "soon"])
+        try assertRejected(
+            ["train", "--data", goodData.path, "--collective-timeout=-5"] + small,
+            mentions: ["--collective-timeout", "-5"])
+        try assertRejected(
+            ["train", "--data", goodData.path, "--collective-timeout", "soon"] + small,
+            mentions: ["--collective-timeout", "soon"])
     }
 
     func testTruncatedDataFile() throws {
         let path = goodData.file("data_batch_3.bin")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: path))
-        try assertRejected(["train", "--data", goodData.path, "--batch-size", "4"] + small, mentions: ["data_batch_3.bin"])
+        try assertRejected(
+            ["train", "--data", goodData.path, "--batch-size", "4"] + small, mentions: ["data_batch_3.bin"])
     }
 
     /// Control: the same small command on good data succeeds, so the rejections above are about the
     /// bad argument and not something else.
     func testGoodCommandSucceeds() throws {
-        let r = try runProcess(try binary(), ["train", "--data", goodData.path, "--batch-size", "4", "--eval-limit", "4"] + small)
+        let r = try runProcess(
+            try binary(), ["train", "--data", goodData.path, "--batch-size", "4", "--eval-limit", "4"] + small)
         XCTAssertEqual(r.status, 0, "stdout:\n\(r.stdout)\nstderr:\n\(r.stderr)")
         XCTAssertTrue(r.stdout.contains("max-steps"), r.stdout)
     }

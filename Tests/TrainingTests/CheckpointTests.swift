@@ -1,10 +1,11 @@
-import Foundation
-import XCTest
 import DCNetData
 import DCNetLayers
 import DCNetModels
-@testable import DCNetTraining
+import Foundation
 import MPI
+import XCTest
+
+@testable import DCNetTraining
 
 /// Checkpoints: bit-exact save/load, exact continuation, the file format seen from Python, refusal of
 /// mismatching models and skipping of damaged files.
@@ -15,7 +16,8 @@ final class CheckpointTests: XCTestCase {
         let data = try learnableDataset(train: 60, test: 16)
         let dirA = TrainingTempDir("ckptA"), dirB = TrainingTempDir("ckptB")
 
-        let a = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirA.path))
+        let a = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirA.path))
         XCTAssertEqual(try a.run(), .stoppedAtMaxSteps)
 
         let b = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: n, checkpoints: dirB.path))
@@ -35,7 +37,9 @@ final class CheckpointTests: XCTestCase {
         if config.optimizer == .adam { XCTAssertEqual(contents.progress.adamSteps, n) }
 
         // Loading restores the same bits (parameters, state buffers, optimizer moments, counters).
-        let b2 = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirB.path, resume: true))
+        let b2 = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirB.path, resume: true)
+        )
         XCTAssertEqual(b2.progress.globalStep, n)
         XCTAssertEqual(b2.optimizer.adamSteps, b.optimizer.adamSteps)
         XCTAssertEqual(b2.replicaChecksum(), b.replicaChecksum())
@@ -45,8 +49,10 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try b2.run(), .stoppedAtMaxSteps)
         let joined = b.stepLosses + b2.stepLosses
         XCTAssertEqual(joined.count, 2 * n)
-        XCTAssertEqual(joined.map(\.bitPattern), a.stepLosses.map(\.bitPattern),
-                       "losses after resuming differ from the uninterrupted run:\n  resumed:       \(joined)\n  uninterrupted: \(a.stepLosses)")
+        XCTAssertEqual(
+            joined.map(\.bitPattern), a.stepLosses.map(\.bitPattern),
+            "losses after resuming differ from the uninterrupted run:\n  resumed:       \(joined)\n  uninterrupted: \(a.stepLosses)"
+        )
         XCTAssertEqual(b2.replicaChecksum(), a.replicaChecksum(), "final state differs from the uninterrupted run")
         let finalA = liveTensors(a), finalB = liveTensors(b2)
         for (name, bytes) in finalA where finalB[name] != bytes { XCTFail("\(name) differs at step \(2 * n)") }
@@ -54,7 +60,7 @@ final class CheckpointTests: XCTestCase {
 
     func testResumeIsBitExactSGDTanhConv() throws {
         var config = tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05)
-        config.augment = true                     // augmentation must also be a function of (seed, epoch, index)
+        config.augment = true  // augmentation must also be a function of (seed, epoch, index)
         config.schedule = .cosine; config.warmupEpochs = 1; config.epochs = 4
         try roundTrip(config, n: 6)
     }
@@ -73,8 +79,9 @@ final class CheckpointTests: XCTestCase {
         }
         let data = try learnableDataset(train: 32, test: 16)
         let dir = TrainingTempDir("ckptpy")
-        let trainer = try Trainer(config: tinyConfig(tinyModel(tanhConv), batch: 16),
-                                  options: tinyOptions(data: data.path, maxSteps: 1, checkpoints: dir.path))
+        let trainer = try Trainer(
+            config: tinyConfig(tinyModel(tanhConv), batch: 16),
+            options: tinyOptions(data: data.path, maxSteps: 1, checkpoints: dir.path))
         _ = try trainer.run()
         let path = dir.file(Checkpoint.fileName(step: 1))
         let w = trainer.network.parameters.first { $0.name == "stage1.1.conv.weight" }!
@@ -99,10 +106,11 @@ final class CheckpointTests: XCTestCase {
             """
         let r = try runProcess(python, ["-c", script, path])
         XCTAssertEqual(r.status, 0, "python failed: \(r.stderr)")
-        let lines = Dictionary(uniqueKeysWithValues: r.stdout.split(separator: "\n").map { line -> (String, String) in
-            let parts = line.split(separator: " ", maxSplits: 1)
-            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-        })
+        let lines = Dictionary(
+            uniqueKeysWithValues: r.stdout.split(separator: "\n").map { line -> (String, String) in
+                let parts = line.split(separator: " ", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            })
         XCTAssertEqual(lines["shape"], "\(w.dims)")
         XCTAssertEqual(w.dims, [4, 3, 3, 3])
         XCTAssertEqual(lines["first"].flatMap(Float.init), w.value[0])
@@ -120,8 +128,9 @@ final class CheckpointTests: XCTestCase {
         var rng = Xoshiro256StarStar(seed: 1)
         network.initializeParameters(using: &rng)
         let config = tinyConfig(model)
-        try Checkpoint.write(to: path, network: network, optimizer: Optimizer(config: config, network: network),
-                             config: config, progress: TrainingProgress())
+        try Checkpoint.write(
+            to: path, network: network, optimizer: Optimizer(config: config, network: network),
+            config: config, progress: TrainingProgress())
     }
 
     private func assertRefuses(written: ModelConfig, loadedInto other: ModelConfig, mentioning needle: String) throws {
@@ -137,13 +146,15 @@ final class CheckpointTests: XCTestCase {
             XCTAssertTrue(text.contains(path), "message does not name the file: \(text)")
             XCTAssertTrue(text.contains(needle), "message does not show the differing setting \(needle): \(text)")
         }
-        XCTAssertEqual(Array(network.valueBuffer).map(\.bitPattern), before.map(\.bitPattern),
-                       "a refused checkpoint modified the network")
+        XCTAssertEqual(
+            Array(network.valueBuffer).map(\.bitPattern), before.map(\.bitPattern),
+            "a refused checkpoint modified the network")
     }
 
     func testLoadRefusesDifferentWidth() throws {
-        try assertRefuses(written: tinyModel(.baseline, widths: [4, 8, 8]),
-                          loadedInto: tinyModel(.baseline, widths: [4, 8, 16]), mentioning: "16")
+        try assertRefuses(
+            written: tinyModel(.baseline, widths: [4, 8, 8]),
+            loadedInto: tinyModel(.baseline, widths: [4, 8, 16]), mentioning: "16")
     }
 
     func testLoadRefusesDifferentOperator() throws {
@@ -183,13 +194,15 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.read(newest))
         XCTAssertEqual(Checkpoint.newestValid(in: dir.path) { _, _ in }?.path, older)
 
-        let resumed = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 4, checkpoints: dir.path, resume: true))
+        let resumed = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 4, checkpoints: dir.path, resume: true))
         XCTAssertEqual(resumed.progress.globalStep, 2)
 
         // Nothing valid left: newestValid gives nil (the trainer starts fresh).
         try Data(olderBytes.prefix(100)).write(to: URL(fileURLWithPath: older))
         XCTAssertNil(Checkpoint.newestValid(in: dir.path) { _, _ in })
-        let fresh = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 4, checkpoints: dir.path, resume: true))
+        let fresh = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 4, checkpoints: dir.path, resume: true))
         XCTAssertEqual(fresh.progress.globalStep, 0)
     }
 }

@@ -1,7 +1,8 @@
-import Foundation
-import XCTest
 import DCNetLayers
 import DCNetModels
+import Foundation
+import XCTest
+
 @testable import DCNetTraining
 
 /// `--lr-scaling` / `--reference-batch` and `--accumulate` in the configuration: the scaled peak

@@ -1,11 +1,12 @@
-import Foundation
-import XCTest
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
-@testable import DCNetTraining
+import Foundation
 import MPI
+import XCTest
+
+@testable import DCNetTraining
 
 /// The distributed trainer under `mpirun -np N` (scripts/test runs N = 2 and 3; plain `swift test`
 /// runs it with one rank). Every rank runs the same methods in the same order and reaches the same
@@ -31,8 +32,9 @@ final class MultiRankTrainerTests: XCTestCase {
         XCTAssertEqual(try t.run(), .stoppedAtMaxSteps)
         XCTAssertEqual(t.stepLosses.count, 7)
         XCTAssertEqual(t.localBatch * world.size, globalBatch)
-        XCTAssertTrue(try allEqual(Int64(t.replicaChecksum())),
-                      "replica checksums differ between ranks after 7 steps (rank \(world.rank): \(t.replicaChecksum()))")
+        XCTAssertTrue(
+            try allEqual(Int64(t.replicaChecksum())),
+            "replica checksums differ between ranks after 7 steps (rank \(world.rank): \(t.replicaChecksum()))")
         for (i, loss) in t.stepLosses.enumerated() {
             XCTAssertTrue(try allEqual(Int64(loss.bitPattern)), "step \(i + 1): ranks report different global losses")
         }
@@ -48,9 +50,12 @@ final class MultiRankTrainerTests: XCTestCase {
     /// Runs `config` for `steps` steps with all ranks, then on rank 0 alone (a one-rank communicator
     /// split off the world), and returns the largest relative difference of the step losses and of
     /// the final parameters, as rank 0 computed it (NaN if the reference run failed).
-    private func oneVersusAll(_ config: TrainingConfig, steps: Int, compression: GradientCompression = .none,
-                              reference referenceConfig: TrainingConfig? = nil)
-        throws -> (loss: Double, parameters: Double) {
+    private func oneVersusAll(
+        _ config: TrainingConfig, steps: Int, compression: GradientCompression = .none,
+        reference referenceConfig: TrainingConfig? = nil
+    )
+        throws -> (loss: Double, parameters: Double)
+    {
         let data = try learnableDataset(train: 48, test: 12)
         var options = tinyOptions(data: data.path, maxSteps: steps)
         options.gradientCompression = compression
@@ -62,7 +67,9 @@ final class MultiRankTrainerTests: XCTestCase {
         if let single {
             XCTAssertEqual(single.size, 1)
             do {
-                let reference = try Trainer(config: referenceConfig ?? config, options: tinyOptions(data: data.path, maxSteps: steps), communicator: single)
+                let reference = try Trainer(
+                    config: referenceConfig ?? config, options: tinyOptions(data: data.path, maxSteps: steps),
+                    communicator: single)
                 _ = try reference.run()
                 for (a, b) in zip(multi.stepLosses, reference.stepLosses) {
                     verdict[0] = max(verdict[0], Double(abs(a - b)) / max(Double(abs(b)), 1e-6))
@@ -88,7 +95,9 @@ final class MultiRankTrainerTests: XCTestCase {
         config.syncBatchNorm = true
         config.augment = true
         let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks with synchronised BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(
+            d.loss, 1e-4,
+            "\(world.size) ranks with synchronised BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ from one rank by \(d.parameters) (relative L2)")
     }
 
@@ -98,10 +107,14 @@ final class MultiRankTrainerTests: XCTestCase {
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.syncBatchNorm = true
         let d = try oneVersusAll(config, steps: 4, compression: .bf16)
-        XCTAssertLessThan(d.loss, 2e-2, "\(world.size) ranks with bf16 gradients: step losses differ from one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(
+            d.loss, 2e-2,
+            "\(world.size) ranks with bf16 gradients: step losses differ from one rank by \(d.loss) (relative)")
         XCTAssertLessThan(d.parameters, 2e-2, "final parameters differ from one rank by \(d.parameters) (relative L2)")
         if world.size > 1 {
-            XCTAssertGreaterThan(d.parameters, 1e-7, "bf16 compression with \(world.size) ranks left the parameters bit-identical to Float32")
+            XCTAssertGreaterThan(
+                d.parameters, 1e-7,
+                "bf16 compression with \(world.size) ranks left the parameters bit-identical to Float32")
         } else {
             XCTAssertEqual(d.parameters, 0, "with one rank there is nothing to compress")
         }
@@ -111,7 +124,9 @@ final class MultiRankTrainerTests: XCTestCase {
         var config = tinyConfig(tinyModel(.baseline, batchNorm: false), batch: globalBatch, lr: 0.02)
         config.augment = true
         let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks without BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(
+            d.loss, 1e-4,
+            "\(world.size) ranks without BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ from one rank by \(d.parameters) (relative L2)")
     }
 
@@ -137,7 +152,10 @@ final class MultiRankTrainerTests: XCTestCase {
         var reference = config
         reference.accumulation = 2 * world.size
         let d = try oneVersusAll(config, steps: 4, reference: reference)
-        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on one rank by \(d.loss) (relative)")
+        XCTAssertLessThan(
+            d.loss, 1e-4,
+            "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on one rank by \(d.loss) (relative)"
+        )
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
     }
 
@@ -148,7 +166,9 @@ final class MultiRankTrainerTests: XCTestCase {
         config.syncBatchNorm = true
         config.accumulation = 2
         let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 synchronised micro-batches differ from one rank × 2 by \(d.loss) (relative)")
+        XCTAssertLessThan(
+            d.loss, 1e-4,
+            "\(world.size) ranks × 2 synchronised micro-batches differ from one rank × 2 by \(d.loss) (relative)")
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
     }
 
@@ -160,7 +180,10 @@ final class MultiRankTrainerTests: XCTestCase {
         var reference = config
         reference.accumulation = 2 * world.size
         let d = try oneVersusAll(config, steps: 3, reference: reference)
-        XCTAssertLessThan(d.loss, 1e-4, "\(world.size) ranks × 2 per-rank-BatchNorm micro-batches differ from \(2 * world.size) micro-batches by \(d.loss)")
+        XCTAssertLessThan(
+            d.loss, 1e-4,
+            "\(world.size) ranks × 2 per-rank-BatchNorm micro-batches differ from \(2 * world.size) micro-batches by \(d.loss)"
+        )
         var whole = config
         whole.accumulation = nil
         let control = try oneVersusAll(config, steps: 2, reference: whole)
@@ -178,7 +201,8 @@ final class MultiRankTrainerTests: XCTestCase {
         _ = try a.run()
         let b = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 3, checkpoints: dirB.path))
         _ = try b.run()
-        let b2 = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 5, checkpoints: dirB.path, resume: true))
+        let b2 = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 5, checkpoints: dirB.path, resume: true))
         XCTAssertEqual(b2.progress.globalStep, 3, "resumed mid-step")
         XCTAssertEqual(b2.config.microBatches, 2, "the checkpoint's accumulation was not restored")
         _ = try b2.run()
@@ -193,18 +217,23 @@ final class MultiRankTrainerTests: XCTestCase {
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.augment = true; config.syncBatchNorm = true
         config.schedule = .cosine; config.warmupEpochs = 1; config.epochs = 5
-        let n = 5                                            // 4 steps per epoch: resumes mid-epoch 2
-        let a = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirA.path))
+        let n = 5  // 4 steps per epoch: resumes mid-epoch 2
+        let a = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirA.path))
         _ = try a.run()
         let b = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: n, checkpoints: dirB.path))
         _ = try b.run()
-        let b2 = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirB.path, resume: true))
+        let b2 = try Trainer(
+            config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirB.path, resume: true)
+        )
         XCTAssertEqual(b2.progress.globalStep, n)
-        XCTAssertEqual(b2.replicaChecksum(), b.replicaChecksum(), "rank \(world.rank): resumed state differs from the saved one")
+        XCTAssertEqual(
+            b2.replicaChecksum(), b.replicaChecksum(), "rank \(world.rank): resumed state differs from the saved one")
         _ = try b2.run()
         let joined = b.stepLosses + b2.stepLosses
-        XCTAssertEqual(joined.map(\.bitPattern), a.stepLosses.map(\.bitPattern),
-                       "rank \(world.rank) of \(world.size): resumed \(joined) vs uninterrupted \(a.stepLosses)")
+        XCTAssertEqual(
+            joined.map(\.bitPattern), a.stepLosses.map(\.bitPattern),
+            "rank \(world.rank) of \(world.size): resumed \(joined) vs uninterrupted \(a.stepLosses)")
         XCTAssertEqual(b2.replicaChecksum(), a.replicaChecksum())
         XCTAssertTrue(try allEqual(Int64(b2.replicaChecksum())))
     }
@@ -224,8 +253,9 @@ final class MultiRankTrainerTests: XCTestCase {
                 let permutation = DataOrder.permutation(count: n, seed: config.seed, epoch: epoch)
                 var seen = [Int](repeating: 0, count: n)
                 for step in 0..<t.stepsPerEpoch {
-                    let global = DataOrder.globalBatchIndices(permutation: permutation, step: step,
-                                                              globalBatch: config.globalBatch, policy: policy)
+                    let global = DataOrder.globalBatchIndices(
+                        permutation: permutation, step: step,
+                        globalBatch: config.globalBatch, policy: policy)
                     let shard = DataOrder.shard(global, rank: world.rank, size: world.size)
                     XCTAssertEqual(shard.count, t.localBatch)
                     let gathered = try world.allGather(shard)
@@ -238,13 +268,17 @@ final class MultiRankTrainerTests: XCTestCase {
                     let extra = t.stepsPerEpoch * globalBatch - n
                     let twice = Set(permutation.prefix(extra))
                     for i in 0..<n {
-                        XCTAssertEqual(seen[i], twice.contains(i) ? 2 : 1, "\(remainder) epoch \(epoch): sample \(i) seen \(seen[i]) times")
+                        XCTAssertEqual(
+                            seen[i], twice.contains(i) ? 2 : 1,
+                            "\(remainder) epoch \(epoch): sample \(i) seen \(seen[i]) times")
                     }
                 case .drop:
                     XCTAssertEqual(t.stepsPerEpoch, 4)
                     let left = Set(permutation.suffix(n - 4 * globalBatch))
                     for i in 0..<n {
-                        XCTAssertEqual(seen[i], left.contains(i) ? 0 : 1, "\(remainder) epoch \(epoch): sample \(i) seen \(seen[i]) times")
+                        XCTAssertEqual(
+                            seen[i], left.contains(i) ? 0 : 1,
+                            "\(remainder) epoch \(epoch): sample \(i) seen \(seen[i]) times")
                     }
                 }
             }
@@ -260,27 +294,31 @@ final class MultiRankTrainerTests: XCTestCase {
         pixels.withUnsafeMutableBufferPointer { buffer in
             for i in 0..<count {
                 labels[i] = UInt8((i * 7 + i / 10) % 10)
-                for c in 0..<3 {   // one colour per image and channel (memset: fast in debug builds)
-                    (buffer.baseAddress! + i * 3072 + c * 1024).update(repeating: UInt8(truncatingIfNeeded: i * (c + 3) * 37), count: 1024)
+                for c in 0..<3 {  // one colour per image and channel (memset: fast in debug builds)
+                    (buffer.baseAddress! + i * 3072 + c * 1024).update(
+                        repeating: UInt8(truncatingIfNeeded: i * (c + 3) * 37), count: 1024)
                 }
             }
         }
         let dataset = LabeledImages(pixels: pixels, labels: labels, classCount: 10, classNames: CIFARNames.cifar10)
         // Global average pooling + a linear layer: the cheapest network whose predictions vary
         // with the image (CNN-9 would take half a minute for 10,001 images in a debug build).
-        let network = Network(layers: [AvgPool2D("global_pool"), Linear("classifier", inFeatures: 3, outFeatures: 10)],
-                              input: Shape(n: 1000, c: 3, h: 32, w: 32), classes: 10)
+        let network = Network(
+            layers: [AvgPool2D("global_pool"), Linear("classifier", inFeatures: 3, outFeatures: 10)],
+            input: Shape(n: 1000, c: 3, h: 32, w: 32), classes: 10)
         var rng = Xoshiro256StarStar(seed: 11)
         network.initializeParameters(using: &rng)
         let images = network.arena.tensor(network.inputShape)
         let labelBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: 1000)
         defer { labelBuffer.deallocate() }
 
-        let e = try Trainer.evaluate(network: network, dataset: dataset, scaling: .authors,
-                                     communicator: world, images: images, labels: labelBuffer)
+        let e = try Trainer.evaluate(
+            network: network, dataset: dataset, scaling: .authors,
+            communicator: world, images: images, labels: labelBuffer)
         XCTAssertEqual(e.count, count)
         XCTAssertEqual(e.confusion.flatMap { $0 }.reduce(0, +), count)
-        XCTAssertEqual(e.confusion.map { $0.reduce(0, +) }, dataset.classCounts(), "confusion rows must sum to the class counts")
+        XCTAssertEqual(
+            e.confusion.map { $0.reduce(0, +) }, dataset.classCounts(), "confusion rows must sum to the class counts")
         XCTAssertTrue(e.loss.isFinite)
         // The contiguous evaluation shards of all ranks tile 0..<count.
         let shard = DataOrder.evaluationShard(count: count, rank: world.rank, size: world.size)
@@ -293,10 +331,11 @@ final class MultiRankTrainerTests: XCTestCase {
         // One-rank reference on rank 0 (not at all cheap in debug builds: only if there are several ranks).
         var verdict: [Double] = [0, 0]
         if world.size > 1 {
-            let single = try world.split(color: world.rank == 0 ? 0 : nil)   // collective: every rank calls it
+            let single = try world.split(color: world.rank == 0 ? 0 : nil)  // collective: every rank calls it
             if let single {
-                let r = try Trainer.evaluate(network: network, dataset: dataset, scaling: .authors,
-                                             communicator: single, images: images, labels: labelBuffer)
+                let r = try Trainer.evaluate(
+                    network: network, dataset: dataset, scaling: .authors,
+                    communicator: single, images: images, labels: labelBuffer)
                 verdict[0] = r.confusion == e.confusion ? 0 : 1
                 verdict[1] = abs(r.loss - e.loss) / max(abs(r.loss), 1e-12)
             }

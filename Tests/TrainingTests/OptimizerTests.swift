@@ -1,9 +1,10 @@
-import Foundation
-import XCTest
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import Foundation
+import XCTest
+
 @testable import DCNetTraining
 
 /// Learning-rate schedules and the optimizers against hand computations.
@@ -12,8 +13,9 @@ final class OptimizerTests: XCTestCase {
 
     func testWarmupThenCosine() {
         let peak: Float = 0.1
-        let s = LearningRateSchedule(peak: peak, kind: .cosine, warmupSteps: 10, totalSteps: 100, stepsPerEpoch: 10,
-                                     milestones: [], gamma: 0.1)
+        let s = LearningRateSchedule(
+            peak: peak, kind: .cosine, warmupSteps: 10, totalSteps: 100, stepsPerEpoch: 10,
+            milestones: [], gamma: 0.1)
         XCTAssertEqual(s.rate(at: 0), peak / 10, accuracy: 1e-7, "first step: peak / warm-up steps")
         XCTAssertEqual(s.rate(at: 4), peak * 5 / 10, accuracy: 1e-7)
         XCTAssertEqual(s.rate(at: 9), peak, accuracy: 1e-7, "last warm-up step reaches the peak")
@@ -22,21 +24,25 @@ final class OptimizerTests: XCTestCase {
         XCTAssertGreaterThan(s.rate(at: 10), 0.99 * peak, "cosine starts at the peak")
         // Half-way through the cosine part the rate is half the peak.
         XCTAssertEqual(s.rate(at: 54), peak / 2, accuracy: 1e-6)
-        for i in 10..<99 { XCTAssertGreaterThanOrEqual(s.rate(at: i), s.rate(at: i + 1), "cosine must not increase at \(i)") }
+        for i in 10..<99 {
+            XCTAssertGreaterThanOrEqual(s.rate(at: i), s.rate(at: i + 1), "cosine must not increase at \(i)")
+        }
         XCTAssertLessThan(s.rate(at: 99), 1e-3 * peak, "last step ≈ 0")
         XCTAssertGreaterThanOrEqual(s.rate(at: 99), 0)
         XCTAssertGreaterThan(s.rate(at: 98), 0, "only the very end reaches 0")
     }
 
     func testStepAndConstantSchedules() {
-        let step = LearningRateSchedule(peak: 1, kind: .step, warmupSteps: 0, totalSteps: 100, stepsPerEpoch: 10,
-                                        milestones: [3, 6], gamma: 0.1)
+        let step = LearningRateSchedule(
+            peak: 1, kind: .step, warmupSteps: 0, totalSteps: 100, stepsPerEpoch: 10,
+            milestones: [3, 6], gamma: 0.1)
         XCTAssertEqual(step.rate(at: 29), 1, accuracy: 1e-7)
         XCTAssertEqual(step.rate(at: 30), 0.1, accuracy: 1e-7)
         XCTAssertEqual(step.rate(at: 59), 0.1, accuracy: 1e-7)
         XCTAssertEqual(step.rate(at: 60), 0.01, accuracy: 1e-8)
-        let constant = LearningRateSchedule(peak: 0.3, kind: .constant, warmupSteps: 3, totalSteps: 100, stepsPerEpoch: 10,
-                                            milestones: [], gamma: 0.1)
+        let constant = LearningRateSchedule(
+            peak: 0.3, kind: .constant, warmupSteps: 3, totalSteps: 100, stepsPerEpoch: 10,
+            milestones: [], gamma: 0.1)
         XCTAssertEqual(constant.rate(at: 0), 0.1, accuracy: 1e-7)
         XCTAssertEqual(constant.rate(at: 2), 0.3, accuracy: 1e-7)
         XCTAssertEqual(constant.rate(at: 99), 0.3, accuracy: 1e-7)
@@ -48,7 +54,7 @@ final class OptimizerTests: XCTestCase {
         var config = tinyConfig(tinyModel(.baseline), batch: 16, lr: 0.2, epochs: 5)
         config.schedule = .cosine; config.warmupEpochs = 1.5
         let t = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 1))
-        XCTAssertEqual(t.stepsPerEpoch, 4)                      // 60 images, batch 16, wrap
+        XCTAssertEqual(t.stepsPerEpoch, 4)  // 60 images, batch 16, wrap
         XCTAssertEqual(t.schedule.warmupSteps, 6)
         XCTAssertEqual(t.schedule.totalSteps, 20)
         XCTAssertEqual(t.schedule.rate(at: 0), 0.2 / 6, accuracy: 1e-7)
@@ -63,8 +69,10 @@ final class OptimizerTests: XCTestCase {
         Network(layers: [Linear("fc", inFeatures: 3, outFeatures: 2)], input: Shape(n: 1, c: 3), classes: 2)
     }
     private let w0: [Float] = [0.5, -1.25, 2, 0.75, -0.5, 1.5, 0.25, -2]
-    private let grads: [[Float]] = [[0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8],
-                                    [-0.3, 0.25, 0.1, 0.05, -0.15, 0.35, -0.45, 0.2]]
+    private let grads: [[Float]] = [
+        [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8],
+        [-0.3, 0.25, 0.1, 0.05, -0.15, 0.35, -0.45, 0.2],
+    ]
 
     private func optimizer(_ configure: (inout TrainingConfig) -> Void) -> (Network, Optimizer) {
         let network = linearNetwork()
@@ -77,7 +85,9 @@ final class OptimizerTests: XCTestCase {
 
     func testSGDNesterovMatchesHandComputation() {
         let lr: Float = 0.1, mu: Float = 0.9, wd: Float = 0.01
-        let (network, opt) = optimizer { $0.optimizer = .sgd; $0.momentum = mu; $0.nesterov = true; $0.weightDecay = wd }
+        let (network, opt) = optimizer {
+            $0.optimizer = .sgd; $0.momentum = mu; $0.nesterov = true; $0.weightDecay = wd
+        }
         var w = w0.map(Double.init), buf = [Double](repeating: 0, count: 8)
         for (step, g) in grads.enumerated() {
             for i in 0..<8 { network.gradients[i] = g[i] }
@@ -89,18 +99,24 @@ final class OptimizerTests: XCTestCase {
             }
             for i in 0..<8 {
                 XCTAssertEqual(Double(network.values[i]), w[i], accuracy: 1e-6, "step \(step + 1) element \(i)")
-                XCTAssertEqual(Double(opt.firstMoment[i]), buf[i], accuracy: 1e-6, "momentum buffer, step \(step + 1) element \(i)")
+                XCTAssertEqual(
+                    Double(opt.firstMoment[i]), buf[i], accuracy: 1e-6, "momentum buffer, step \(step + 1) element \(i)"
+                )
             }
         }
         // First element by hand: g=0.1+0.005=0.105, buf=0.105, w=0.5−0.1·(0.105+0.0945)=0.48005.
-        let (n1, o1) = optimizer { $0.optimizer = .sgd; $0.momentum = mu; $0.nesterov = true; $0.weightDecay = wd }
+        let (n1, o1) = optimizer {
+            $0.optimizer = .sgd; $0.momentum = mu; $0.nesterov = true; $0.weightDecay = wd
+        }
         for i in 0..<8 { n1.gradients[i] = grads[0][i] }
         o1.step(learningRate: lr, globalStep: 0)
         XCTAssertEqual(n1.values[0], 0.48005, accuracy: 1e-6)
     }
 
     func testSGDPlainMomentum() {
-        let (network, opt) = optimizer { $0.optimizer = .sgd; $0.momentum = 0.5; $0.nesterov = false; $0.weightDecay = 0 }
+        let (network, opt) = optimizer {
+            $0.optimizer = .sgd; $0.momentum = 0.5; $0.nesterov = false; $0.weightDecay = 0
+        }
         var w = w0.map(Double.init), buf = [Double](repeating: 0, count: 8)
         for (step, g) in grads.enumerated() {
             for i in 0..<8 { network.gradients[i] = g[i] }
@@ -115,7 +131,9 @@ final class OptimizerTests: XCTestCase {
 
     func testAdamMatchesHandComputationForTwoSteps() {
         let lr: Float = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8
-        let (network, opt) = optimizer { $0.optimizer = .adam; $0.weightDecay = 0; $0.adamBetas = [0.9, 0.999]; $0.adamEpsilon = 1e-8 }
+        let (network, opt) = optimizer {
+            $0.optimizer = .adam; $0.weightDecay = 0; $0.adamBetas = [0.9, 0.999]; $0.adamEpsilon = 1e-8
+        }
         var w = w0.map(Double.init), m = [Double](repeating: 0, count: 8), v = m
         for (step, g) in grads.enumerated() {
             for i in 0..<8 { network.gradients[i] = g[i] }
@@ -131,7 +149,9 @@ final class OptimizerTests: XCTestCase {
         }
         XCTAssertEqual(opt.adamSteps, 2)
         // Step 1 of Adam moves every weight by lr·sign(g) (bias-corrected m/sqrt(v) = ±1).
-        let (n1, o1) = optimizer { $0.optimizer = .adam; $0.weightDecay = 0 }
+        let (n1, o1) = optimizer {
+            $0.optimizer = .adam; $0.weightDecay = 0
+        }
         for i in 0..<8 { n1.gradients[i] = grads[0][i] }
         o1.step(learningRate: lr, globalStep: 0)
         for i in 0..<8 {
@@ -142,7 +162,9 @@ final class OptimizerTests: XCTestCase {
     func testGradientClipping() {
         // Gradient (3, 4, 0, ...) has norm 5; clipping to 1 scales it to (0.6, 0.8, 0, ...).
         var g = [Float](repeating: 0, count: 8); g[0] = 3; g[1] = 4
-        let (network, opt) = optimizer { $0.optimizer = .sgd; $0.momentum = 0; $0.weightDecay = 0; $0.gradientClipNorm = 1 }
+        let (network, opt) = optimizer {
+            $0.optimizer = .sgd; $0.momentum = 0; $0.weightDecay = 0; $0.gradientClipNorm = 1
+        }
         for i in 0..<8 { network.gradients[i] = g[i] }
         let norm = opt.step(learningRate: 1, globalStep: 0)
         XCTAssertEqual(norm, 5, accuracy: 1e-6, "step returns the norm before clipping")
@@ -151,7 +173,9 @@ final class OptimizerTests: XCTestCase {
         for i in 2..<8 { XCTAssertEqual(network.values[i], w0[i]) }
 
         // Below the threshold nothing is scaled.
-        let (n2, o2) = optimizer { $0.optimizer = .sgd; $0.momentum = 0; $0.weightDecay = 0; $0.gradientClipNorm = 10 }
+        let (n2, o2) = optimizer {
+            $0.optimizer = .sgd; $0.momentum = 0; $0.weightDecay = 0; $0.gradientClipNorm = 10
+        }
         for i in 0..<8 { n2.gradients[i] = g[i] }
         o2.step(learningRate: 1, globalStep: 0)
         XCTAssertEqual(n2.values[0], w0[0] - 3, accuracy: 1e-6)
@@ -185,12 +209,14 @@ final class OptimizerTests: XCTestCase {
                 }
                 for i in 0..<p.count {
                     let expected = decays ? old[i] * (1 - 0.05) : old[i]
-                    XCTAssertEqual(p.value[i], expected, accuracy: 1e-6 * max(1, abs(old[i])),
-                                   "\(p.name) (\(p.role)) element \(i), decayDecoupled \(decayDecoupled)")
+                    XCTAssertEqual(
+                        p.value[i], expected, accuracy: 1e-6 * max(1, abs(old[i])),
+                        "\(p.name) (\(p.role)) element \(i), decayDecoupled \(decayDecoupled)")
                 }
             }
-            XCTAssertTrue(roles.isSuperset(of: [.decoupledFilter, .radius, .batchNormScale, .linearWeight]),
-                          "the model should have every role under test, has \(roles)")
+            XCTAssertTrue(
+                roles.isSuperset(of: [.decoupledFilter, .radius, .batchNormScale, .linearWeight]),
+                "the model should have every role under test, has \(roles)")
         }
     }
 }

@@ -1,6 +1,8 @@
-import XCTest
-@testable import DCNetTraining
 import DCNetData
+import XCTest
+
+@testable import DCNetTraining
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,10 +17,17 @@ final class SafeTensorsTests: XCTestCase {
 
     func sample() -> SafeTensorsFile {
         var f = SafeTensorsFile(metadata: ["epoch": "3", "note": "quote \" backslash \\ newline \n ünï"])
-        f.append("conv1.weight", StoredTensor(floats: [1.5, -0.0, .infinity, -.infinity, Float(bitPattern: 0x7FC0_1234),
-                                                      .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.1],
-                                              shape: [2, 1, 2, 2]))
-        f.append("adam.v", StoredTensor(doubles: [Double.pi, -1e-300, Double(bitPattern: 0x7FF8_0000_0000_0042)], shape: [3]))
+        f.append(
+            "conv1.weight",
+            StoredTensor(
+                floats: [
+                    1.5, -0.0, .infinity, -.infinity, Float(bitPattern: 0x7FC0_1234),
+                    .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.1,
+                ],
+                shape: [2, 1, 2, 2]))
+        f.append(
+            "adam.v",
+            StoredTensor(doubles: [Double.pi, -1e-300, Double(bitPattern: 0x7FF8_0000_0000_0042)], shape: [3]))
         f.append("rng.state", StoredTensor(int64s: [Int64.min, -1, 0, Int64.max], shape: [4]))
         f.append("mask", StoredTensor(uint8s: [0, 1, 255, 128, 7, 9], shape: [2, 3]))
         f.append("step", StoredTensor(int64s: [1234], shape: []))
@@ -31,7 +40,9 @@ final class SafeTensorsTests: XCTestCase {
         defer { closedir(dp) }
         var names: [String] = []
         while let e = readdir(dp) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let n = withUnsafeBytes(of: e.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
             if n != "." && n != ".." { names.append(n) }
         }
         return names.sorted()
@@ -47,11 +58,11 @@ final class SafeTensorsTests: XCTestCase {
         try f.write(to: path)
         XCTAssertEqual(files(in: dir), ["model.safetensors"], "temporary file left behind")
         let g = try SafeTensorsFile.read(path: path, requireChecksum: true)
-        XCTAssertEqual(g.names, f.names)                       // order preserved
+        XCTAssertEqual(g.names, f.names)  // order preserved
         for (a, b) in zip(f.tensors, g.tensors) {
             XCTAssertEqual(a.tensor.dtype, b.tensor.dtype)
             XCTAssertEqual(a.tensor.shape, b.tensor.shape)
-            XCTAssertEqual(a.tensor.bytes, b.tensor.bytes, a.name)   // bit-exact, NaN payloads included
+            XCTAssertEqual(a.tensor.bytes, b.tensor.bytes, a.name)  // bit-exact, NaN payloads included
         }
         XCTAssertEqual(g.metadata, f.metadata)
         XCTAssertEqual(g["conv1.weight"]!.floats!.map(\.bitPattern), f["conv1.weight"]!.floats!.map(\.bitPattern))
@@ -77,7 +88,10 @@ final class SafeTensorsTests: XCTestCase {
         var buf = [Float](repeating: 0, count: 8)
         try buf.withUnsafeMutableBufferPointer { try g["conv1.weight"]!.copyFloats(into: $0.baseAddress!, count: 8) }
         XCTAssertEqual(buf[0], 1.5)
-        XCTAssertThrowsError(try buf.withUnsafeMutableBufferPointer { try g["conv1.weight"]!.copyFloats(into: $0.baseAddress!, count: 7) })
+        XCTAssertThrowsError(
+            try buf.withUnsafeMutableBufferPointer {
+                try g["conv1.weight"]!.copyFloats(into: $0.baseAddress!, count: 7)
+            })
     }
 
     func expectError(_ kind: SafeTensorsError.Kind, _ bytes: [UInt8], line: UInt = #line) {
@@ -114,10 +128,10 @@ final class SafeTensorsTests: XCTestCase {
     func testDamagedFilesDetected() throws {
         let good = try sample().serialized()
         let n = Int(good[0]) | Int(good[1]) << 8
-        expectError(.truncated, Array(good.prefix(5)))                       // shorter than the length field
-        expectError(.truncated, Array(good.prefix(8 + n / 2)))               // inside the header
-        expectError(.truncated, Array(good.dropLast(3)))                     // inside the data
-        expectError(.truncated, [])                                          // empty file
+        expectError(.truncated, Array(good.prefix(5)))  // shorter than the length field
+        expectError(.truncated, Array(good.prefix(8 + n / 2)))  // inside the header
+        expectError(.truncated, Array(good.dropLast(3)))  // inside the data
+        expectError(.truncated, [])  // empty file
         var huge = good; huge[7] = 0x7F
         expectError(.badHeaderLength, huge)
         var zero = good; for k in 0..<8 { zero[k] = 0 }
@@ -125,19 +139,28 @@ final class SafeTensorsTests: XCTestCase {
         var badJSON = good; badJSON[8] = UInt8(ascii: "[")
         expectError(.badJSON, badJSON)
         expectError(.badJSON, patched(good, "\"dtype\":\"F32\"", "\"dtype\"=\"F32\""))
-        expectError(.badHeader, patched(good, "\"data_offsets\":[0,32]", "\"data_offsets\":[0,99]"))   // size ≠ shape
+        expectError(.badHeader, patched(good, "\"data_offsets\":[0,32]", "\"data_offsets\":[0,99]"))  // size ≠ shape
         // Offsets pointing outside the data section.
-        expectError(.offsetsOutOfRange, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[100,104]}}"#, data: [1, 2, 3, 4]))
-        expectError(.offsetsOutOfRange, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[8,4]}}"#, data: [1, 2, 3, 4]))
-        expectError(.offsetsOutOfRange, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}"#, data: [1, 2, 3, 4]))
+        expectError(
+            .offsetsOutOfRange, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[100,104]}}"#, data: [1, 2, 3, 4]))
+        expectError(
+            .offsetsOutOfRange, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[8,4]}}"#, data: [1, 2, 3, 4]))
+        expectError(
+            .offsetsOutOfRange,
+            raw(
+                #"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}"#,
+                data: [1, 2, 3, 4]))
         expectError(.truncated, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2]))
         expectError(.badJSON, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}"#, data: [1, 2, 3, 4]))
-        expectError(.unknownDType, raw(#"{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]))
-        XCTAssertNoThrow(try SafeTensorsFile.parse(raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4])))
+        expectError(
+            .unknownDType, raw(#"{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]))
+        XCTAssertNoThrow(
+            try SafeTensorsFile.parse(
+                raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4])))
         expectError(.unknownDType, patched(good, "\"U8\"", "\"X8\""))
-        var flipped = good; flipped[flipped.count - 30] ^= 0x01               // one bit in the data section
+        var flipped = good; flipped[flipped.count - 30] ^= 0x01  // one bit in the data section
         expectError(.checksumMismatch, flipped)
-        expectError(.offsetsOutOfRange, good + [0, 0, 0, 0, 0, 0, 0, 0])   // trailing bytes
+        expectError(.offsetsOutOfRange, good + [0, 0, 0, 0, 0, 0, 0, 0])  // trailing bytes
         // Missing file.
         XCTAssertThrowsError(try SafeTensorsFile.read(path: dir + "/nope.safetensors")) {
             XCTAssertTrue("\($0)".contains("nope.safetensors"))
@@ -164,7 +187,9 @@ final class SafeTensorsTests: XCTestCase {
         var lim = old; lim.rlim_cur = 64 * 1024
         XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &lim), 0)
         var threw = false
-        do { try big.write(to: path) } catch { threw = true; XCTAssertTrue("\(error)".contains("ckpt.safetensors"), "\(error)") }
+        do { try big.write(to: path) } catch {
+            threw = true; XCTAssertTrue("\(error)".contains("ckpt.safetensors"), "\(error)")
+        }
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
         signal(SIGXFSZ, oldHandler)
         XCTAssertTrue(threw, "write beyond the file size limit must throw")
@@ -191,24 +216,25 @@ final class SafeTensorsTests: XCTestCase {
         }
         let path = dir + "/interop.safetensors"
         try sample().write(to: path)
-        let (rc, out) = python("""
-        import numpy as np
-        from safetensors.numpy import load_file
-        from safetensors import safe_open
-        t = load_file("\(path)")
-        assert sorted(t) == sorted(["conv1.weight", "adam.v", "rng.state", "mask", "step", "empty"]), sorted(t)
-        assert t["conv1.weight"].shape == (2, 1, 2, 2) and t["conv1.weight"].dtype == np.float32
-        assert t["conv1.weight"].reshape(-1)[0] == 1.5 and np.isinf(t["conv1.weight"].reshape(-1)[2])
-        assert t["adam.v"].dtype == np.float64 and abs(t["adam.v"][0] - np.pi) < 1e-15
-        assert t["rng.state"].dtype == np.int64 and t["rng.state"][0] == np.iinfo(np.int64).min
-        assert t["mask"].shape == (2, 3) and t["mask"][0, 2] == 255
-        assert t["step"].shape == () and int(t["step"]) == 1234
-        assert t["empty"].shape == (0, 5)
-        with safe_open("\(path)", framework="np") as f:
-            m = f.metadata()
-        assert m["epoch"] == "3" and m["dcnet.checksum"].startswith("crc32:"), m
-        print("ok")
-        """)
+        let (rc, out) = python(
+            """
+            import numpy as np
+            from safetensors.numpy import load_file
+            from safetensors import safe_open
+            t = load_file("\(path)")
+            assert sorted(t) == sorted(["conv1.weight", "adam.v", "rng.state", "mask", "step", "empty"]), sorted(t)
+            assert t["conv1.weight"].shape == (2, 1, 2, 2) and t["conv1.weight"].dtype == np.float32
+            assert t["conv1.weight"].reshape(-1)[0] == 1.5 and np.isinf(t["conv1.weight"].reshape(-1)[2])
+            assert t["adam.v"].dtype == np.float64 and abs(t["adam.v"][0] - np.pi) < 1e-15
+            assert t["rng.state"].dtype == np.int64 and t["rng.state"][0] == np.iinfo(np.int64).min
+            assert t["mask"].shape == (2, 3) and t["mask"][0, 2] == 255
+            assert t["step"].shape == () and int(t["step"]) == 1234
+            assert t["empty"].shape == (0, 5)
+            with safe_open("\(path)", framework="np") as f:
+                m = f.metadata()
+            assert m["epoch"] == "3" and m["dcnet.checksum"].startswith("crc32:"), m
+            print("ok")
+            """)
         XCTAssertEqual(rc, 0, out)
         XCTAssertTrue(out.contains("ok"), out)
     }
@@ -216,28 +242,31 @@ final class SafeTensorsTests: XCTestCase {
     /// Independent check of the layout with plain numpy + json (runs where the safetensors
     /// package is missing): header length, JSON, padding, offsets and values.
     func testLayoutWithNumpyOnly() throws {
-        guard system("python3 -c 'import numpy' >/dev/null 2>&1") == 0 else { throw XCTSkip("python3 with numpy not available") }
+        guard system("python3 -c 'import numpy' >/dev/null 2>&1") == 0 else {
+            throw XCTSkip("python3 with numpy not available")
+        }
         let path = dir + "/np.safetensors"
         try sample().write(to: path)
-        let (rc, out) = python("""
-        import json, struct, zlib, numpy as np
-        b = open("\(path)", "rb").read()
-        n, = struct.unpack("<Q", b[:8]); assert n % 8 == 0
-        h = json.loads(b[8:8 + n]); data = b[8 + n:]
-        meta = h.pop("__metadata__")
-        assert meta["dcnet.checksum"] == "crc32:%08x" % zlib.crc32(data), meta
-        dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "u1"}
-        end = 0
-        arrs = {}
-        for k, v in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"]):
-            s, e = v["data_offsets"]; assert s == end; end = e
-            arrs[k] = np.frombuffer(data[s:e], dtype=dt[v["dtype"]]).reshape(v["shape"])
-        assert end == len(data)
-        assert list(h) == ["conv1.weight", "adam.v", "rng.state", "mask", "step", "empty"], list(h)
-        assert arrs["conv1.weight"][1, 0, 1, 1] == np.float32(0.1)
-        assert arrs["rng.state"][3] == 2**63 - 1 and arrs["mask"][1, 2] == 9 and arrs["step"] == 1234
-        print("ok")
-        """)
+        let (rc, out) = python(
+            """
+            import json, struct, zlib, numpy as np
+            b = open("\(path)", "rb").read()
+            n, = struct.unpack("<Q", b[:8]); assert n % 8 == 0
+            h = json.loads(b[8:8 + n]); data = b[8 + n:]
+            meta = h.pop("__metadata__")
+            assert meta["dcnet.checksum"] == "crc32:%08x" % zlib.crc32(data), meta
+            dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "u1"}
+            end = 0
+            arrs = {}
+            for k, v in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"]):
+                s, e = v["data_offsets"]; assert s == end; end = e
+                arrs[k] = np.frombuffer(data[s:e], dtype=dt[v["dtype"]]).reshape(v["shape"])
+            assert end == len(data)
+            assert list(h) == ["conv1.weight", "adam.v", "rng.state", "mask", "step", "empty"], list(h)
+            assert arrs["conv1.weight"][1, 0, 1, 1] == np.float32(0.1)
+            assert arrs["rng.state"][3] == 2**63 - 1 and arrs["mask"][1, 2] == 9 and arrs["step"] == 1234
+            print("ok")
+            """)
         XCTAssertEqual(rc, 0, out)
     }
 }

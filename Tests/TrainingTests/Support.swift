@@ -1,11 +1,13 @@
-import Foundation
-import XCTest
 import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
-@testable import DCNetTraining
+import Foundation
 import MPI
+import XCTest
+
+@testable import DCNetTraining
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,16 +86,19 @@ func writeCIFAR10(train: LabeledImages, test: LabeledImages, to dir: String) thr
 /// well past the ln 4 ≈ 1.39 loss of knowing only the class frequencies.
 func learnableDataset(train: Int = 240, test: Int = 60, seed: UInt64 = 7, classes: Int = 4) throws -> TrainingTempDir {
     let dir = TrainingTempDir("data")
-    try writeCIFAR10(train: learnableImages(count: train, seed: seed, classes: classes),
-                     test: learnableImages(count: test, seed: seed &+ 1000, classes: classes), to: dir.path)
+    try writeCIFAR10(
+        train: learnableImages(count: train, seed: seed, classes: classes),
+        test: learnableImages(count: test, seed: seed &+ 1000, classes: classes), to: dir.path)
     return dir
 }
 
 let tanhConv = ConvolutionKind.decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))
 
 /// A tiny CNN-9 (stage widths 4, 8, 8).
-func tinyModel(_ convolution: ConvolutionKind = .baseline, widths: [Int] = [4, 8, 8],
-               batchNorm: Bool = true) -> ModelConfig {
+func tinyModel(
+    _ convolution: ConvolutionKind = .baseline, widths: [Int] = [4, 8, 8],
+    batchNorm: Bool = true
+) -> ModelConfig {
     ModelConfig(architecture: .cnn9, widths: widths, convolution: convolution, batchNorm: batchNorm)
 }
 
@@ -144,8 +149,9 @@ func accuracy(of network: Network, on dataset: LabeledImages, mode: Mode, scalin
     var correct = 0, start = 0
     while start < dataset.count {
         let end = min(start + batch, dataset.count)
-        fillBatch(images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                  scaling: scaling, into: images.data, labels: labels)
+        fillBatch(
+            images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+            scaling: scaling, into: images.data, labels: labels)
         let logits = network.forward(images.prefix(samples: end - start), mode: mode)
         let (_, c) = network.loss.forward(logits: logits, labels: labels)
         correct += c
@@ -193,7 +199,8 @@ func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterv
 /// Python 3 with numpy and safetensors, or nil.
 func pythonWithSafetensors() -> String? {
     let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { String($0) + "/python3" }
-    for candidate in path + ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: candidate) {
+    for candidate in path + ["/usr/bin/python3", "/usr/local/bin/python3"]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
         if let r = try? runProcess(candidate, ["-c", "import numpy, safetensors"], timeout: 60), r.status == 0 {
             return candidate
         }

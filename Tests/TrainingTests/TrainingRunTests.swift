@@ -1,28 +1,34 @@
-import Foundation
-import XCTest
 import DCNetData
 import DCNetLayers
 import DCNetModels
-@testable import DCNetTraining
+import Foundation
 import MPI
+import XCTest
+
+@testable import DCNetTraining
 
 /// Short real training runs on a learnable synthetic set (single process).
 final class TrainingRunTests: XCTestCase {
-    private func assertLearns(_ model: ModelConfig, steps: Int, lr: Float, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertLearns(
+        _ model: ModelConfig, steps: Int, lr: Float, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let data = try learnableDataset()
-        let trainer = try Trainer(config: tinyConfig(model, batch: 16, lr: lr),
-                                  options: tinyOptions(data: data.path, maxSteps: steps))
+        let trainer = try Trainer(
+            config: tinyConfig(model, batch: 16, lr: lr),
+            options: tinyOptions(data: data.path, maxSteps: steps))
         XCTAssertEqual(try trainer.run(), .stoppedAtMaxSteps, file: file, line: line)
         let losses = trainer.stepLosses
         XCTAssertEqual(losses.count, steps, file: file, line: line)
         XCTAssertTrue(losses.allSatisfy(\.isFinite), "non-finite loss in \(losses)", file: file, line: line)
         let first = losses[0], last5 = losses.suffix(5).reduce(0, +) / 5
         XCTAssertGreaterThan(first, 1.5, "an untrained 10-class net should start near ln 10", file: file, line: line)
-        XCTAssertLessThan(last5, 0.8, "four classes: ln 4 ≈ 1.39 is the loss of knowing only the class frequencies; losses \(losses)",
-                          file: file, line: line)
-        XCTAssertLessThan(last5, 0.6 * first,
-                          "\(model.convolution): loss \(first) → mean of last 5 \(last5) after \(steps) steps; losses \(losses)",
-                          file: file, line: line)
+        XCTAssertLessThan(
+            last5, 0.8, "four classes: ln 4 ≈ 1.39 is the loss of knowing only the class frequencies; losses \(losses)",
+            file: file, line: line)
+        XCTAssertLessThan(
+            last5, 0.6 * first,
+            "\(model.convolution): loss \(first) → mean of last 5 \(last5) after \(steps) steps; losses \(losses)",
+            file: file, line: line)
     }
 
     func testBaselineConvLossDecreases() throws {
@@ -42,8 +48,9 @@ final class TrainingRunTests: XCTestCase {
         var curves: [[Float]] = []
         for algorithm in ConvolutionAlgorithm.allCases {
             ConvolutionAlgorithm.default = algorithm
-            let trainer = try Trainer(config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05),
-                                      options: tinyOptions(data: data.path, maxSteps: 12))
+            let trainer = try Trainer(
+                config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05),
+                options: tinyOptions(data: data.path, maxSteps: 12))
             _ = try trainer.run()
             curves.append(trainer.stepLosses)
         }
@@ -65,15 +72,19 @@ final class TrainingRunTests: XCTestCase {
         _ = try trainer.run()
         let subset = trainer.trainSet.prefix(96)
         // Evaluation mode first: training-mode forward passes update the running statistics.
-        let eval = try Trainer.evaluate(network: trainer.network, dataset: subset, scaling: config.scaling.scaling,
-                                        communicator: trainer.communicator, images: trainer.images, labels: trainer.labels)
+        let eval = try Trainer.evaluate(
+            network: trainer.network, dataset: subset, scaling: config.scaling.scaling,
+            communicator: trainer.communicator, images: trainer.images, labels: trainer.labels)
         XCTAssertEqual(eval.count, 96)
         let evalHelper = accuracy(of: trainer.network, on: subset, mode: .evaluation)
-        XCTAssertEqual(eval.accuracy, evalHelper, accuracy: 1e-12, "Trainer.evaluate and a plain evaluation-mode pass differ")
+        XCTAssertEqual(
+            eval.accuracy, evalHelper, accuracy: 1e-12, "Trainer.evaluate and a plain evaluation-mode pass differ")
         let train = accuracy(of: trainer.network, on: subset, mode: .training)
-        XCTAssertGreaterThan(train, 0.6, "the run did not learn (training-mode accuracy \(train)); the comparison would be vacuous")
-        XCTAssertEqual(eval.accuracy, train, accuracy: 0.02,
-                       "evaluation-mode accuracy \(eval.accuracy) vs training-mode \(train) on the same 96 training images")
+        XCTAssertGreaterThan(
+            train, 0.6, "the run did not learn (training-mode accuracy \(train)); the comparison would be vacuous")
+        XCTAssertEqual(
+            eval.accuracy, train, accuracy: 0.02,
+            "evaluation-mode accuracy \(eval.accuracy) vs training-mode \(train) on the same 96 training images")
     }
 
     /// The metrics' config line carries the source revision a launcher passes in DCNET_COMMIT
@@ -86,8 +97,9 @@ final class TrainingRunTests: XCTestCase {
         setenv("DCNET_COMMIT", "abc1234", 1)
         defer { unsetenv("DCNET_COMMIT") }
         _ = try Trainer(config: tinyConfig(tinyModel(), batch: 8), options: options).run()
-        let first = try XCTUnwrap(try String(contentsOfFile: out.file("metrics.jsonl"), encoding: .utf8)
-            .split(separator: "\n").first)
+        let first = try XCTUnwrap(
+            try String(contentsOfFile: out.file("metrics.jsonl"), encoding: .utf8)
+                .split(separator: "\n").first)
         let line = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
         XCTAssertEqual(line["kind"] as? String, "config")
         XCTAssertEqual(line["commit"] as? String, "abc1234")
