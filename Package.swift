@@ -1,3 +1,4 @@
+// swift-tools-version:6.0
 // Layers, bottom to top (each depends only on those above it in this list):
 //   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
 //   MPI, BLAS                thin Swift wrappers
@@ -19,7 +20,6 @@
 // one node and running on an older one needs DCNET_TARGET_CPU=x86-64 (any LLVM -target-cpu name works,
 // and an empty value means the compiler's default).
 import Foundation
-// swift-tools-version:6.0
 import PackageDescription
 
 func kernelTargetCPU() -> String? {
