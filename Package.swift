@@ -1,12 +1,15 @@
 // swift-tools-version:6.0
-// Layers, bottom to top (each depends only on those above it in this list):
+// Layers, bottom to top (each depends only on those above it in this list; docs/architecture.md):
 //   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
-//   MPI, BLAS                thin Swift wrappers
+//   MPI, BLAS                thin Swift wrappers; MPI also holds the collective watchdog and the
+//                            agreement of all ranks on an outcome (JobError)
+//   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O
 //   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
 //   DCNetLayers              layers, decoupled operators (forward + backward)
 //   DCNetModels              CNN-9, ResNet-32
 //   DCNetData                CIFAR readers, augmentation, data order
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
+//   DCNetEvaluation          a checkpoint restored on every rank, evaluation, adversarial attacks
 //   DCNetReport              Markdown + SVG experiment reports (Foundation only)
 //   dcnet-dist               the command-line tool
 // The numerical kernels are compiled without overflow/bounds checks in release builds (their
@@ -62,7 +65,8 @@ let package = Package(
         .executable(name: "dcnet-dist", targets: ["dcnet-dist"]),
         .executable(name: "dcnet-bench", targets: ["dcnet-bench"]),
         .library(name: "MPI", targets: ["MPI"]),
-        .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining"]),
+        .library(name: "DCNetFormats", targets: ["DCNetFormats"]),
+        .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetEvaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -80,30 +84,32 @@ let package = Package(
 
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
+        .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
         .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
-        .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
+        .target(name: "DCNetData", dependencies: ["DCNetFormats"], swiftSettings: release),
         .target(
             name: "DCNetTraining",
-            dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
+            dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "MPI", "BLAS"], swiftSettings: release),
+        .target(name: "DCNetEvaluation", dependencies: ["DCNetTraining"], swiftSettings: release),
         .target(name: "DCNetReport", swiftSettings: release),
         .executableTarget(
             name: "dcnet-dist",
             dependencies: [
-                "DCNetTraining", "DCNetReport",
+                "DCNetTraining", "DCNetEvaluation", "DCNetReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release),
         .executableTarget(
             name: "dcnet-bench",
-            dependencies: ["DCNetTraining", "DCNetReport", "CMPI"], swiftSettings: release),
+            dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetReport", "CMPI"], swiftSettings: release),
 
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels"]),
-        .testTarget(name: "DataTests", dependencies: ["DCNetData"]),
-        .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats"]),
+        .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetFormats"]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import DCNetFormats
 import Dispatch
 
 /// Which CIFAR dataset (official binary format).

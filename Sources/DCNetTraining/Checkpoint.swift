@@ -1,5 +1,7 @@
+import DCNetFormats
 import DCNetLayers
 import DCNetModels
+import DCNetTensor
 import Foundation
 
 /// Where a run stands: enough, with the parameters, state and optimizer moments, to continue exactly.
@@ -17,6 +19,7 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
 
 public struct CheckpointError: Error, CustomStringConvertible {
     public let path: String, message: String
+    public init(path: String, message: String) { self.path = path; self.message = message }
     public var description: String { "\(path): \(message)" }
 }
 
@@ -141,5 +144,13 @@ public enum Checkpoint {
     /// Deletes all but the newest `keep` checkpoints.
     public static func prune(directory: String, keep: Int) {
         for path in list(in: directory).dropFirst(keep) { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+extension StoredTensor {
+    /// Copies a tensor view; shape `[n, c, h, w]`, or `shape` if given (same element count).
+    public init(_ tensor: Tensor, shape: [Int]? = nil) {
+        let s = tensor.shape
+        self.init(copying: tensor.data, count: tensor.count, shape: shape ?? [s.n, s.c, s.h, s.w])
     }
 }

@@ -11,6 +11,7 @@ import DCNetModels
 import DCNetReport
 import DCNetTraining
 import Foundation
+import MPI
 
 enum ScalingReport {
     struct Compute { var model: String; var batch: Int; var secondsPerImage: Double; var backwardShare: Double }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DCNetData
+import DCNetEvaluation
 import DCNetLayers
 import DCNetTraining
 import Foundation
@@ -79,17 +80,12 @@ struct Attack: ParsableCommand {
         let epsilonValues = try epsilons()
         runJob { world in
             let console = Console(rank: world.rank)
-            let targetPath = try resolveCheckpoint(checkpoint, rank: world.rank)
-            let sourcePath = try sourceCheckpoint.map { try resolveCheckpoint($0, rank: world.rank) }
-            setAttackThreads(threads, communicator: world)
-            let target = try loadNetwork(checkpoint: targetPath, batch: batchSize, communicator: world)
-            let source = try sourcePath.map { try loadNetwork(checkpoint: $0, batch: batchSize, communicator: world) }
-            let loaded: Result<LabeledImages, Error> = Result {
-                try CIFAR.load(directory: data, variant: target.config.variant, split: .test)
+            let target = try CheckpointedModel(
+                path: checkpoint, batch: batchSize, threads: threads, communicator: world)
+            let source = try sourceCheckpoint.map {
+                try CheckpointedModel(path: $0, batch: batchSize, threads: threads, communicator: world)
             }
-            try world.agreeOnAttackOutput(
-                loaded.map { _ in () }, console: console, what: "loading the test data from \(data)")
-            var test = try loaded.get()
+            var test = try target.loadTestSet(directory: data)
             if let limit { test = test.prefix(min(limit, test.count)) }
             let scaling = (source ?? target).config.scaling.scaling
             let settings = epsilonValues.map {
@@ -110,7 +106,6 @@ struct Attack: ParsableCommand {
                     + String(
                         format: "clean accuracy %.2f%% (%d rank(s), %.0f s)", 100 * (results.first?.cleanAccuracy ?? 0),
                         world.size, Date().timeIntervalSince(start)))
-            var local: Result<Void, Error> = .success(())
             var lines: [String] = []
             for r in results {
                 let s = r.settings
@@ -122,24 +117,13 @@ struct Attack: ParsableCommand {
                         r.maxPerturbationPixels, r.minPixel, r.maxPixel))
                 lines.append(r.jsonLine(source: sourceRun, target: targetName, transfer: source != nil))
             }
-            if world.rank == 0, let output {
-                local = Result { try appendLines(lines, to: output) }
+            if let output {
+                try world.agree(console: console, what: "appending to \(output)") {
+                    if world.rank == 0 { try appendLines(lines, to: output) }
+                }
             }
-            try world.agreeOnAttackOutput(local, console: console, what: "appending to \(output ?? "")")
             return 0
         }
-    }
-
-    /// A checkpoint file, or the newest checkpoint in a directory.
-    func resolveCheckpoint(_ path: String, rank: Int) throws -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return path
-        }
-        guard let newest = Checkpoint.list(in: path).first else {
-            throw JobError(rank: rank, "\(path): no checkpoint (ckpt-*.safetensors) in this directory")
-        }
-        return newest
     }
 }
 
@@ -165,14 +149,4 @@ func appendLines(_ lines: [String], to path: String) throws {
     defer { try? handle.close() }
     handle.seekToEndOfFile()
     handle.write(Data((lines.map { $0 + "\n" }.joined()).utf8))
-}
-
-extension Communicator {
-    /// Rank 0's file write succeeded or not: every rank learns it (so all exit with the same code).
-    func agreeOnAttackOutput(_ local: Result<Void, Error>, console: Console, what: String) throws {
-        var failed: Int32 = 0
-        if case .failure(let e) = local { console.error("rank \(rank): \(what): \(e)"); failed = Int32(rank + 1) }
-        let worst = try allReduce(failed, op: .max)
-        if worst > 0 { throw JobError(rank: Int(worst - 1), "\(what) failed") }
-    }
 }

@@ -1,14 +1,20 @@
 import ArgumentParser
 import DCNetData
+import DCNetEvaluation
 import DCNetLayers
 import DCNetTraining
 import Foundation
+import MPI
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval", abstract: "Evaluate a checkpoint on the test set (distributed over the ranks).")
 
-    @Option(help: "Checkpoint file (.safetensors) written by dcnet-dist train.") var checkpoint: String
+    @Option(
+        help:
+            "Checkpoint written by dcnet-dist train (.safetensors), or a checkpoint directory: its newest readable one."
+    )
+    var checkpoint: String
     @Option(help: "Directory with the CIFAR binary files.") var data: String
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
@@ -17,7 +23,7 @@ struct Evaluate: ParsableCommand {
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
         if !FileManager.default.fileExists(atPath: checkpoint) {
-            throw ValidationError("--checkpoint \(checkpoint): no such file")
+            throw ValidationError("--checkpoint \(checkpoint): no such file or directory")
         }
         if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
@@ -32,7 +38,7 @@ struct Evaluate: ParsableCommand {
             console.print(
                 String(
                     format: "%@: test accuracy %.2f%%, loss %.4f over %d images (%d rank(s))",
-                    checkpoint, 100 * e.accuracy, e.loss, e.count, world.size))
+                    model.path, 100 * e.accuracy, e.loss, e.count, world.size))
             console.print("per-class accuracy:")
             for (k, a) in e.perClassAccuracy.enumerated() {
                 let name = k < test.classNames.count ? test.classNames[k] : "class \(k)"

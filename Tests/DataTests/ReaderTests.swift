@@ -1,3 +1,4 @@
+import DCNetFormats
 import XCTest
 
 @testable import DCNetData

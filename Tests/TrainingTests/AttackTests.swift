@@ -5,6 +5,7 @@ import DCNetTensor
 import Foundation
 import XCTest
 
+@testable import DCNetEvaluation
 @testable import DCNetTraining
 
 /// Tiny CNN-9 (widths 4/8/8) on a synthetic, learnable 4-class set: class k < 3 brightens colour

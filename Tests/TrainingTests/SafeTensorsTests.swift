@@ -1,4 +1,5 @@
 import DCNetData
+import DCNetFormats
 import XCTest
 
 @testable import DCNetTraining

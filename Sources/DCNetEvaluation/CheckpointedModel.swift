@@ -1,11 +1,15 @@
 import BLAS
 import DCNetData
+import DCNetFormats
 import DCNetModels
 import DCNetTensor
+import DCNetTraining
 import MPI
 
-/// A network restored from a checkpoint for evaluation (and attacks), on every rank.
+/// A network restored from a checkpoint on every rank, for evaluation and attacks: the one path
+/// by which `eval` and `attack` load a model.
 public final class CheckpointedModel {
+    /// The checkpoint file that was loaded (the newest one when a directory was given).
     public let path: String
     public let config: TrainingConfig
     public let network: Network
@@ -13,25 +17,45 @@ public final class CheckpointedModel {
     public let images: Tensor
     public let labels: UnsafeMutablePointer<Int32>
 
+    /// `path` is a checkpoint file or a directory of checkpoints (its newest checkpoint that reads
+    /// correctly is used). Every step is agreed across ranks, so a failure on one rank ends the job
+    /// on all of them with the same message.
     public init(path: String, batch: Int, threads: Int?, communicator: Communicator) throws {
-        self.path = path
         self.communicator = communicator
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
         var contents: Checkpoint.Contents?
+        var file = path
         try communicator.agree(console: console, what: "reading checkpoint \(path)") {
-            contents = try Checkpoint.read(path)
+            (file, contents) = try Self.read(path)
         }
+        self.path = file
         config = contents!.config
         network = config.model.makeNetwork(batch: batch)
         let net = network, model = config.model
-        try communicator.agree(console: console, what: "loading checkpoint \(path)") {
+        try communicator.agree(console: console, what: "loading checkpoint \(file)") {
             try Checkpoint.apply(contents!, to: net, optimizer: nil, model: model)
         }
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: batch)
     }
     deinit { labels.deallocate() }
+
+    /// A file, or the newest checkpoint in a directory that reads without error (a damaged newest
+    /// one is skipped, as `train --resume` skips it).
+    static func read(_ path: String) throws -> (String, Checkpoint.Contents) {
+        guard FileIO.isDirectory(path) else { return (path, try Checkpoint.read(path)) }
+        let files = Checkpoint.list(in: path)
+        guard !files.isEmpty else {
+            throw CheckpointError(path: path, message: "no checkpoint (ckpt-*.safetensors) in this directory")
+        }
+        var failures: [String] = []
+        for file in files {
+            do { return (file, try Checkpoint.read(file)) } catch { failures.append("\(error)") }
+        }
+        throw CheckpointError(
+            path: path, message: "no readable checkpoint in this directory:\n  " + failures.joined(separator: "\n  "))
+    }
 
     public func loadTestSet(directory: String) throws -> LabeledImages {
         var test: LabeledImages?

@@ -3,6 +3,7 @@ import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTensor
+import DCNetTraining
 import Foundation
 import MPI
 
@@ -302,26 +303,4 @@ extension AttackResult {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
-}
-
-/// A network restored from a checkpoint on every rank, with its training configuration.
-public func loadNetwork(checkpoint path: String, batch: Int, communicator: Communicator) throws -> (
-    network: Network, config: TrainingConfig
-) {
-    let console = Console(rank: communicator.rank)
-    var contents: Checkpoint.Contents?
-    try communicator.agree(console: console, what: "reading checkpoint \(path)") {
-        contents = try Checkpoint.read(path)
-    }
-    let config = contents!.config
-    let network = config.model.makeNetwork(batch: batch)
-    try communicator.agree(console: console, what: "loading checkpoint \(path)") {
-        try Checkpoint.apply(contents!, to: network, optimizer: nil, model: config.model)
-    }
-    return (network, config)
-}
-
-/// OpenBLAS threads for a rank (the trainer's rule: cores on the node / ranks on the node).
-public func setAttackThreads(_ requested: Int?, communicator: Communicator) {
-    BLAS.threadCount = threadsPerRank(requested: requested, communicator: communicator)
 }

@@ -1,5 +1,4 @@
-import DCNetData
-import DCNetTensor
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -58,11 +57,6 @@ public struct StoredTensor: Sendable, Equatable {
         self.init(
             dtype: .f32, shape: shape ?? [count],
             bytes: Array(UnsafeRawBufferPointer(start: pointer, count: count * 4)))
-    }
-    /// Copies a tensor view; shape `[n, c, h, w]`, or `shape` if given (same element count).
-    public init(_ tensor: Tensor, shape: [Int]? = nil) {
-        let s = tensor.shape
-        self.init(copying: tensor.data, count: tensor.count, shape: shape ?? [s.n, s.c, s.h, s.w])
     }
 
     func values<T>(_ want: SafeTensorsDType, _: T.Type) -> [T]? {
@@ -259,68 +253,61 @@ public struct SafeTensorsFile: Sendable {
         guard 8 + n <= bytes.count else {
             throw fail(.truncated, "truncated file: header length \(n) but only \(bytes.count - 8) bytes follow")
         }
-        let root: JSON
-        do { root = try JSONParser.parse(bytes[8..<8 + n]) } catch let e as JSONParser.Failure {
-            throw fail(.badJSON, "bad JSON header: \(e.message) at header byte \(e.offset)")
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(bytes[8..<8 + n]))
+        } catch let e as HeaderError {
+            throw fail(.badHeader, e.message)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            let detail = (context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+            throw fail(.badJSON, "bad JSON header: \(detail)")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw fail(.badJSON, "bad JSON header: not an object")
+        } catch {
+            throw fail(.badJSON, "bad JSON header: \(error)")
         }
-        guard case let .object(entries) = root else { throw fail(.badJSON, "bad JSON header: not an object") }
         let dataStart = 8 + n, dataLen = bytes.count - dataStart
 
-        var metadata: [String: String] = [:]
+        var metadata = header.metadata
         var tensors: [(name: String, tensor: StoredTensor)] = []
         var ranges: [(Int, Int, String)] = []
         var pending: [(String, SafeTensorsDType, [Int], Int, Int)] = []
-        var seen = Set<String>()
-        for (key, value) in entries {
-            guard seen.insert(key).inserted else { throw fail(.badHeader, "duplicate key \"\(key)\" in header") }
-            if key == "__metadata__" {
-                guard case let .object(kv) = value else { throw fail(.badHeader, "__metadata__ is not an object") }
-                for (k, v) in kv {
-                    guard case let .string(s) = v else {
-                        throw fail(.badHeader, "__metadata__[\"\(k)\"] is not a string")
-                    }
-                    metadata[k] = s
-                }
-                continue
-            }
-            guard case let .object(fields) = value else {
-                throw fail(.badHeader, "tensor \"\(key)\": entry is not an object")
-            }
-            func field(_ f: String) -> JSON? { fields.first { $0.0 == f }?.1 }
-            guard case let .string(dt)? = field("dtype") else {
-                throw fail(.badHeader, "tensor \"\(key)\": missing dtype")
-            }
+        for entry in header.tensors {
+            let key = entry.name
+            guard let dt = entry.dtype else { throw fail(.badHeader, "tensor \"\(key)\": missing dtype") }
             guard let dtype = SafeTensorsDType(rawValue: dt) else {
                 throw fail(
                     .unknownDType,
                     "tensor \"\(key)\": unknown or unsupported dtype \"\(dt)\" (supported: F32, F64, I64, U8)")
             }
-            guard case let .array(shapeJ)? = field("shape"), let shape = intArray(shapeJ), shape.allSatisfy({ $0 >= 0 })
-            else {
+            guard let shape = entry.shape, shape.allSatisfy({ $0 >= 0 }) else {
                 throw fail(.badHeader, "tensor \"\(key)\": missing or invalid shape")
             }
-            guard case let .array(offJ)? = field("data_offsets"), let off = intArray(offJ), off.count == 2 else {
+            guard let off = entry.offsets, off.count == 2 else {
                 throw fail(.badHeader, "tensor \"\(key)\": missing or invalid data_offsets")
             }
             let (b, e) = (off[0], off[1])
             guard b >= 0, b <= e else {
                 throw fail(.offsetsOutOfRange, "tensor \"\(key)\": invalid data_offsets [\(b), \(e)]")
             }
-            var elems = 1
+            var size = dtype.byteSize
             for d in shape {
-                let (m, o) = elems.multipliedReportingOverflow(by: d)
+                let (m, o) = size.multipliedReportingOverflow(by: d)
                 guard !o else { throw fail(.badHeader, "tensor \"\(key)\": shape \(shape) overflows") }
-                elems = m
+                size = m
             }
-            guard elems * dtype.byteSize == e - b else {
+            guard size == e - b else {
                 throw fail(
                     .badHeader,
-                    "tensor \"\(key)\": \(dtype.rawValue) shape \(shape) needs \(elems * dtype.byteSize) bytes but data_offsets [\(b), \(e)] span \(e - b)"
+                    "tensor \"\(key)\": \(dtype.rawValue) shape \(shape) needs \(size) bytes "
+                        + "but data_offsets [\(b), \(e)] span \(e - b)"
                 )
             }
             ranges.append((b, e, key))
             pending.append((key, dtype, shape, b, e))
         }
+        // JSON objects are unordered: the tensors come back in the order of their data.
+        pending.sort { ($0.3, $0.4, $0.0) < ($1.3, $1.4, $1.0) }
         // Like the reference implementation: tensors tile the data section without gaps or overlap.
         ranges.sort { ($0.0, $0.1) < ($1.0, $1.1) }
         var expect = 0
@@ -405,164 +392,53 @@ private func jsonString(_ s: String) -> String {
     return out + "\""
 }
 
-private func intArray(_ a: [JSON]) -> [Int]? {
-    var r: [Int] = []
-    for v in a { guard case let .number(s) = v, let i = Int(s) else { return nil }; r.append(i) }
-    return r
-}
+/// The header as JSON: `"__metadata__"` (string to string) and one entry per tensor. The fields of a
+/// tensor entry are optional here so that a missing or mistyped field is reported by name.
+private struct Header: Decodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+    struct Entry {
+        let name: String
+        let dtype: String?
+        let shape: [Int]?
+        let offsets: [Int]?
+    }
+    var metadata: [String: String] = [:]
+    var tensors: [Entry] = []
 
-/// Minimal JSON value (objects keep key order; numbers kept as text).
-enum JSON: Equatable {
-    case object([(String, JSON)]), array([JSON]), string(String), number(String), bool(Bool), null
-    static func == (a: JSON, b: JSON) -> Bool {
-        switch (a, b) {
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case let (.array(x), .array(y)): return x == y
-        case let (.string(x), .string(y)), let (.number(x), .number(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        case (.null, .null): return true
-        default: return false
-        }
-    }
-}
-
-/// A small strict JSON parser (RFC 8259) for safetensors headers.
-struct JSONParser {
-    struct Failure: Error { let message: String; let offset: Int }
-    let b: [UInt8]
-    var i = 0
-    var depth = 0
-
-    static func parse(_ bytes: ArraySlice<UInt8>) throws -> JSON {
-        var p = JSONParser(b: Array(bytes))
-        p.skipWS()
-        let v = try p.value()
-        p.skipWS()
-        guard p.i == p.b.count else { throw Failure(message: "unexpected data after the JSON value", offset: p.i) }
-        return v
-    }
-    func fail(_ m: String) -> Failure { Failure(message: m, offset: i) }
-    mutating func skipWS() {
-        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
-    }
-    mutating func expect(_ c: UInt8) throws {
-        guard i < b.count, b[i] == c else { throw fail("expected '\(Character(Unicode.Scalar(c)))'") }
-        i += 1
-    }
-    mutating func value() throws -> JSON {
-        guard i < b.count else { throw fail("unexpected end of header") }
-        switch b[i] {
-        case UInt8(ascii: "{"):
-            depth += 1; defer { depth -= 1 }
-            guard depth < 64 else { throw fail("nesting too deep") }
-            i += 1; skipWS()
-            var entries: [(String, JSON)] = []
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(entries) }
-            while true {
-                skipWS()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                let k = try string()
-                skipWS(); try expect(UInt8(ascii: ":")); skipWS()
-                entries.append((k, try value()))
-                skipWS()
-                guard i < b.count else { throw fail("unexpected end of header in object") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(entries) }
-                throw fail("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            depth += 1; defer { depth -= 1 }
-            guard depth < 64 else { throw fail("nesting too deep") }
-            i += 1; skipWS()
-            var items: [JSON] = []
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-            while true {
-                skipWS(); items.append(try value()); skipWS()
-                guard i < b.count else { throw fail("unexpected end of header in array") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-                throw fail("expected ',' or ']'")
-            }
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw fail("unexpected character 0x\(String(b[i], radix: 16))")
-        }
-    }
-    mutating func literal(_ s: String) throws {
-        let u = Array(s.utf8)
-        guard i + u.count <= b.count, Array(b[i..<i + u.count]) == u else { throw fail("invalid literal") }
-        i += u.count
-    }
-    mutating func number() throws -> String {
-        let start = i
-        if b[i] == UInt8(ascii: "-") { i += 1 }
-        func digits() -> Int { let s = i; while i < b.count, (48...57).contains(b[i]) { i += 1 }; return i - s }
-        guard digits() > 0 else { throw fail("invalid number") }
-        if i < b.count, b[i] == UInt8(ascii: ".") { i += 1; guard digits() > 0 else { throw fail("invalid number") } }
-        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-            i += 1
-            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
-            guard digits() > 0 else { throw fail("invalid number") }
-        }
-        return String(decoding: b[start..<i], as: UTF8.self)
-    }
-    mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= b.count else { throw fail("bad \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = b[i]; i += 1
-            let d: UInt32
-            switch c {
-            case 48...57: d = UInt32(c - 48)
-            case 65...70: d = UInt32(c - 55)
-            case 97...102: d = UInt32(c - 87)
-            default: throw fail("bad \\u escape")
-            }
-            v = v << 4 | d
-        }
-        return v
-    }
-    mutating func string() throws -> String {
-        i += 1  // opening quote
-        var out = [UInt8]()
-        while true {
-            guard i < b.count else { throw fail("unterminated string") }
-            let c = b[i]; i += 1
-            if c == UInt8(ascii: "\"") { break }
-            if c < 0x20 { throw fail("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); continue }
-            guard i < b.count else { throw fail("unterminated escape") }
-            let e = b[i]; i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if (0xD800...0xDBFF).contains(scalar) {
-                    guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
-                        throw fail("lone surrogate")
-                    }
-                    i += 2
-                    let lo = try hex4()
-                    guard (0xDC00...0xDFFF).contains(lo) else { throw fail("bad surrogate pair") }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (lo - 0xDC00)
+    init(from decoder: Decoder) throws {
+        let root = try decoder.container(keyedBy: Key.self)
+        for key in root.allKeys {
+            if key.stringValue == "__metadata__" {
+                guard let meta = try? root.nestedContainer(keyedBy: Key.self, forKey: key) else {
+                    throw HeaderError(message: "__metadata__ is not an object")
                 }
-                guard let u = Unicode.Scalar(scalar) else { throw fail("invalid code point") }
-                out += Array(String(Character(u)).utf8)
-            default: throw fail("invalid escape")
+                for k in meta.allKeys {
+                    guard let v = try? meta.decode(String.self, forKey: k) else {
+                        throw HeaderError(message: "__metadata__[\"\(k.stringValue)\"] is not a string")
+                    }
+                    metadata[k.stringValue] = v
+                }
+                continue
             }
+            guard let fields = try? root.nestedContainer(keyedBy: Key.self, forKey: key) else {
+                throw HeaderError(message: "tensor \"\(key.stringValue)\": entry is not an object")
+            }
+            tensors.append(
+                Entry(
+                    name: key.stringValue,
+                    dtype: try? fields.decode(String.self, forKey: Key("dtype")),
+                    shape: try? fields.decode([Int].self, forKey: Key("shape")),
+                    offsets: try? fields.decode([Int].self, forKey: Key("data_offsets"))))
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
-        return s
     }
+}
+
+private struct HeaderError: Error {
+    let message: String
 }
