@@ -32,7 +32,7 @@ extension ExperimentReport {
             }
             if summary.diverged { epochs += " (diverged)" }
             let best = summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"
-            let reach = accuracyThresholds.map { threshold in summary.epochToReach(threshold).map(String.init) ?? "—" }
+            let reach = accuracyThresholds.map { summary.epochToReach($0).map(String.init) ?? "—" }
             let cells =
                 [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—", best] + reach
                 + [
@@ -95,7 +95,8 @@ extension ExperimentReport {
         var lines = [
             "## Adversarial robustness", "",
             "Accuracy on perturbed test images; ε is the L∞ budget in pixel units (0–255). "
-                + "White-box attacks are crafted on the model itself, black-box attacks on the source model and transferred.",
+                + "White-box attacks are crafted on the model itself, black-box attacks on the source model and"
+                + " transferred.",
             "",
         ]
         var plots: [(fileName: String, plot: SVGPlot)] = []
@@ -118,7 +119,8 @@ extension ExperimentReport {
             lines.append("### \(setting.title)")
             lines.append("")
             let headers =
-                ["Model", "Clean"] + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
+                ["Model", "Clean"]
+                + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
             lines.append("| " + headers.joined(separator: " | ") + " |")
             lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
             for row in rows {
@@ -172,7 +174,8 @@ extension ExperimentReport {
             let command = config?.command.map { "`\(Markdown.codeSpan($0))`" } ?? "—"
             lines.append(
                 "| \(Markdown.cell(run)) | \(Markdown.cell(config?.commit ?? "—")) | "
-                    + "\(Markdown.cell(metrics.config?.date ?? "—")) | \(metrics.resumedConfigs.count) | \(command) |")
+                    + "\(Markdown.cell(metrics.config?.date ?? "—")) | "
+                    + "\(metrics.resumedConfigs.count) | \(command) |")
             warnings += metrics.warnings.map { "- `\(run)`: \($0)" }
         }
         lines.append("")

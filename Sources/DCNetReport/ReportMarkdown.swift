@@ -77,7 +77,8 @@ enum Markdown {
     }
 
     static func number(_ value: Double, decimals: Int) -> String {
-        value.isFinite ? String(format: "%.\(decimals)f", value) : (value.isNaN ? "NaN" : (value > 0 ? "∞" : "−∞"))
+        guard !value.isNaN else { return "NaN" }
+        return value.isFinite ? String(format: "%.\(decimals)f", value) : (value > 0 ? "∞" : "−∞")
     }
 
     /// File-name-safe form of a group name: lower-case letters, digits, `-` and `_`.

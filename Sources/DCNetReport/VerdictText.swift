@@ -123,7 +123,8 @@ struct VerdictText {
         let targetText = Markdown.percent(s.target, decimals: 0)
         if s.reached {
             let epoch = s.firstEpochReaching.map { " (first at epoch \($0))" } ?? ""
-            return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch) — supports the paper's claim."
+            return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch) "
+                + "— supports the paper's claim."
         }
         let reason = s.diverged ? " and its loss diverged" : ""
         let budget =
