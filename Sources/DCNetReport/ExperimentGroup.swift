@@ -32,7 +32,8 @@ public enum ClaimTest: Sendable, Equatable, Codable {
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
                 debugDescription:
-                    "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy, reaches-accuracy or more-robust"
+                    "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy,"
+                    + " reaches-accuracy or more-robust"
             )
         }
     }

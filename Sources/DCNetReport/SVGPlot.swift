@@ -121,27 +121,33 @@ public struct SVGPlot: Sendable {
 
         var svg = """
             <?xml version="1.0" encoding="UTF-8" standalone="no"?>
-            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
-            viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
+            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" \
+            width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
+            viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" \
+            font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
             <title>\(XMLEscaping.escape(title))</title>
-            <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
+            <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" \
+            width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
             <rect x="0" y="0" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" fill="#ffffff"/>
 
             """
         if !title.isEmpty {
             svg +=
-                "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
+                "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\""
+                + " font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
         }
 
         // Grid and ticks.
         svg += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
         for tick in xScale.ticks {
             svg +=
-                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight))\"/>\n"
+                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\""
+                + " y2=\"\(fmt(top + plotHeight))\"/>\n"
         }
         for tick in yScale.ticks {
             svg +=
-                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(tick)))\"/>\n"
+                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\""
+                + " y2=\"\(fmt(py(tick)))\"/>\n"
         }
         svg += "</g>\n"
         svg += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
@@ -149,7 +155,8 @@ public struct SVGPlot: Sendable {
             "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
         for tick in xScale.ticks {
             svg +=
-                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\" y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
+                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\""
+                + " y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
         }
         for tick in yScale.ticks {
             svg +=
@@ -159,27 +166,33 @@ public struct SVGPlot: Sendable {
         svg += "<g class=\"tick-labels\" fill=\"#333333\">\n"
         for tick in xScale.ticks {
             svg +=
-                "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\" text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
+                "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\""
+                + " text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
         }
         for tick in yScale.ticks {
             svg +=
-                "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\" text-anchor=\"end\">\(yScale.label(tick))</text>\n"
+                "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\""
+                + " text-anchor=\"end\">\(yScale.label(tick))</text>\n"
         }
         svg += "</g>\n"
         svg +=
-            "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\" text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
+            "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\""
+            + " text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
         let yLabelX = 18.0, yLabelY = top + plotHeight / 2
         svg +=
-            "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
+            "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\""
+            + " transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
 
         if !hasData {
             svg +=
-                "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
+                "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\""
+                + " text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
         }
 
         // Series.
         svg +=
-            "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
+            "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\""
+            + " stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for (index, entry) in series.enumerated() where !finiteSeries[index].isEmpty {
             let (color, dash) = SVGPlot.style(at: index)
             // Build the path from the original points so that a NaN starts a new segment.
@@ -192,10 +205,12 @@ public struct SVGPlot: Sendable {
             }
             let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
             svg +=
-                "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\" stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
+                "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\""
+                + " stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
             for point in markerPoints(entry.points, all: showMarkers || finiteSeries[index].count == 1) {
                 svg +=
-                    "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\" fill=\"\(color)\" stroke=\"none\"/>\n"
+                    "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\""
+                    + " fill=\"\(color)\" stroke=\"none\"/>\n"
             }
         }
         svg += "</g>\n"
@@ -209,9 +224,11 @@ public struct SVGPlot: Sendable {
                 let y = top + 8 + Double(index) * 20
                 let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
                 svg +=
-                    "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\" y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                    "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\""
+                    + " y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
                 svg +=
-                    "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\" y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
+                    "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\""
+                    + " y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
             }
             svg += "</g>\n"
         }

@@ -15,7 +15,8 @@ enum ScalingBench {
         let samples = Int(ProcessInfo.processInfo.environment["BENCH_REPS"] ?? "") ?? 5
         if comm.isRoot {
             print(
-                "all-reduce sweep on \(comm.size) ranks (\(comm.localSize) on rank 0's node); median of \(samples) samples"
+                "all-reduce sweep on \(comm.size) ranks (\(comm.localSize) on rank 0's node); median of \(samples)"
+                    + " samples"
             )
             print(
                 AllReduceBench.pad("gradients", 11) + AllReduceBench.pad("fp32 ms", 11)

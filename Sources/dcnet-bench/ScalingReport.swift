@@ -99,7 +99,8 @@ enum ScalingReport {
                 overlap = min(max((slowest.1 - max(slowest.2, 0)) / compute64, 0), backwardShare)
                 calibration =
                     "calibrated on the 2-host \(slowest.0) run: all-reduce \(f(slowest.1 * 1e3, 1)) ms by the fit, "
-                    + "\(f(max(slowest.2, 0) * 1e3, 1)) ms exposed as measured (step − one-rank compute of \(f(compute64 * 1e3, 1)) ms)"
+                    + "\(f(max(slowest.2, 0) * 1e3, 1)) ms exposed as measured (step − one-rank compute of"
+                    + " \(f(compute64 * 1e3, 1)) ms)"
             }
         }
         func stepModel(_ model: String, batch: Double, bf16: Bool) -> StepModel? {
@@ -127,10 +128,12 @@ enum ScalingReport {
             """
         for c in compute {
             md +=
-                "| \(c.model) | \(parameters(c.model)) | \(c.batch) | \(f(c.secondsPerImage * 1e3, 2)) | \(f(c.backwardShare, 2)) |\n"
+                "| \(c.model) | \(parameters(c.model)) | \(c.batch) | \(f(c.secondsPerImage * 1e3, 2)) |"
+                + " \(f(c.backwardShare, 2)) |\n"
         }
         md +=
-            "\nAll-reduce of one buffer between 2 hosts (median of the slowest rank; the bf16 column moves the same number of gradients in half the bytes):\n\n"
+            "\nAll-reduce of one buffer between 2 hosts (median of the slowest rank; the bf16 column moves the same"
+            + " number of gradients in half the bytes):\n\n"
         md +=
             "| gradient bytes (Float32) | " + rateOrder.map { "\($0) fp32 ms | \($0) bf16 ms" }.joined(separator: " | ")
             + " |\n"
@@ -173,11 +176,13 @@ enum ScalingReport {
             """
         for fit in fits {
             md +=
-                "| \(fit.rate) | \(f(fit.fp32.alpha * 1e6, 1)) | \(f(fit.fp32.gigabitsPerSecond, 2)) | \(f(fit.bf16.alpha * 1e6, 1)) | \(f(fit.bf16.gigabitsPerSecond, 2)) |\n"
+                "| \(fit.rate) | \(f(fit.fp32.alpha * 1e6, 1)) | \(f(fit.fp32.gigabitsPerSecond, 2)) |"
+                + " \(f(fit.bf16.alpha * 1e6, 1)) | \(f(fit.bf16.gigabitsPerSecond, 2)) |\n"
         }
         if !measured.isEmpty {
             md +=
-                "\nThe model against measured 2-host training (per-rank batch 64, Float32 gradients):\n\n| link | model | measured img/s | model img/s |\n|---|---|---|---|\n"
+                "\nThe model against measured 2-host training (per-rank batch 64, Float32 gradients):\n\n| link | model"
+                + " | measured img/s | model img/s |\n|---|---|---|---|\n"
             var gaps: [Double] = []
             for m in measured {
                 if let fit = fits.first(where: { $0.rate == m.rate }),
@@ -190,8 +195,10 @@ enum ScalingReport {
             }
             if let lo = gaps.min(), let hi = gaps.max() {
                 md +=
-                    "\nOn the links not used for the calibration the model is \(f(100 * lo, 0))–\(f(100 * hi, 0))% above the measurement: "
-                    + "it leaves out rank imbalance and the per-step agreement (each step waits for the slowest rank, and the "
+                    "\nOn the links not used for the calibration the model is \(f(100 * lo, 0))–\(f(100 * hi, 0))%"
+                    + " above the measurement: "
+                    + "it leaves out rank imbalance and the per-step agreement (each step waits for the slowest rank,"
+                    + " and the "
                     + "slowest of n ranks gets slower as n grows), so read the projections as upper bounds.\n"
             }
         }
@@ -200,7 +207,8 @@ enum ScalingReport {
         for model in models where compute.contains(where: { $0.model == model }) {
             for (kind, batchFor) in [("weak", { (_: Int) in 64.0 }), ("strong", { (n: Int) in 4096.0 / Double(n) })] {
                 md +=
-                    "\n## Projection: \(model), \(kind) scaling (\(kind == "weak" ? "64 images per rank" : "global batch 4096"))\n\n"
+                    "\n## Projection: \(model), \(kind) scaling"
+                    + " (\(kind == "weak" ? "64 images per rank" : "global batch 4096"))\n\n"
                 md +=
                     "Efficiency (and job images/s) per node count:\n\n| link | gradients | "
                     + nodes.map { "\($0)" }.joined(separator: " | ") + " |\n"
@@ -245,7 +253,8 @@ enum ScalingReport {
             ## Where the model stops holding
 
             - **Small per-rank batches.** Compute per image was measured at per-rank batches of
-              \(Set(compute.map(\.batch)).sorted().map(String.init).joined(separator: " and ")); below the smallest the model holds
+              \(Set(compute.map(\.batch)).sorted().map(String.init).joined(separator: " and ")); \
+            below the smallest the model holds
               the smallest's cost per image, but GEMMs of a handful of images run far below peak, so strong
               scaling past ~16 images per rank is optimistic.
             - **Large global batches** change the optimisation, not only the speed: weak scaling to 256

@@ -29,7 +29,9 @@ enum TrainBench {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         FileHandle.standardOutput.write(
             Data(
-                "train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU, \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median of \(repeats) runs\n"
+                ("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU,"
+                    + " \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median"
+                    + " of \(repeats) runs\n")
                     .utf8))
         var two: [Result] = [], one: [Result] = []
         for _ in 0..<repeats {
@@ -50,7 +52,8 @@ enum TrainBench {
         }
         print("(percentages are shares of the step time; exposed-comm is the wait for all-reduce after the last rank's")
         print(
-            " backward ends; the first rank to finish also waited \(String(format: "%.1f%%", 100 * m2.imbalanceFraction)) of the step for the other: imbalance)"
+            " backward ends; the first rank to finish also waited"
+                + " \(String(format: "%.1f%%", 100 * m2.imbalanceFraction)) of the step for the other: imbalance)"
         )
         print("")
         print(String(format: "train-images-per-s-2x1: %.1f", m2.imagesPerSecond))
@@ -103,7 +106,8 @@ enum TrainBench {
             Data(
                 String(
                     format:
-                        "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%% rank imbalance)\n",
+                        "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%%"
+                        + " rank imbalance)\n",
                     ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction, 100 * r.imbalanceFraction
                 ).utf8))
         return r
@@ -133,7 +137,8 @@ enum TrainBench {
             guard let compression = GradientCompression(rawValue: name) else {
                 throw JobError(
                     rank: world.rank,
-                    "BENCH_COMPRESSION=\(name) is not one of \(GradientCompression.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "BENCH_COMPRESSION=\(name) is not one of"
+                        + " \(GradientCompression.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             options.gradientCompression = compression
@@ -161,7 +166,8 @@ enum TrainBench {
             print(
                 String(
                     format:
-                        "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f rss=%.1f",
+                        "RESULT ips=%.3f forward=%.5f backward=%.5f exposed=%.5f imbalance=%.5f update=%.5f data=%.5f"
+                        + " rss=%.1f",
                     Double(steps * config.globalBatch) / slowest, t.forward / n, t.backward / n,
                     exposed / n, imbalance / n, t.update / n, t.data / n, rss))
         }

@@ -24,7 +24,8 @@ guard args.count >= 2, let bench = benches[args[1]] else {
 if let name = ProcessInfo.processInfo.environment["BENCH_CONV_ALGORITHM"], !name.isEmpty {
     guard let algorithm = ConvolutionAlgorithm(rawValue: name) else {
         FileHandle.standardError.write(
-            "dcnet-bench: BENCH_CONV_ALGORITHM=\(name) is not one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))\n"
+            ("dcnet-bench: BENCH_CONV_ALGORITHM=\(name) is not one of"
+                + " \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))\n")
                 .data(using: .utf8)!)
         exit(2)
     }

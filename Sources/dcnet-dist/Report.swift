@@ -34,25 +34,14 @@ struct Report: ParsableCommand {
         report.budget = budget ?? definedBudget
         let invocation = CommandLine.arguments.map(shellQuote).joined(separator: " ")
         report.command = command ?? invocation
+        report.reportCommit = gitCommit() ?? "unknown (not a git checkout)"
+        // Without --command the header's command already is this invocation.
+        if command != nil { report.reportCommand = invocation }
         if let output { report.outputDirectory = URL(fileURLWithPath: output).standardizedFileURL }
 
-        // Render, then add this report's own provenance to the header and write like `write()` does.
-        let out = report.outputDirectory ?? suiteURL
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        var (markdown, plots, missing) = report.render()
-        var provenance = ["- **Report commit:** `\(gitCommit() ?? "unknown (not a git checkout)")`"]
-        if command != nil {
-            provenance.append("- **Report command:** `\(invocation.replacingOccurrences(of: "`", with: "'"))`")
-        }
-        var lines = markdown.components(separatedBy: "\n")
-        let at = (lines.firstIndex { $0.hasPrefix("- **Generated:**") }).map { $0 + 1 } ?? min(2, lines.count)
-        lines.insert(contentsOf: provenance, at: at)
-        markdown = lines.joined(separator: "\n")
-        for (fileName, plot) in plots { try plot.write(to: out.appendingPathComponent(fileName)) }
-        let reportFile = out.appendingPathComponent(ExperimentReport.reportFileName)
-        try Data(markdown.utf8).write(to: reportFile, options: .atomic)
-        print("wrote \(reportFile.path) and \(plots.count) plot(s); \(loaded.count) group(s)")
-        for m in missing { print("  missing \(m.run): \(m.reason)") }
+        let written = try report.write()
+        print("wrote \(written.reportFile.path) and \(written.plotFiles.count) plot(s); \(loaded.count) group(s)")
+        for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 
     func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {

@@ -30,15 +30,20 @@ final class ExperimentReportTests: XCTestCase {
         try writeAttacks(
             "baseline",
             [
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.30,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.70,"adversarial_accuracy":0.10,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"#
+                    + #""clean_accuracy":0.70,"adversarial_accuracy":0.30,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"#
+                    + #""clean_accuracy":0.70,"adversarial_accuracy":0.10,"images":10000}"#,
             ])
         try writeAttacks(
             "tanh-cos",
             [
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.41,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.20,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"black-box","source":"baseline","epsilon_pixels":8,"steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.35,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"#
+                    + #""clean_accuracy":0.74,"adversarial_accuracy":0.41,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"#
+                    + #""clean_accuracy":0.74,"adversarial_accuracy":0.20,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"black-box","source":"baseline","epsilon_pixels":8,"#
+                    + #""steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.35,"images":10000}"#,
             ])
     }
 
@@ -83,7 +88,8 @@ final class ExperimentReportTests: XCTestCase {
         // Run | Epochs | Final | Best (epoch) | to 50% | to 60% | to 70% | images/s | final train loss
         XCTAssertTrue(
             markdown.contains(
-                "| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to 70% | Images/s (median) | Final train loss |"
+                "| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to"
+                    + " 70% | Images/s (median) | Final train loss |"
             ), markdown)
         XCTAssertTrue(
             markdown.contains("| baseline (baseline) | 5 | 70.0% | 71.0% (4) | 2 | 3 | 4 | 245.0 | 1.000 |"), markdown)
@@ -132,19 +138,24 @@ final class ExperimentReportTests: XCTestCase {
         let markdown = try makeReport().write().markdown
         XCTAssertTrue(
             markdown.contains(
-                "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs 59.6%; "
-                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — supports the paper's claim of faster convergence at this budget."
+                "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs"
+                    + " 59.6%; "
+                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — supports the paper's claim of"
+                    + " faster convergence at this budget."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs 59.6%; "
-                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — the paper's claim of faster convergence does not hold at this budget"
+                "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs"
+                    + " 59.6%; "
+                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — the paper's claim of"
+                    + " faster convergence does not hold at this budget"
             ), markdown)
         XCTAssertTrue(
             markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — supports the paper's claim."
+                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — supports the paper's"
+                    + " claim."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
@@ -168,7 +179,8 @@ final class ExperimentReportTests: XCTestCase {
         let markdown = try report.write().markdown
         XCTAssertTrue(
             markdown.contains(
-                "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs: 50.0% vs 45.0%; "
+                "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs:"
+                    + " 50.0% vs 45.0%; "
                     + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: "),
             markdown)
         XCTAssertTrue(markdown.contains("supports the paper's claim of faster convergence at this budget."), markdown)
@@ -186,11 +198,13 @@ final class ExperimentReportTests: XCTestCase {
         let markdown = try ExperimentReport(suiteDirectory: suite, groups: groups).write().markdown
         XCTAssertTrue(
             markdown.contains(
-                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's claim that it does not help: it is less accurate."
+                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's"
+                    + " claim that it does not help: it is less accurate."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that it does not help does not hold here: it is more accurate."
+                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that"
+                    + " it does not help does not hold here: it is more accurate."
             ), markdown)
     }
 
@@ -212,7 +226,8 @@ final class ExperimentReportTests: XCTestCase {
             output.markdown.contains("the paper's claim of higher accuracy is not supported"), output.markdown)
         XCTAssertTrue(
             output.markdown.contains(
-                "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at this budget."
+                "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at"
+                    + " this budget."
             ), output.markdown)
     }
 
@@ -241,7 +256,9 @@ final class ExperimentReportTests: XCTestCase {
     // MARK: - Helpers
 
     private func configLine(_ run: String, plannedEpochs: Int = 5) -> String {
-        #"{"kind":"config","run":"\#(run)","config":{"epochs":\#(plannedEpochs),"model":"cnn9","operator":"\#(run)"},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --model cnn9"}"#
+        #"{"kind":"config","run":"\#(run)","config":{"epochs":\#(plannedEpochs),"model":"cnn9","#
+            + #""operator":"\#(run)"},"commit":"abc123","date":"2025-01-01T00:00:00Z","#
+            + #""command":"dcnet-dist train --model cnn9"}"#
     }
 
     private func writeRun(

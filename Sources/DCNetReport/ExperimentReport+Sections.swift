@@ -1,0 +1,187 @@
+import Foundation
+
+extension ExperimentReport {
+    // MARK: - Groups
+
+    func groupSection(
+        _ group: ExperimentGroup, slug: String,
+        states: [String: RunState], result: ClaimResult
+    ) -> (String, [(fileName: String, plot: SVGPlot)]) {
+        var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
+
+        // Table.
+        let thresholdHeaders = accuracyThresholds.map { "Epochs to \(Markdown.percent($0, decimals: 0))" }
+        let headers =
+            ["Run", "Epochs", "Final test acc.", "Best test acc. (epoch)"] + thresholdHeaders
+            + ["Images/s (median)", "Final train loss"]
+        lines.append("| " + headers.joined(separator: " | ") + " |")
+        lines.append("|" + headers.indices.map { $0 == 0 ? "---" : "---:" }.joined(separator: "|") + "|")
+        for run in group.runs {
+            let label = Markdown.cell(run) + (run == group.baselineRun && group.runs.count > 1 ? " (baseline)" : "")
+            guard let summary = states[run]?.summary else {
+                let reason: String
+                if case .missing(let why)? = states[run] { reason = why } else { reason = "missing" }
+                lines.append(
+                    "| \(label) | missing: \(Markdown.cell(reason)) |"
+                        + String(repeating: " — |", count: headers.count - 2))
+                continue
+            }
+            var epochs = "\(summary.epochsCompleted)"
+            if let planned = summary.epochsPlanned, planned > summary.epochsCompleted {
+                epochs += " of \(planned)"
+            }
+            if summary.diverged { epochs += " (diverged)" }
+            let best = summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"
+            let reach = accuracyThresholds.map { summary.epochToReach($0).map(String.init) ?? "—" }
+            let cells =
+                [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—", best] + reach
+                + [
+                    summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
+                    summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—",
+                ]
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+        }
+        lines.append("")
+
+        // Plots.
+        let present = group.runs.filter { states[$0]?.summary != nil }
+        var accuracyPlot = SVGPlot(
+            title: "\(group.name): test accuracy", xLabel: "epoch", yLabel: "test accuracy (%)",
+            series: present.map { run in
+                SVGPlot.Series(
+                    name: run,
+                    points: states[run]!.metrics!.epochs.map {
+                        SVGPlot.Point(x: Double($0.epoch), y: ($0.testAccuracy ?? .nan) * 100)
+                    })
+            })
+        accuracyPlot.integerX = true
+        var lossPlot = SVGPlot(
+            title: "\(group.name): training loss", xLabel: "epoch", yLabel: "training loss",
+            series: present.map { run in
+                SVGPlot.Series(
+                    name: run,
+                    points: states[run]!.metrics!.epochs.map {
+                        SVGPlot.Point(x: Double($0.epoch), y: $0.trainLoss ?? .nan)
+                    })
+            })
+        lossPlot.integerX = true
+        let accuracyFile = "\(slug)-accuracy.svg"
+        let lossFile = "\(slug)-loss.svg"
+        lines.append("![\(Markdown.altText(group.name)): test accuracy per epoch](\(accuracyFile))")
+        lines.append("![\(Markdown.altText(group.name)): training loss per epoch](\(lossFile))")
+        lines.append("")
+
+        // Verdict.
+        lines.append("**Verdict:**")
+        lines.append("")
+        lines += VerdictText(noiseMargin: noiseMargin).lines(for: result).map { "- \($0)" }
+        lines.append("")
+        lines.append(
+            "_Single run per configuration: differences within ±\(Markdown.points(noiseMargin)) are treated as ties._")
+        lines.append("")
+        return (lines.joined(separator: "\n") + "\n", [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
+    }
+
+    // MARK: - Attacks
+
+    func attackSection(runNames: [String], states: [String: RunState]) -> (
+        String, [(fileName: String, plot: SVGPlot)]
+    ) {
+        let perRun = runNames.compactMap { run -> (String, [AttackTable.Key: AttackRecord])? in
+            guard let attacks = states[run]?.metrics?.attacks, !attacks.isEmpty else { return nil }
+            return (run, AttackTable.latest(attacks))
+        }
+        guard !perRun.isEmpty else { return ("", []) }
+        var lines = [
+            "## Adversarial robustness", "",
+            "Accuracy on perturbed test images; ε is the L∞ budget in pixel units (0–255). "
+                + "White-box attacks are crafted on the model itself, black-box attacks on the source model and"
+                + " transferred.",
+            "",
+        ]
+        var plots: [(fileName: String, plot: SVGPlot)] = []
+        let settings = Set(perRun.flatMap { $0.1.keys.map(\.setting) }).sorted()
+        var usedFiles: Set<String> = []
+        for setting in settings {
+            // Rows: one per (model, source); columns: clean accuracy then each epsilon.
+            struct Row { let label: String; var byEpsilon: [Double: AttackRecord] }
+            var rows: [Row] = []
+            for (run, table) in perRun {
+                let keys = table.keys.filter { $0.setting == setting }
+                for source in orderedUnique(keys.map { $0.source ?? "" }) {
+                    let label = source.isEmpty ? run : "\(run) ← \(source)"
+                    var byEpsilon: [Double: AttackRecord] = [:]
+                    for key in keys where (key.source ?? "") == source { byEpsilon[key.epsilonPixels] = table[key]! }
+                    rows.append(Row(label: label, byEpsilon: byEpsilon))
+                }
+            }
+            let epsilons = Set(rows.flatMap(\.byEpsilon.keys)).sorted()
+            lines.append("### \(setting.title)")
+            lines.append("")
+            let headers =
+                ["Model", "Clean"]
+                + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
+            lines.append("| " + headers.joined(separator: " | ") + " |")
+            lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
+            for row in rows {
+                let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first
+                let cells =
+                    [Markdown.cell(row.label), clean.map { Markdown.percent($0) } ?? "—"]
+                    + epsilons.map { row.byEpsilon[$0].map { Markdown.percent($0.adversarialAccuracy) } ?? "—" }
+                lines.append("| " + cells.joined(separator: " | ") + " |")
+            }
+            lines.append("")
+
+            var fileName = "attack-\(Markdown.slug(setting.fileStem)).svg"
+            var suffix = 2
+            while usedFiles.contains(fileName) {
+                fileName = "attack-\(Markdown.slug(setting.fileStem))-\(suffix).svg"; suffix += 1
+            }
+            usedFiles.insert(fileName)
+            var plot = SVGPlot(
+                title: "\(setting.title): accuracy vs ε", xLabel: "ε (pixels, L∞)", yLabel: "accuracy (%)",
+                series: rows.map { row in
+                    var points = row.byEpsilon.keys.sorted().map {
+                        SVGPlot.Point(x: $0, y: row.byEpsilon[$0]!.adversarialAccuracy * 100)
+                    }
+                    // The clean accuracy is the ε = 0 point of the curve.
+                    if row.byEpsilon[0] == nil, let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first {
+                        points.insert(SVGPlot.Point(x: 0, y: clean * 100), at: 0)
+                    }
+                    return SVGPlot.Series(name: row.label, points: points)
+                })
+            plot.showMarkers = true
+            plot.yInclude = [0]
+            plot.xInclude = [0]
+            plots.append((fileName, plot))
+            lines.append("![\(Markdown.altText(setting.title)): accuracy versus epsilon](\(fileName))")
+            lines.append("")
+        }
+        return (lines.joined(separator: "\n") + "\n", plots)
+    }
+
+    // MARK: - Appendix
+
+    func runsAppendix(runNames: [String], states: [String: RunState]) -> String {
+        var lines = ["## Runs", "", "| Run | Commit | Started | Resumes | Command |", "|---|---|---|---:|---|"]
+        var warnings: [String] = []
+        for run in runNames {
+            guard let metrics = states[run]?.metrics else {
+                lines.append("| \(Markdown.cell(run)) | — | — | — | (missing) |")
+                continue
+            }
+            let config = metrics.latestConfig
+            let command = config?.command.map { "`\(Markdown.codeSpan($0))`" } ?? "—"
+            lines.append(
+                "| \(Markdown.cell(run)) | \(Markdown.cell(config?.commit ?? "—")) | "
+                    + "\(Markdown.cell(metrics.config?.date ?? "—")) | "
+                    + "\(metrics.resumedConfigs.count) | \(command) |")
+            warnings += metrics.warnings.map { "- `\(run)`: \($0)" }
+        }
+        lines.append("")
+        if !warnings.isEmpty {
+            lines += ["Metrics lines skipped while reading:", ""] + warnings + [""]
+        }
+        return lines.joined(separator: "\n")
+    }
+}
