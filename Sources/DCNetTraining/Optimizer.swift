@@ -10,6 +10,23 @@ public struct LearningRateSchedule: Sendable {
     public let warmupSteps: Int, totalSteps: Int, stepsPerEpoch: Int
     public let milestones: [Int], gamma: Float
 
+    public init(
+        peak: Float, kind: ScheduleKind, warmupSteps: Int, totalSteps: Int, stepsPerEpoch: Int,
+        milestones: [Int], gamma: Float
+    ) {
+        self.peak = peak; self.kind = kind; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+        self.stepsPerEpoch = stepsPerEpoch; self.milestones = milestones; self.gamma = gamma
+    }
+
+    /// The schedule of a configuration (warm-up epochs become steps).
+    public init(config: TrainingConfig, stepsPerEpoch: Int) {
+        self.init(
+            peak: config.peakLearningRate, kind: config.schedule,
+            warmupSteps: Int((config.warmupEpochs * Double(stepsPerEpoch)).rounded()),
+            totalSteps: config.epochs * stepsPerEpoch, stepsPerEpoch: stepsPerEpoch,
+            milestones: config.stepMilestones, gamma: config.stepGamma)
+    }
+
     public func rate(at step: Int) -> Float {
         if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
         switch kind {

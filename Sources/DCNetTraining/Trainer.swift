@@ -38,15 +38,15 @@ public final class Trainer {
     let images: Tensor
     let labels: UnsafeMutablePointer<Int32>
     /// Packed running statistics for averaging them over ranks (without synchronised statistics).
-    private let statePacked: UnsafeMutablePointer<Float>
-    private let stateCount: Int
+    let statePacked: UnsafeMutablePointer<Float>
+    let stateCount: Int
     let schedule: LearningRateSchedule
     public let stepsPerEpoch: Int
-    public private(set) var progress = TrainingProgress()
+    public internal(set) var progress = TrainingProgress()
     public private(set) var timing = Timing()
     /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
     public private(set) var stepLosses: [Float] = []
-    private var metrics: MetricsWriter?
+    private var report: TrainingReport!
     private var flags: [Int32] = [0, 0, 0]
     /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
     /// last progress line: the straggler report compares it across ranks.
@@ -63,16 +63,48 @@ public final class Trainer {
         let communicator = try caller.duplicate()
         self.communicator = communicator
         self.options = options
+        console = Console(rank: communicator.rank)
+        try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
+        BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
+        let plan = try ResumePlan.negotiate(
+            requested: requested, options: options, communicator: communicator, console: console)
+        let config = plan.config
+        self.config = config
+        (trainSet, testSet) = try Self.loadData(config, options: options, communicator: communicator, console: console)
+        localBatch = config.globalBatch / (communicator.size * config.microBatches)
+        network = config.model.makeNetwork(batch: localBatch)
+        optimizer = Optimizer(config: config, network: network)
+        exchange = GradientExchange(
+            communicator: communicator, gradients: network.gradients, layerRanges: network.layerParameterRanges,
+            bucketBytes: Int(options.bucketMegabytes * 1_048_576), compression: options.gradientCompression)
+        images = network.arena.tensor(network.inputShape)
+        labels = .allocate(capacity: localBatch)
+        accumulator = config.microBatches > 1 ? network.arena.floats(network.parameterCount) : nil
+        stateCount = network.state.reduce(0) { $0 + $1.count }
+        statePacked = network.arena.floats(max(stateCount, 1))
+        stepsPerEpoch = DataOrder.stepsPerEpoch(
+            count: trainSet.count, globalBatch: config.globalBatch, policy: config.remainder.policy)
+        guard stepsPerEpoch > 0 else {
+            throw JobError(
+                rank: communicator.rank,
+                "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
+        }
+        schedule = LearningRateSchedule(config: config, stepsPerEpoch: stepsPerEpoch)
+        try startReplicas(from: plan.checkpoint)
+        report = try TrainingReport(console: console, metricsPath: options.metricsPath, communicator: communicator)
+    }
+
+    /// Checks that need the communicator: the configuration against the rank count, and the launch
+    /// against Slurm's task count.
+    private static func checkLaunch(
+        _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
+    ) throws {
         let rank = communicator.rank, size = communicator.size
-        console = Console(rank: rank)
         if size > 1 {
             try communicator.installWatchdog(
-                .init(
-                    timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil,
-                    program: "dcnet-dist"))
+                .init(timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil, program: "dcnet-dist"))
         }
-
-        let problems = requested.problems(ranks: size) + options.problems()
+        let problems = config.problems(ranks: size) + options.problems()
         if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
         // Each rank reads its own environment (under mpirun inside an allocation, ranks on other
         // nodes may see another SLURM_NTASKS), so the verdict is agreed: one rank alone must not
@@ -81,91 +113,46 @@ public final class Trainer {
             if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
                 throw JobError(
                     rank: rank,
-                    "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or mpirun inside the allocation (with -x SLURM_NTASKS)"
-                )
+                    "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or "
+                        + "mpirun inside the allocation (with -x SLURM_NTASKS)")
             }
         }
-        BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
+    }
 
-        // Resume: rank 0 picks the newest checkpoint that verifies and sends its configuration.
-        var resumeFrom: Checkpoint.Contents?
-        var config = requested
-        if options.resume, let dir = options.checkpointDirectory {
-            if rank == 0 {
-                resumeFrom = Checkpoint.newestValid(in: dir) { path, error in
-                    Console(rank: 0).error("skipping damaged checkpoint \(path): \(error)")
-                }
-                if let r = resumeFrom { config = r.config }
-            }
-            var json = Array((try? JSONEncoder().encode(config)) ?? Data())
-            var length = Int64(json.count)
-            communicator.watchdog?.enter("broadcast of the resumed configuration")
-            length = try communicator.broadcast(length, root: 0)
-            if rank != 0 { json = Array(repeating: 0, count: Int(length)) }
-            try communicator.broadcast(&json, root: 0)
-            try communicator.agree(console: console, what: "decoding the resumed configuration") {
-                config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
-            }
-            let stored = config.problems(ranks: size)
-            if !stored.isEmpty {
-                throw JobError(
-                    rank: rank, "the checkpoint's configuration cannot run here: " + stored.joined(separator: "; "))
-            }
-        }
-        self.config = config
-
+    /// The training and test sets (the test set cut to --eval-limit), read by every rank.
+    private static func loadData(
+        _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
+    ) throws -> (LabeledImages, LabeledImages) {
         var loaded: (LabeledImages, LabeledImages)?
-        let variant = config.variant
-        try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(options.dataDirectory)") {
+        let variant = config.variant, dir = options.dataDirectory
+        try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(dir)") {
             loaded = (
-                try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .train),
-                try CIFAR.load(directory: options.dataDirectory, variant: variant, split: .test)
+                try CIFAR.load(directory: dir, variant: variant, split: .train),
+                try CIFAR.load(directory: dir, variant: variant, split: .test)
             )
         }
-        trainSet = loaded!.0
-        testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
+        let (train, test) = loaded!
+        return (train, options.evalLimit.map { test.prefix(min($0, test.count)) } ?? test)
+    }
 
-        localBatch = config.globalBatch / (size * config.microBatches)
-        network = config.model.makeNetwork(batch: localBatch)
-        optimizer = Optimizer(config: config, network: network)
-        exchange = GradientExchange(
-            communicator: communicator, gradients: network.gradients,
-            layerRanges: network.layerParameterRanges,
-            bucketBytes: Int(options.bucketMegabytes * 1_048_576),
-            compression: options.gradientCompression)
-        if config.syncBatchNorm && size > 1 {
+    /// Wires synchronised statistics, then rank 0 initialises the parameters or loads the
+    /// checkpoint, and every rank receives the same state.
+    private func startReplicas(from checkpoint: Checkpoint.Contents?) throws {
+        if config.syncBatchNorm && communicator.size > 1 {
             let reducer = CommunicatorStatistics(communicator)
             for layer in network.allLayers {
                 (layer as? BatchNorm2D)?.statisticsReducer = reducer
                 (layer as? DecoupledConv2D)?.statisticsReducer = reducer
             }
         }
-        images = network.arena.tensor(network.inputShape)
-        labels = .allocate(capacity: localBatch)
-        accumulator = config.microBatches > 1 ? network.arena.floats(network.parameterCount) : nil
-        stateCount = network.state.reduce(0) { $0 + $1.count }
-        statePacked = network.arena.floats(max(stateCount, 1))
-        stepsPerEpoch = DataOrder.stepsPerEpoch(
-            count: trainSet.count, globalBatch: config.globalBatch,
-            policy: config.remainder.policy)
-        guard stepsPerEpoch > 0 else {
-            throw JobError(
-                rank: rank, "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
-        }
-        schedule = LearningRateSchedule(
-            peak: config.peakLearningRate, kind: config.schedule,
-            warmupSteps: Int((config.warmupEpochs * Double(stepsPerEpoch)).rounded()),
-            totalSteps: config.epochs * stepsPerEpoch, stepsPerEpoch: stepsPerEpoch,
-            milestones: config.stepMilestones, gamma: config.stepGamma)
-
-        // Rank 0 initialises or loads; everyone receives the same state.
         let network = network, optimizer = optimizer, model = config.model, seed = config.seed
+        let rank = communicator.rank
         var restored: TrainingProgress?
-        try communicator.agree(console: console, what: "loading checkpoint \(resumeFrom?.path ?? "")") {
+        try communicator.agree(console: console, what: "loading checkpoint \(checkpoint?.path ?? "")") {
             guard rank == 0 else { return }
-            if let r = resumeFrom {
-                try Checkpoint.apply(r, to: network, optimizer: optimizer, model: model)
-                restored = r.progress
+            if let c = checkpoint {
+                try Checkpoint.apply(c, to: network, optimizer: optimizer, model: model)
+                restored = c.progress
             } else {
                 var rng = Xoshiro256StarStar(seed: seed)
                 network.initializeParameters(using: &rng)
@@ -174,69 +161,19 @@ public final class Trainer {
         if let restored { progress = restored }
         try broadcastReplicaState()
         try verifyIdenticalReplicas()
-        if let r = resumeFrom {
+        if let c = checkpoint {
+            let size = communicator.size
             let note =
-                r.progress.ranks == size
+                c.progress.ranks == size
                 ? ""
-                : " (written with \(r.progress.ranks) ranks; same global batch \(config.globalBatch), now \(size) ranks × \(localBatch))"
-            console.print("resumed from \(r.path) at epoch \(progress.epoch + 1), step \(progress.globalStep)\(note)")
+                : " (written with \(c.progress.ranks) ranks; same global batch \(config.globalBatch), "
+                    + "now \(size) ranks × \(localBatch))"
+            console.print("resumed from \(c.path) at epoch \(progress.epoch + 1), step \(progress.globalStep)\(note)")
         }
-        progress.ranks = size
-
-        if rank == 0, let path = options.metricsPath {
-            var writer: MetricsWriter?
-            try communicator.agree(console: console, what: "opening \(path)") { writer = try MetricsWriter(path: path) }
-            metrics = writer
-        } else {
-            try communicator.agree(console: console, what: "opening the metrics file") {}
-        }
+        progress.ranks = communicator.size
     }
 
     deinit { labels.deallocate() }
-
-    private func broadcastReplicaState() throws {
-        communicator.watchdog?.enter("initial broadcast of parameters and state")
-        try communicator.broadcast(network.valueBuffer, root: 0)
-        for s in network.state {
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: s.data, count: s.count), root: 0)
-        }
-        for o in optimizer.stateBuffers {
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: o.data, count: o.count), root: 0)
-        }
-        var counters = [
-            Int64(progress.epoch), Int64(progress.stepInEpoch), Int64(progress.globalStep),
-            Int64(progress.adamSteps), Int64(progress.ranks),
-        ]
-        try communicator.broadcast(&counters, root: 0)
-        progress.epoch = Int(counters[0]); progress.stepInEpoch = Int(counters[1])
-        progress.globalStep = Int(counters[2]); progress.adamSteps = Int(counters[3])
-        progress.ranks = Int(counters[4])
-        optimizer.adamSteps = progress.adamSteps
-        var best = [progress.bestTestAccuracy]
-        try communicator.broadcast(&best, root: 0)
-        progress.bestTestAccuracy = best[0]
-    }
-
-    /// CRC32 of every parameter, running statistic and optimizer moment; all ranks must agree.
-    public func replicaChecksum() -> UInt32 {
-        var crc = CRC32()
-        crc.update(UnsafeRawBufferPointer(network.valueBuffer))
-        for s in network.state { crc.update(UnsafeRawBufferPointer(start: s.data, count: s.count * 4)) }
-        for o in optimizer.stateBuffers { crc.update(UnsafeRawBufferPointer(start: o.data, count: o.count * 4)) }
-        return crc.value
-    }
-
-    public func verifyIdenticalReplicas() throws {
-        let c = Int64(replicaChecksum())
-        var range: [Int64] = [c, -c]
-        communicator.watchdog?.enter("replica checksum comparison")
-        try communicator.allReduce(&range, op: .max)
-        if range[0] != -range[1] {
-            throw JobError(
-                rank: communicator.rank,
-                "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
-        }
-    }
 
     // MARK: - the training step
 
@@ -341,54 +278,12 @@ public final class Trainer {
         return timing
     }
 
-    /// Without synchronised statistics each rank's BatchNorm running statistics and running mean
-    /// patch norms follow its own shard; averaging them after every step keeps the replicas identical
-    /// (evaluation shards, rank 0's checkpoints, `replicaChecksum`). The EMAs are linear, so this is
-    /// the average of the per-rank estimates.
-    private func averageRunningStatistics() throws {
-        guard communicator.size > 1, !config.syncBatchNorm, stateCount > 0 else { return }
-        var offset = 0
-        for s in network.state { (statePacked + offset).update(from: s.data, count: s.count); offset += s.count }
-        communicator.watchdog?.enter("running-statistics average")
-        try communicator.allReduce(UnsafeMutableBufferPointer(start: statePacked, count: stateCount), op: .sum)
-        offset = 0
-        let ranks = Float(communicator.size)
-        for s in network.state {
-            for i in 0..<s.count { s.data[i] = statePacked[offset + i] / ranks }
-            offset += s.count
-        }
-    }
-
-    // MARK: - the loop
-
+    /// The loop: steps with progress lines, checkpoints and stop requests; epoch summaries with
+    /// their evaluations.
     public func run() throws -> Outcome {
         PreemptionSignal.install()
         communicator.watchdog?.stopRequested = { PreemptionSignal.received }
-        let size = communicator.size
-        console.print(
-            "dcnet-dist: \(config.model.architecture.rawValue) \(config.model.widths) \(config.model.convolution), "
-                + "BN \(config.model.batchNorm ? "on" : "off"), ReLU \(config.model.relu ? "on" : "off"); "
-                + "\(network.parameterCount) parameters; \(size) rank(s) × \(BLAS.threadCount) thread(s); "
-                + "global batch \(config.globalBatch) (\(localBatch) per rank\(config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : "")); "
-                + "peak learning rate \(config.peakLearningRate)\(learningRateNote); \(trainSet.count) training / \(testSet.count) test images; "
-                + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
-        var configLine: [String: Any] = [
-            "kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
-            "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
-            "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
-            "command": options.commandLine, "parameters": network.parameterCount,
-        ]
-        // The binary does not know its source revision; scripts/experiments (and any launcher)
-        // passes it in so reports can say which code produced each run.
-        if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
-            configLine["commit"] = commit
-        }
-        metrics?.write(configLine)
-        var windowStart = MPIRuntime.wallTime(), windowSteps = 0
-        var lossSum = 0.0, accuracySum = 0.0, epochLoss = 0.0, epochAccuracy = 0.0, epochSteps = 0
-        var epochStart = MPIRuntime.wallTime()
-        let runStart = MPIRuntime.wallTime(), startStep = progress.globalStep
-        let totalSteps = config.epochs * stepsPerEpoch
+        report.started(self)
         while progress.epoch < config.epochs {
             let permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
             while progress.stepInEpoch < stepsPerEpoch {
@@ -399,38 +294,9 @@ public final class Trainer {
                 let step = try trainStep(permutation: permutation)
                 progress.stepInEpoch += 1; progress.globalStep += 1
                 stepLosses.append(Float(step.loss))
-                lossSum += step.loss; accuracySum += step.accuracy; windowSteps += 1
-                epochLoss += step.loss; epochAccuracy += step.accuracy; epochSteps += 1
+                report.stepTaken(loss: step.loss, accuracy: step.accuracy)
                 if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
-                    let now = MPIRuntime.wallTime()
-                    let rate = Double(windowSteps * config.globalBatch) / (now - windowStart)
-                    let perStep = (now - runStart) / Double(progress.globalStep - startStep)
-                    let eta = perStep * Double(totalSteps - progress.globalStep)
-                    let lr = schedule.rate(at: progress.globalStep - 1)
-                    let slowest = try straggler()
-                    let slowestNote =
-                        slowest.map {
-                            String(
-                                format: "  slowest %@ +%.1f%%", communicator.watchdog?.name($0.rank) ?? "",
-                                100 * $0.excess)
-                        } ?? ""
-                    console.print(
-                        String(
-                            format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
-                            progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
-                            100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)) + slowestNote)
-                    var record: [String: Any] = [
-                        "kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
-                        "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
-                        "images_per_s": rate, "lr": Double(lr), "eta_s": eta,
-                    ]
-                    if let slowest {
-                        record["slowest_rank"] = slowest.rank
-                        record["slowest_host"] = slowest.host
-                        record["slowest_excess"] = slowest.excess
-                    }
-                    metrics?.write(record)
-                    windowStart = now; windowSteps = 0; lossSum = 0; accuracySum = 0
+                    report.progress(self, slowest: try straggler())
                 }
                 if step.stop {
                     console.print("stop requested (SIGTERM/SIGUSR1): checkpointing at step \(progress.globalStep)")
@@ -441,40 +307,19 @@ public final class Trainer {
                     try writeCheckpoint()
                 }
             }
-            let trainSeconds = MPIRuntime.wallTime() - epochStart
             progress.epoch += 1; progress.stepInEpoch = 0
-            var record: [String: Any] = [
-                "kind": "epoch", "epoch": progress.epoch, "step": progress.globalStep,
-                "train_loss": epochLoss / Double(max(epochSteps, 1)),
-                "train_accuracy": epochAccuracy / Double(max(epochSteps, 1)),
-                "images_per_s": Double(epochSteps * config.globalBatch) / trainSeconds,
-                "lr": Double(schedule.rate(at: progress.globalStep - 1)),
-            ]
-            let last = progress.epoch == config.epochs
-            if last || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0) {
-                let e = try evaluate()
-                progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
-                record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
-                console.print(
-                    String(
-                        format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
-                        progress.epoch, epochLoss / Double(max(epochSteps, 1)),
-                        100 * epochAccuracy / Double(max(epochSteps, 1)), e.loss, 100 * e.accuracy, e.count,
-                        MPIRuntime.wallTime() - epochStart))
-            }
-            record["wall_s"] = MPIRuntime.wallTime() - epochStart
-            metrics?.write(record)
-            epochLoss = 0; epochAccuracy = 0; epochSteps = 0; epochStart = MPIRuntime.wallTime()
+            let due =
+                progress.epoch == config.epochs || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0)
+            try report.epochEnded(self) { due ? try evaluateAndRecord() : nil }
         }
         try finish(reason: nil)
         return .completed
     }
 
-    /// How the peak learning rate came from --lr, for the start line ("" without scaling).
-    private var learningRateNote: String {
-        guard let scaling = config.learningRateScaling, scaling != .none else { return "" }
-        return
-            " (--lr \(config.learningRate) with \(scaling.rawValue) scaling: global batch \(config.globalBatch) / reference \(config.referenceBatch ?? 128))"
+    private func evaluateAndRecord() throws -> Evaluation {
+        let e = try evaluate()
+        progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
+        return e
     }
 
     /// The rank that computed longest in the last progress interval (step time minus time blocked
@@ -493,13 +338,7 @@ public final class Trainer {
 
     private func finish(reason: String?) throws {
         if let reason { console.print("stopping: \(reason)") }
-        if reason != nil && options.evalEvery > 0 {
-            let e = try evaluate()
-            console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
-            metrics?.write([
-                "kind": "evaluation", "step": progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy,
-            ])
-        }
+        if reason != nil && options.evalEvery > 0 { report.evaluated(self, try evaluate()) }
         try writeCheckpoint()
     }
 
@@ -519,11 +358,4 @@ public final class Trainer {
             console.print("checkpoint: \(path)")
         }
     }
-}
-
-func formatDuration(_ s: Double) -> String {
-    guard s.isFinite, s >= 0 else { return "?" }
-    let t = Int(s)
-    return t >= 3600
-        ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }

@@ -1,0 +1,142 @@
+import BLAS
+import Foundation
+import MPI
+
+/// What a run tells its user: rank 0's console lines and metrics records (start, progress every
+/// --log-every steps, epoch summaries, evaluations). The trainer hands it numbers; every line and
+/// record is formatted here.
+final class TrainingReport {
+    let console: Console
+    private let metrics: MetricsWriter?
+    /// Sums over the steps since the last progress line, and since the epoch began.
+    private var window = Window(), epoch = Window()
+    private let runStart = MPIRuntime.wallTime()
+    private var startStep = 0
+
+    struct Window {
+        var start = MPIRuntime.wallTime(), steps = 0, loss = 0.0, accuracy = 0.0
+        var meanLoss: Double { loss / Double(max(steps, 1)) }
+        var meanAccuracy: Double { accuracy / Double(max(steps, 1)) }
+    }
+
+    /// Opens the metrics file on rank 0 (agreed: a rank-0 failure ends the job on every rank).
+    init(console: Console, metricsPath: String?, communicator: Communicator) throws {
+        self.console = console
+        var writer: MetricsWriter?
+        if communicator.rank == 0, let path = metricsPath {
+            try communicator.agree(console: console, what: "opening \(path)") { writer = try MetricsWriter(path: path) }
+        } else {
+            try communicator.agree(console: console, what: "opening the metrics file") {}
+        }
+        metrics = writer
+    }
+
+    func started(_ t: Trainer) {
+        let config = t.config, model = config.model
+        let accumulation = config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : ""
+        console.print(
+            "dcnet-dist: \(model.architecture.rawValue) \(model.widths) \(model.convolution), "
+                + "BN \(model.batchNorm ? "on" : "off"), ReLU \(model.relu ? "on" : "off"); "
+                + "\(t.network.parameterCount) parameters; \(t.communicator.size) rank(s) × \(BLAS.threadCount) "
+                + "thread(s); global batch \(config.globalBatch) (\(t.localBatch) per rank\(accumulation)); "
+                + "peak learning rate \(config.peakLearningRate)\(learningRateNote(config)); "
+                + "\(t.trainSet.count) training / \(t.testSet.count) test images; "
+                + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s)")
+        var record: [String: Any] = [
+            "kind": "config", "run": (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
+            "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
+            "ranks": t.communicator.size, "date": ISO8601DateFormatter().string(from: Date()),
+            "command": t.options.commandLine, "parameters": t.network.parameterCount,
+        ]
+        // The binary does not know its source revision; scripts/experiments (and any launcher)
+        // passes it in so reports can say which code produced each run.
+        if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
+            record["commit"] = commit
+        }
+        metrics?.write(record)
+        startStep = t.progress.globalStep
+        window = Window(); epoch = Window()
+    }
+
+    func stepTaken(loss: Double, accuracy: Double) {
+        window.steps += 1; window.loss += loss; window.accuracy += accuracy
+        epoch.steps += 1; epoch.loss += loss; epoch.accuracy += accuracy
+    }
+
+    /// The progress line and record for the steps since the last one. `slowest` is the straggler
+    /// report (nil with one rank).
+    func progress(_ t: Trainer, slowest: (rank: Int, host: String, excess: Double)?) {
+        let now = MPIRuntime.wallTime(), step = t.progress.globalStep
+        let rate = Double(window.steps * t.config.globalBatch) / (now - window.start)
+        let perStep = (now - runStart) / Double(step - startStep)
+        let eta = perStep * Double(t.config.epochs * t.stepsPerEpoch - step)
+        let lr = t.schedule.rate(at: step - 1)
+        let slowestNote =
+            slowest.map {
+                String(format: "  slowest %@ +%.1f%%", t.communicator.watchdog?.name($0.rank) ?? "", 100 * $0.excess)
+            } ?? ""
+        console.print(
+            String(
+                format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
+                step, t.progress.epoch + 1, t.config.epochs, window.meanLoss, 100 * window.meanAccuracy, lr, rate,
+                formatDuration(eta)) + slowestNote)
+        var record: [String: Any] = [
+            "kind": "progress", "step": step, "epoch": t.progress.epoch + 1,
+            "loss": window.meanLoss, "accuracy": window.meanAccuracy,
+            "images_per_s": rate, "lr": Double(lr), "eta_s": eta,
+        ]
+        if let slowest {
+            record["slowest_rank"] = slowest.rank
+            record["slowest_host"] = slowest.host
+            record["slowest_excess"] = slowest.excess
+        }
+        metrics?.write(record)
+        window = Window()
+    }
+
+    /// The epoch's summary (`t.progress.epoch` already counts it), with the test evaluation that
+    /// `evaluate` runs if one is due (its time is not counted in the epoch's images/s).
+    func epochEnded(_ t: Trainer, evaluate: () throws -> Trainer.Evaluation?) rethrows {
+        let seconds = MPIRuntime.wallTime() - epoch.start
+        let e = try evaluate()
+        var record: [String: Any] = [
+            "kind": "epoch", "epoch": t.progress.epoch, "step": t.progress.globalStep,
+            "train_loss": epoch.meanLoss, "train_accuracy": epoch.meanAccuracy,
+            "images_per_s": Double(epoch.steps * t.config.globalBatch) / seconds,
+            "lr": Double(t.schedule.rate(at: t.progress.globalStep - 1)),
+        ]
+        if let e {
+            record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
+            console.print(
+                String(
+                    format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
+                    t.progress.epoch, epoch.meanLoss, 100 * epoch.meanAccuracy, e.loss, 100 * e.accuracy, e.count,
+                    MPIRuntime.wallTime() - epoch.start))
+        }
+        record["wall_s"] = MPIRuntime.wallTime() - epoch.start
+        metrics?.write(record)
+        epoch = Window()
+    }
+
+    /// A test evaluation outside the epoch summaries (a run stopped early).
+    func evaluated(_ t: Trainer, _ e: Trainer.Evaluation) {
+        console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
+        metrics?.write([
+            "kind": "evaluation", "step": t.progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy,
+        ])
+    }
+
+    /// How the peak learning rate came from --lr, for the start line ("" without scaling).
+    private func learningRateNote(_ config: TrainingConfig) -> String {
+        guard let scaling = config.learningRateScaling, scaling != .none else { return "" }
+        return " (--lr \(config.learningRate) with \(scaling.rawValue) scaling: global batch \(config.globalBatch) "
+            + "/ reference \(config.referenceBatch ?? 128))"
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "?" }
+    let t = Int(s)
+    return t >= 3600
+        ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
