@@ -230,7 +230,8 @@ public final class AdversarialEvaluation {
         let capacity = target.inputShape.n
         let sMap = source.map, tMap = PixelMap(targetScaling)
         let plane = target.inputShape.spatial
-        // sums: [images, clean correct, adversarial correct per setting...]; maxima: [max pert, max pixel, -min pixel] per setting.
+        // sums: [images, clean correct, adversarial correct per setting...];
+        // maxima: [max pert, max pixel, -min pixel] per setting.
         var sums = [Double](repeating: 0, count: 2 + settings.count)
         var maxima = [Double](repeating: -.infinity, count: 3 * settings.count)
         var start = shard.lowerBound

@@ -130,7 +130,8 @@ public enum Gzip {
                     if strm.avail_in == 0 && consumed == inBuf.count {
                         throw DataError(
                             .truncatedGzip, path: path,
-                            "truncated gzip stream: input ended inside member \(member) after \(produced) decompressed bytes (compressed size \(inBuf.count))"
+                            "truncated gzip stream: input ended inside member \(member) after \(produced) "
+                                + "decompressed bytes (compressed size \(inBuf.count))"
                         )
                     }
                     throw DataError(

@@ -73,7 +73,8 @@ public enum Checkpoint {
             throw CheckpointError(
                 path: path,
                 message:
-                    "checkpoint format version \(file.metadata["dcnet.format_version"] ?? "none") is not the supported version \(formatVersion)"
+                    "checkpoint format version \(file.metadata["dcnet.format_version"] ?? "none") is not the "
+                    + "supported version \(formatVersion)"
             )
         }
         let decoder = JSONDecoder()

@@ -247,7 +247,8 @@ public final class Trainer {
         if flags[0] > 0 {
             throw JobError(
                 rank: Int(flags[0] - 1),
-                "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); lower --lr or check the data"
+                "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); "
+                    + "lower --lr or check the data"
             )
         }
         if flags[1] > 0 {

@@ -177,7 +177,8 @@ public final class CollectiveWatchdog {
                     ["stop signal while stalled: \(describeWait(operation, number: number, waited: waited))"]
                         + describeRanks(diagnosis)
                         + [
-                            "if the launcher is ending the job (for example \"ORTE has lost communication with a remote daemon\"), the ranks above are the ones it lost"
+                            "if the launcher is ending the job (for example \"ORTE has lost communication with a "
+                                + "remote daemon\"), the ranks above are the ones it lost"
                         ])
             }
             if let timeout = configuration.timeout {
@@ -271,7 +272,8 @@ public final class CollectiveWatchdog {
         lastWarning = d
         emit(
             [
-                "warning: \(describeWait(operation, number: number, waited: waited)) (no collective timeout set; still waiting)"
+                "warning: \(describeWait(operation, number: number, waited: waited)) (no collective timeout set; "
+                    + "still waiting)"
             ]
                 + describeRanks(d))
     }
@@ -284,11 +286,13 @@ public final class CollectiveWatchdog {
             : "a stopped or hung rank, or an unreachable host (\(hostsMissing.joined(separator: ", ")))"
         emit(
             [
-                "collective timeout: \(describeWait(operation, number: number, waited: waited)) (limit \(format(configuration.timeout ?? 0)) s)"
+                "collective timeout: \(describeWait(operation, number: number, waited: waited)) (limit "
+                    + "\(format(configuration.timeout ?? 0)) s)"
             ]
                 + describeRanks(d)
                 + [
-                    "likely cause: \(cause); ending the job (exit \(configuration.exitCode)). Continue from the last checkpoint with --resume."
+                    "likely cause: \(cause); ending the job (exit \(configuration.exitCode)). Continue from the last "
+                        + "checkpoint with --resume."
                 ])
         Self.abortJob(code: configuration.exitCode, exitAfter: configuration.abortExitAfter)
     }

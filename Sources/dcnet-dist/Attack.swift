@@ -112,7 +112,8 @@ struct Attack: ParsableCommand {
                 console.print(
                     String(
                         format:
-                            "  eps %5.2f px (%.4f model units)  steps %2d  step %.3f px  accuracy %6.2f%%  max |δ| %.3f px  pixels in [%.2f, %.2f]",
+                            "  eps %5.2f px (%.4f model units)  steps %2d  step %.3f px  accuracy %6.2f%%  max |δ| "
+                            + "%.3f px  pixels in [%.2f, %.2f]",
                         s.epsilonPixels, s.epsilon[0], s.steps, s.stepSizePixels, 100 * r.adversarialAccuracy,
                         r.maxPerturbationPixels, r.minPixel, r.maxPixel))
                 lines.append(r.jsonLine(source: sourceRun, target: targetName, transfer: source != nil))
