@@ -183,7 +183,8 @@ public enum CIFAR {
                         if fine > maxLabel {
                             throw DataError(
                                 .labelOutOfRange, path: paths[f],
-                                "record \(i): label \(fine) out of range 0...\(maxLabel) (record size \(rs), byte offset \(i * rs + lbytes - 1))"
+                                "record \(i): label \(fine) out of range 0...\(maxLabel) (record size \(rs), byte "
+                                    + "offset \(i * rs + lbytes - 1))"
                             )
                         }
                         if lbytes == 2 {
@@ -233,7 +234,8 @@ public enum CIFAR {
         if FileIO.isDirectory(sub) && has(sub) { return sub }
         throw DataError(
             .missingFile, path: trimmed + "/" + first,
-            "no \(variant.rawValue) \(split.rawValue) data: looked for \(first) and \(first).gz in \(trimmed) and in \(sub)"
+            "no \(variant.rawValue) \(split.rawValue) data: looked for \(first) and \(first).gz in \(trimmed) and in "
+                + "\(sub)"
         )
     }
 
@@ -253,7 +255,9 @@ public enum CIFAR {
         if bytes.count % rs != 0 {
             throw DataError(
                 .partialRecord, path: path,
-                "size \(bytes.count) bytes\(isGz ? " (decompressed)" : "") is not a whole number of \(variant.rawValue) records of \(rs) bytes (\(bytes.count / rs) records + \(bytes.count % rs) bytes)"
+                "size \(bytes.count) bytes\(isGz ? " (decompressed)" : "") is not a whole number of "
+                    + "\(variant.rawValue) records of \(rs) bytes (\(bytes.count / rs) records + \(bytes.count % rs) "
+                    + "bytes)"
             )
         }
         return bytes

@@ -9,7 +9,8 @@ public enum AngularActivation: Hashable, Sendable, Codable, CustomStringConverti
     /// g = 1 − 2·theta/π.
     case linear
     /// g = kappa·(1 − e)/(1 + e), e = exp(theta/k − π/(2k)),
-    /// kappa = (1 + exp(−π/(2k)))/(1 − exp(−π/(2k))), so that g(0) = 1, g(π/2) = 0, g(π) = −1; k (sharpness) is the layer's, possibly learnable.
+    /// kappa = (1 + exp(−π/(2k)))/(1 − exp(−π/(2k))), so that g(0) = 1, g(π/2) = 0, g(π) = −1;
+    /// k (sharpness) is the layer's, possibly learnable.
     case sigmoid
     /// g = sign(cos theta)·cos²(theta).
     case squareCosine
