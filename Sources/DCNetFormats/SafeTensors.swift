@@ -90,20 +90,13 @@ public struct StoredTensor: Sendable, Equatable {
     }
 }
 
-/// An error reading or writing a safetensors file; the text names the file.
-public struct SafeTensorsError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable {
-        case io, truncated, badHeaderLength, badJSON, badHeader, offsetsOutOfRange, checksumMismatch,
-            unknownDType, dtypeMismatch, shapeMismatch, missingTensor, invalidArgument
-    }
-    public let kind: Kind
-    public let path: String
-    public let message: String
-    public init(_ kind: Kind, path: String, _ message: String) {
-        self.kind = kind; self.path = path; self.message = message
-    }
-    public var description: String { "\(path): \(message)" }
+/// What can be wrong with a safetensors file.
+public enum SafeTensorsErrorKind: String, Hashable, Sendable {
+    case io, truncated, badHeaderLength, badJSON, badHeader, offsetsOutOfRange, checksumMismatch,
+        unknownDType, dtypeMismatch, shapeMismatch, missingTensor, invalidArgument
 }
+/// An error reading or writing a safetensors file; the text names the file.
+public typealias SafeTensorsError = FileError<SafeTensorsErrorKind>
 
 /// A safetensors file: `u64le header length N`, N bytes of JSON header (padded with spaces to
 /// a multiple of 8), then the data section. Compatible with the `safetensors` Python/Rust library.
