@@ -126,7 +126,7 @@ public final class Trainer {
         testSet = options.evalLimit.map { loaded!.1.prefix(min($0, loaded!.1.count)) } ?? loaded!.1
 
         localBatch = config.globalBatch / (size * config.microBatches)
-        network = config.model.makeNetwork(batch: localBatch)
+        network = config.model.makeNetwork(batch: localBatch, algorithm: options.convolutionAlgorithm)
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(
             communicator: communicator, gradients: network.gradients,
