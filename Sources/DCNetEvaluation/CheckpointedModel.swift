@@ -1,6 +1,7 @@
 import BLAS
 import DCNetData
 import DCNetFormats
+import DCNetLayers
 import DCNetModels
 import DCNetTensor
 import DCNetTraining
@@ -19,8 +20,11 @@ public final class CheckpointedModel {
 
     /// `path` is a checkpoint file or a directory of checkpoints (its newest checkpoint that reads
     /// correctly is used). Every step is agreed across ranks, so a failure on one rank ends the job
-    /// on all of them with the same message.
-    public init(path: String, batch: Int, threads: Int?, communicator: Communicator) throws {
+    /// on all of them with the same message. `algorithm` may differ from the one the checkpoint was trained with.
+    public init(
+        path: String, batch: Int, threads: Int?, algorithm: ConvolutionAlgorithm = .standard,
+        communicator: Communicator
+    ) throws {
         self.communicator = communicator
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
@@ -31,7 +35,7 @@ public final class CheckpointedModel {
         }
         self.path = file
         config = contents!.config
-        network = config.model.makeNetwork(batch: batch)
+        network = config.model.makeNetwork(batch: batch, algorithm: algorithm)
         let net = network, model = config.model
         try communicator.agree(console: console, what: "loading checkpoint \(file)") {
             try Checkpoint.apply(contents!, to: net, optimizer: nil, model: model)

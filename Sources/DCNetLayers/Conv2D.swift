@@ -8,8 +8,8 @@ public final class Conv2D: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter
     public let bias: Parameter?
-    /// nil: `ConvolutionAlgorithm.default` when the layer is built.
-    public let algorithm: ConvolutionAlgorithm?
+    /// Requested when the layer is made; `build` falls back to im2col + GEMM where Winograd does not apply.
+    public let algorithm: ConvolutionAlgorithm
     private var engine: ConvolutionEngine!
     /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
     var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
@@ -19,7 +19,7 @@ public final class Conv2D: Layer {
 
     public init(
         _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-        padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm? = nil
+        padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm = .standard
     ) {
         self.name = name; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
@@ -44,7 +44,7 @@ public final class Conv2D: Layer {
             kernel: kernel, stride: stride, padding: padding)
         engine = ConvolutionEngine(
             geometry: g, outChannels: outChannels, batch: input.n,
-            algorithm: algorithm ?? .default, arena: arena)
+            algorithm: algorithm, arena: arena)
         let out = Shape(n: input.n, c: outChannels, h: g.outHeight, w: g.outWidth)
         output = arena.tensor(out)
         inputGradient = arena.tensor(input)

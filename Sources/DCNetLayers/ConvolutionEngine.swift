@@ -9,9 +9,8 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, CustomStringCo
     /// im2col + GEMM everywhere (Caffe's scheme): slower, with the rounding of a direct convolution.
     case gemm
 
-    /// What layers built without an explicit algorithm use. The command line sets it once, before
-    /// any network is built.
-    nonisolated(unsafe) public static var `default`: ConvolutionAlgorithm = .winograd
+    /// What layers, networks and runs use unless told otherwise (the faster algorithm).
+    public static let standard: ConvolutionAlgorithm = .winograd
 
     public var description: String { rawValue }
 

@@ -26,8 +26,8 @@ public final class DecoupledConv2D: Layer {
     /// Sums the mean patch norm over replicas (set by the trainer for synchronised statistics).
     public var statisticsReducer: StatisticsReducer?
 
-    /// nil: `ConvolutionAlgorithm.default` when the layer is built.
-    public let algorithm: ConvolutionAlgorithm?
+    /// Requested when the layer is made; `build` falls back to im2col + GEMM where Winograd does not apply.
+    public let algorithm: ConvolutionAlgorithm
     private var engine: ConvolutionEngine!
     /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
     var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
@@ -48,7 +48,7 @@ public final class DecoupledConv2D: Layer {
 
     public init(
         _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-        padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm? = nil
+        padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm = .standard
     ) {
         self.name = name; self.op = op; self.algorithm = algorithm
         self.inChannels = inChannels; self.outChannels = outChannels
@@ -86,7 +86,7 @@ public final class DecoupledConv2D: Layer {
         let N = input.n
         engine = ConvolutionEngine(
             geometry: g, outChannels: outChannels, batch: N,
-            algorithm: algorithm ?? .default, arena: arena)
+            algorithm: algorithm, arena: arena)
         let K = outChannels, P = g.positions
         let out = Shape(n: N, c: K, h: g.outHeight, w: g.outWidth)
         filterHat = arena.floats(K * g.patchSize); filterHatGradient = arena.floats(K * g.patchSize)

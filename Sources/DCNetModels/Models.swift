@@ -66,38 +66,41 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         self.classes = classes; self.labelSmoothing = labelSmoothing
     }
 
-    /// Builds the network for batches of up to `batch` CIFAR images (3×32×32).
-    public func makeNetwork(batch: Int) -> Network {
+    /// Builds the network for batches of up to `batch` CIFAR images (3×32×32). `algorithm` is not
+    /// part of the configuration: a checkpoint loads into a network built with either.
+    public func makeNetwork(batch: Int, algorithm: ConvolutionAlgorithm = .standard) -> Network {
         let layers: [Layer]
         switch architecture {
-        case .cnn9: layers = cnn9Layers()
-        case .resnet32: layers = resnet32Layers()
+        case .cnn9: layers = cnn9Layers(algorithm)
+        case .resnet32: layers = resnet32Layers(algorithm)
         }
         return Network(
             layers: layers, input: Shape(n: batch, c: 3, h: 32, w: 32),
             classes: classes, labelSmoothing: labelSmoothing)
     }
 
-    private func convolution(_ name: String, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1) -> Layer {
+    private func convolution(
+        _ name: String, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, algorithm: ConvolutionAlgorithm
+    ) -> Layer {
         let padding = kernel / 2
         switch self.convolution {
         case .baseline:
             return Conv2D(
                 name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                padding: padding, bias: !batchNorm)
+                padding: padding, bias: !batchNorm, algorithm: algorithm)
         case .decoupled(let op):
             return DecoupledConv2D(
                 name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                padding: padding, operator: op)
+                padding: padding, operator: op, algorithm: algorithm)
         }
     }
 
     /// Convolution, then BatchNorm and ReLU as configured (one fused layer when both are on).
     private func convUnit(
         _ name: String, _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1,
-        activation: Bool = true
+        activation: Bool = true, algorithm: ConvolutionAlgorithm
     ) -> [Layer] {
-        var ls = [convolution("\(name).conv", cin, cout, kernel: kernel, stride: stride)]
+        var ls = [convolution("\(name).conv", cin, cout, kernel: kernel, stride: stride, algorithm: algorithm)]
         let reluHere = relu && activation
         if batchNorm {
             ls.append(BatchNorm2D("\(name).bn", channels: cout, relu: reluHere))
@@ -107,12 +110,12 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         return ls
     }
 
-    private func cnn9Layers() -> [Layer] {
+    private func cnn9Layers(_ algorithm: ConvolutionAlgorithm) -> [Layer] {
         var layers: [Layer] = []
         var cin = 3
         for (s, width) in widths.enumerated() {
             for i in 0..<3 {
-                layers += convUnit("stage\(s + 1).\(i + 1)", cin, width)
+                layers += convUnit("stage\(s + 1).\(i + 1)", cin, width, algorithm: algorithm)
                 cin = width
             }
             if s < widths.count - 1 { layers.append(MaxPool2D("pool\(s + 1)")) }
@@ -122,8 +125,8 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         return layers
     }
 
-    private func resnet32Layers() -> [Layer] {
-        var layers: [Layer] = convUnit("stem", 3, widths[0])
+    private func resnet32Layers(_ algorithm: ConvolutionAlgorithm) -> [Layer] {
+        var layers: [Layer] = convUnit("stem", 3, widths[0], algorithm: algorithm)
         var cin = widths[0]
         for (s, width) in widths.enumerated() {
             for u in 0..<5 {
@@ -131,15 +134,15 @@ public struct ModelConfig: Hashable, Sendable, Codable {
                 let name = "stage\(s + 1).unit\(u + 1)"
                 let main = Sequential(
                     "\(name).main",
-                    convUnit("\(name).a", cin, width, stride: stride)
-                        + convUnit("\(name).b", width, width, activation: false))
+                    convUnit("\(name).a", cin, width, stride: stride, algorithm: algorithm)
+                        + convUnit("\(name).b", width, width, activation: false, algorithm: algorithm))
                 var shortcut: Sequential?
                 if cin != width || stride != 1 {
                     shortcut = Sequential(
                         "\(name).shortcut",
                         convUnit(
                             "\(name).projection", cin, width, kernel: 1, stride: stride,
-                            activation: false))
+                            activation: false, algorithm: algorithm))
                 }
                 layers.append(ResidualUnit(name, main: main, shortcut: shortcut, activation: relu))
                 cin = width

@@ -72,7 +72,7 @@ public final class Trainer {
         self.config = config
         (trainSet, testSet) = try Self.loadData(config, options: options, communicator: communicator, console: console)
         localBatch = config.globalBatch / (communicator.size * config.microBatches)
-        network = config.model.makeNetwork(batch: localBatch)
+        network = config.model.makeNetwork(batch: localBatch, algorithm: options.convolutionAlgorithm)
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(
             communicator: communicator, gradients: network.gradients, layerRanges: network.layerParameterRanges,

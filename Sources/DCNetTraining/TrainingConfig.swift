@@ -95,19 +95,28 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public var variant: CIFARVariant { CIFARVariant(rawValue: dataset) ?? .cifar10 }
 
-    /// Reasons this configuration cannot run with `ranks` ranks, each naming the flag.
+    /// Reasons this configuration cannot run with `ranks` ranks, each naming the flag and the value.
     public func problems(ranks: Int) -> [String] {
-        var p: [String] = []
-        if epochs <= 0 { p.append("--epochs must be positive (got \(epochs))") }
-        if microBatches <= 0 { p.append("--accumulate must be positive (got \(microBatches))") }
-        if let r = referenceBatch, r <= 0 { p.append("--reference-batch must be positive (got \(r))") }
-        if globalBatch <= 0 {
-            p.append("--batch-size must be positive (got \(globalBatch))")
-        } else if microBatches > 0 && globalBatch % (ranks * microBatches) != 0 {
+        var p = problems()
+        if globalBatch > 0 && microBatches > 0 && globalBatch % (ranks * microBatches) != 0 {
             p.append(
                 "--batch-size \(globalBatch) is the global batch and must divide by "
                     + (microBatches == 1
                         ? "the \(ranks) ranks" : "\(ranks) ranks × --accumulate \(microBatches) micro-batches"))
+        }
+        return p
+    }
+
+    /// Reasons this configuration cannot run on any number of ranks (the command line checks them
+    /// before MPI starts), each naming the flag and the value.
+    public func problems() -> [String] {
+        var p: [String] = []
+        if epochs <= 0 { p.append("--epochs must be positive (got \(epochs))") }
+        if microBatches <= 0 { p.append("--accumulate must be positive (got \(microBatches))") }
+        if let r = referenceBatch, r <= 0 { p.append("--reference-batch must be positive (got \(r))") }
+        if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
+        if stepMilestones.contains(where: { $0 <= 0 }) {
+            p.append("--step-milestones must be positive epoch numbers (got \(stepMilestones))")
         }
         if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
         if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }
@@ -116,8 +125,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if let c = gradientClipNorm, !(c > 0) { p.append("--clip-norm must be positive (got \(c))") }
         if projectEvery < 0 { p.append("--project-every must be ≥ 0 (got \(projectEvery))") }
         if orthogonality < 0 { p.append("--orthogonality must be ≥ 0 (got \(orthogonality))") }
-        if model.widths.contains(where: { $0 <= 0 }) { p.append("--width gives a stage with no channels") }
-        return p
+        return p + model.problems()
     }
 }
 
@@ -148,6 +156,8 @@ public struct RunOptions: Sendable {
     /// CPU step or checkpoint write yet ends a job with a lost host in minutes, not at its time limit.
     public var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
     public static let defaultCollectiveTimeout: Double = 300
+    /// How the convolutions compute; not part of the configuration, so a run may resume under the other one.
+    public var convolutionAlgorithm: ConvolutionAlgorithm = .standard
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
     public func problems() -> [String] {
@@ -158,6 +168,7 @@ public struct RunOptions: Sendable {
         if let t = threads, t <= 0 { p.append("--threads must be positive (got \(t))") }
         if !(bucketMegabytes > 0) { p.append("--bucket-mb must be positive (got \(bucketMegabytes))") }
         if evalEvery < 0 { p.append("--eval-every must be ≥ 0 (got \(evalEvery))") }
+        if let e = evalLimit, e <= 0 { p.append("--eval-limit must be positive (got \(e))") }
         if logEvery <= 0 { p.append("--log-every must be positive (got \(logEvery))") }
         if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
             p.append("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")

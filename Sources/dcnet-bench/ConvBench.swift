@@ -17,7 +17,7 @@ enum ConvBench {
         BLAS.threadCount = 1
         print("conv benchmark: batch \(batch), 3×3 stride 1 pad 1, 1 OpenBLAS thread, median of \(reps) runs")
         print("GFLOP/s counts the direct convolution's multiply-adds (2·K·CRS·P per image forward, twice that")
-        print("backward): effective rates. The layers use \(ConvolutionAlgorithm.default) (Winograd does 4× fewer")
+        print("backward): effective rates. The layers use \(BenchConvolution.algorithm) (Winograd does 4× fewer")
         print("multiply-adds), so dc/sgemm above 1 means faster than im2col + sgemm at the sgemm column's rate.")
         print("")
         print(
@@ -31,10 +31,11 @@ enum ConvBench {
             let x = arena.tensor(shape)
             for i in 0..<x.count { x.data[i] = Float.random(in: -1...1, using: &rng) }
             let baseline = Conv2D(
-                "base", inChannels: c.channels, outChannels: c.channels, kernel: 3, padding: 1, bias: false)
+                "base", inChannels: c.channels, outChannels: c.channels, kernel: 3, padding: 1, bias: false,
+                algorithm: BenchConvolution.algorithm)
             let decoupled = DecoupledConv2D(
                 "tanh", inChannels: c.channels, outChannels: c.channels, kernel: 3,
-                padding: 1, operator: DecoupledOperator(magnitude: .tanh))
+                padding: 1, operator: DecoupledOperator(magnitude: .tanh), algorithm: BenchConvolution.algorithm)
             var layerOutputs: [Tensor] = []
             for layer in [baseline, decoupled] as [Layer] {
                 let out = layer.build(input: shape, arena: arena)

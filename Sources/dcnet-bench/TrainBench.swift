@@ -30,7 +30,7 @@ enum TrainBench {
         FileHandle.standardOutput.write(
             Data(
                 ("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU,"
-                    + " \(ConvolutionAlgorithm.default) convolutions; \(warmup) warm-up + \(steps) timed steps; median"
+                    + " \(BenchConvolution.algorithm) convolutions; \(warmup) warm-up + \(steps) timed steps; median"
                     + " of \(repeats) runs\n")
                     .utf8))
         var two: [Result] = [], one: [Result] = []
@@ -129,6 +129,7 @@ enum TrainBench {
         var options = RunOptions(dataDirectory: args[2])
         options.threads = 1
         options.evalEvery = 0
+        options.convolutionAlgorithm = BenchConvolution.algorithm
         if let mb = ProcessInfo.processInfo.environment["BENCH_BUCKET_MB"].flatMap(Double.init) {
             options.bucketMegabytes = mb
         }

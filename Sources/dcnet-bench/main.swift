@@ -20,16 +20,9 @@ guard args.count >= 2, let bench = benches[args[1]] else {
         "usage: dcnet-bench \(benches.keys.sorted().joined(separator: "|")) [options]\n".data(using: .utf8)!)
     exit(2)
 }
-// BENCH_CONV_ALGORITHM=gemm measures im2col + GEMM instead of Winograd (inherited by train's workers).
-if let name = ProcessInfo.processInfo.environment["BENCH_CONV_ALGORITHM"], !name.isEmpty {
-    guard let algorithm = ConvolutionAlgorithm(rawValue: name) else {
-        FileHandle.standardError.write(
-            ("dcnet-bench: BENCH_CONV_ALGORITHM=\(name) is not one of"
-                + " \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))\n")
-                .data(using: .utf8)!)
-        exit(2)
-    }
-    ConvolutionAlgorithm.default = algorithm
+if let problem = BenchConvolution.problem {
+    FileHandle.standardError.write("dcnet-bench: \(problem)\n".data(using: .utf8)!)
+    exit(2)
 }
 do { try bench() } catch {
     FileHandle.standardError.write("dcnet-bench \(args[1]): \(error)\n".data(using: .utf8)!)

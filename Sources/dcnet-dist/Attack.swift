@@ -76,14 +76,16 @@ struct Attack: ParsableCommand {
     }
 
     func run() throws {
-        engine.apply()
         let epsilonValues = try epsilons()
         runJob { world in
             let console = Console(rank: world.rank)
             let target = try CheckpointedModel(
-                path: checkpoint, batch: batchSize, threads: threads, communicator: world)
+                path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                communicator: world)
             let source = try sourceCheckpoint.map {
-                try CheckpointedModel(path: $0, batch: batchSize, threads: threads, communicator: world)
+                try CheckpointedModel(
+                    path: $0, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                    communicator: world)
             }
             var test = try target.loadTestSet(directory: data)
             if let limit { test = test.prefix(min(limit, test.count)) }

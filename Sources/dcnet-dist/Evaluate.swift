@@ -29,9 +29,10 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        engine.apply()
         runJob { world in
-            let model = try CheckpointedModel(path: checkpoint, batch: batchSize, threads: threads, communicator: world)
+            let model = try CheckpointedModel(
+                path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                communicator: world)
             let test = try model.loadTestSet(directory: data)
             let e = try model.evaluate(test)
             let console = Console(rank: world.rank)

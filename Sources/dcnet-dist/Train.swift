@@ -17,10 +17,7 @@ extension ConvolutionAlgorithm: ExpressibleByArgument {}
 /// How convolutions compute (not part of the model: a checkpoint loads under either algorithm).
 struct EngineOptions: ParsableArguments {
     @Option(help: "3×3 stride-1 convolutions: winograd (F(4×4,3×3): 4× fewer multiply-adds) or gemm (im2col + GEMM).")
-    var convolutionAlgorithm: ConvolutionAlgorithm = .winograd
-
-    /// Sets the algorithm of every network built afterwards.
-    func apply() { ConvolutionAlgorithm.default = convolutionAlgorithm }
+    var convolutionAlgorithm: ConvolutionAlgorithm = .standard
 }
 
 enum OperatorName: String, CaseIterable, ExpressibleByArgument {
@@ -79,43 +76,30 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0
 
-    func validate() throws {
-        if !(width > 0) { throw ValidationError("--width must be positive (got \(width))") }
-        if !(alpha > 0) { throw ValidationError("--alpha must be positive (got \(alpha))") }
-        if !(beta >= 0) { throw ValidationError("--beta must be ≥ 0 (got \(beta))") }
-        if !(sharpness > 0) { throw ValidationError("--sharpness must be positive (got \(sharpness))") }
-        if !(radiusDecay > 0 && radiusDecay < 1) {
-            throw ValidationError("--radius-decay must be in (0, 1) (got \(radiusDecay))")
-        }
-        if let r = radius, !(r > 0) { throw ValidationError("--radius must be positive (got \(r))") }
-        if !(0..<1).contains(labelSmoothing) {
-            throw ValidationError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
-        }
-        if radius != nil && learnableRadius {
-            throw ValidationError("--radius and --learnable-radius exclude each other")
-        }
+    /// Rules about flags the model configuration does not hold: the multiplier (it stores the widths)
+    /// and the radius flags, which it stores as one radius mode of a decoupled operator.
+    private func flagProblems() -> [String] {
+        var p: [String] = []
+        if !(width > 0) { p.append("--width must be positive (got \(width))") }
+        if radius != nil && learnableRadius { p.append("--radius and --learnable-radius exclude each other") }
         if `operator` == .baseline {
-            if weighted != .none { throw ValidationError("--weighted needs a decoupled --operator, not baseline") }
-            if learnableRadius || radius != nil {
-                throw ValidationError("the baseline convolution has no operator radius")
-            }
-        } else {
-            let op = decoupledOperator
-            switch weighted {
-            case .linear where `operator` != .linear:
-                throw ValidationError("--weighted linear is alpha·||w||·||x||·g(theta): use it with --operator linear")
-            case .nonlinear where `operator` != .tanh, .separable where `operator` != .tanh:
-                throw ValidationError("--weighted \(weighted.rawValue) is a tanh form: use it with --operator tanh")
-            default: break
-            }
-            if (learnableRadius || radius != nil) && !op.usesRadius {
-                throw ValidationError(
-                    "--operator \(`operator`.rawValue) with --weighted \(weighted.rawValue) has no operator radius")
-            }
-            if learnableSharpness && angular != .sigmoid {
-                throw ValidationError("--learnable-sharpness needs --angular sigmoid")
-            }
+            if weighted != .none { p.append("--weighted needs a decoupled --operator, not baseline") }
+            if learnableRadius || radius != nil { p.append("the baseline convolution has no operator radius") }
         }
+        return p
+    }
+
+    /// What is wrong with these flags. The configuration's rules apply; values it leaves out (--beta of
+    /// an operator other than seg, the operator flags of the baseline, --radius-decay with a fixed
+    /// radius) are checked by the same rules on an operator that uses them all, so a bad value is
+    /// refused whether or not it takes effect.
+    func problems() -> [String] {
+        let flags = flagProblems()
+        guard flags.isEmpty else { return flags }
+        let unused = DecoupledOperator(
+            magnitude: .segmented(beta: beta), angular: .cosine, alpha: alpha,
+            radius: .relative(decay: radiusDecay), sharpness: sharpness)
+        return modelConfig(classes: 10).problems() + unused.problems()
     }
 
     var decoupledOperator: DecoupledOperator {
@@ -223,20 +207,15 @@ struct Train: ParsableCommand {
     var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
 
     func validate() throws {
-        if epochs <= 0 { throw ValidationError("--epochs must be positive (got \(epochs))") }
-        if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
-        if accumulate <= 0 { throw ValidationError("--accumulate must be positive (got \(accumulate))") }
-        if referenceBatch <= 0 { throw ValidationError("--reference-batch must be positive (got \(referenceBatch))") }
-        if let m = maxSteps, m <= 0 { throw ValidationError("--max-steps must be positive (got \(m))") }
-        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
-        if let e = evalLimit, e <= 0 { throw ValidationError("--eval-limit must be positive (got \(e))") }
-        if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
-            throw ValidationError("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")
-        }
-        if !FileManager.default.fileExists(atPath: data) {
-            throw ValidationError("--data \(data): no such directory")
-        }
-        _ = try milestones()
+        var problems = network.problems()
+        var config = try trainingConfig()
+        // Checked even without --lr-scaling, where the configuration leaves it out.
+        config.referenceBatch = referenceBatch
+        problems += config.problems() + runOptions().problems()
+        if !FileManager.default.fileExists(atPath: data) { problems.append("--data \(data): no such directory") }
+        var seen = Set<String>()
+        problems = problems.filter { seen.insert($0).inserted }
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
     }
 
     func milestones() throws -> [Int] {
@@ -248,8 +227,7 @@ struct Train: ParsableCommand {
         }
     }
 
-    func run() throws {
-        engine.apply()
+    func trainingConfig() throws -> TrainingConfig {
         var config = TrainingConfig(model: network.modelConfig(classes: dataset == .cifar10 ? 10 : 100))
         config.dataset = dataset.rawValue
         config.epochs = epochs; config.globalBatch = batchSize
@@ -263,7 +241,10 @@ struct Train: ParsableCommand {
         config.accumulation = accumulate == 1 ? nil : accumulate
         config.learningRateScaling = lrScaling == .none ? nil : lrScaling
         config.referenceBatch = lrScaling == .none ? nil : referenceBatch
+        return config
+    }
 
+    func runOptions() -> RunOptions {
         var options = RunOptions(dataDirectory: data)
         options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery
         options.keep = keep; options.resume = resume; options.metricsPath = metrics
@@ -271,8 +252,13 @@ struct Train: ParsableCommand {
         options.gradientCompression = gradientCompression
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
         options.collectiveTimeout = collectiveTimeout
+        options.convolutionAlgorithm = engine.convolutionAlgorithm
         options.commandLine = CommandLine.arguments.joined(separator: " ")
+        return options
+    }
 
+    func run() throws {
+        let config = try trainingConfig(), options = runOptions()
         runJob { _ in
             let trainer = try Trainer(config: config, options: options)
             _ = try trainer.run()

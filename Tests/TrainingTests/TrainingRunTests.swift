@@ -43,14 +43,11 @@ final class TrainingRunTests: XCTestCase {
     /// training runs under each follow the same loss curve.
     func testWinogradAndGEMMTrainAlike() throws {
         let data = try learnableDataset()
-        let saved = ConvolutionAlgorithm.default
-        defer { ConvolutionAlgorithm.default = saved }
         var curves: [[Float]] = []
         for algorithm in ConvolutionAlgorithm.allCases {
-            ConvolutionAlgorithm.default = algorithm
-            let trainer = try Trainer(
-                config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05),
-                options: tinyOptions(data: data.path, maxSteps: 12))
+            var options = tinyOptions(data: data.path, maxSteps: 12)
+            options.convolutionAlgorithm = algorithm
+            let trainer = try Trainer(config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05), options: options)
             _ = try trainer.run()
             curves.append(trainer.stepLosses)
         }

@@ -1,0 +1,60 @@
+import DCNetLayers
+
+extension ModelConfig {
+    /// Reasons this configuration cannot be built or trained, each naming the command-line flag
+    /// and the value (the trainer and the command line check the same rules).
+    public func problems() -> [String] {
+        var p: [String] = []
+        if widths.contains(where: { $0 <= 0 }) { p.append("--width gives a stage with no channels") }
+        if !(0..<1).contains(labelSmoothing) {
+            p.append("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
+        }
+        if case .decoupled(let op) = convolution { p += op.problems() }
+        return p
+    }
+}
+
+extension DecoupledOperator {
+    /// Reasons this operator is not one of the paper's, each naming the command-line flag.
+    public func problems() -> [String] {
+        var p: [String] = []
+        if !(alpha > 0) { p.append("--alpha must be positive (got \(alpha))") }
+        if case .segmented(let beta) = magnitude, !(beta >= 0) { p.append("--beta must be ≥ 0 (got \(beta))") }
+        if !(sharpness > 0) { p.append("--sharpness must be positive (got \(sharpness))") }
+        switch radius {
+        case .learnable(let decay), .relative(let decay):
+            if !(decay > 0 && decay < 1) { p.append("--radius-decay must be in (0, 1) (got \(decay))") }
+        case .fixed(let r):
+            if !(r > 0) { p.append("--radius must be positive (got \(r))") }
+        }
+        switch weighting {
+        case .linear where magnitude != .linear:
+            p.append("--weighted linear is alpha·||w||·||x||·g(theta): use it with --operator linear")
+        case .nonlinear where magnitude != .tanh, .separable where magnitude != .tanh:
+            p.append("--weighted \(weighting.rawValue) is a tanh form: use it with --operator tanh")
+        default:
+            // The relative radius is the default and may go unused; a fixed or learnable one was asked for.
+            if case .relative = radius {
+            } else if !usesRadius {
+                p.append(
+                    "--operator \(magnitude.flagName) with --weighted \(weighting.rawValue) has no operator radius")
+            }
+        }
+        if learnableSharpness && angular != .sigmoid { p.append("--learnable-sharpness needs --angular sigmoid") }
+        return p
+    }
+}
+
+extension MagnitudeFunction {
+    /// The `--operator` value that selects this function.
+    var flagName: String {
+        switch self {
+        case .sphere: return "sphere"
+        case .ball: return "ball"
+        case .tanh: return "tanh"
+        case .linear: return "linear"
+        case .segmented: return "seg"
+        case .logarithmic: return "log"
+        }
+    }
+}
