@@ -43,8 +43,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Width multiplier of the stage widths (cnn9: 64/128/256, resnet32: 96/192/384).")
     var width: Double = 1
     @Option(
-        help:
-            "Convolution operator: baseline (inner product) or the decoupled magnitude function sphere|ball|tanh|linear|seg|log."
+        help: ArgumentHelp(
+            "Convolution operator: baseline (inner product) or the decoupled magnitude function "
+                + "sphere|ball|tanh|linear|seg|log.")
     )
     var `operator`: OperatorName = .tanh
     @Option(help: "Angular activation g(theta) of decoupled operators: cos|linear|sigmoid|sqcos.")
@@ -53,8 +54,9 @@ struct ModelOptions: ParsableArguments {
         help: "Weighted operator: none|linear (needs --operator linear)|nonlinear|separable (need --operator tanh).")
     var weighted: Weighting = .none
     @Flag(
-        help:
-            "Learnable operator radius rho_c = (r_c²+1e-4)·m (the authors' form). Without it rho = m, the mean patch norm."
+        help: ArgumentHelp(
+            "Learnable operator radius rho_c = (r_c²+1e-4)·m (the authors' form). Without it rho = m, the mean patch "
+                + "norm.")
     )
     var learnableRadius = false
     @Option(help: "A fixed operator radius rho instead (not with --learnable-radius).")
@@ -133,8 +135,9 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a network (run under mpirun for several ranks).")
 
     @Option(
-        help:
-            "Directory with the CIFAR binary files (data_batch_1..5.bin[.gz] and test_batch.bin[.gz], or train.bin/test.bin for CIFAR-100)."
+        help: ArgumentHelp(
+            "Directory with the CIFAR binary files (data_batch_1..5.bin[.gz] and test_batch.bin[.gz], or "
+                + "train.bin/test.bin for CIFAR-100).")
     )
     var data: String
     @Option(help: "cifar10 or cifar100.")
@@ -145,8 +148,9 @@ struct Train: ParsableCommand {
     @Option(help: "Epochs to train.") var epochs: Int = 10
     @Option(help: "Global batch size over all ranks (must divide by the rank count).") var batchSize: Int = 128
     @Option(
-        help:
-            "Micro-batches per rank per step: gradients of K forward/backward passes are summed before the step's one all-reduce (global batch = ranks × K × images per pass)."
+        help: ArgumentHelp(
+            "Micro-batches per rank per step: gradients of K forward/backward passes are summed before the step's "
+                + "one all-reduce (global batch = ranks × K × images per pass).")
     )
     var accumulate: Int = 1
     @Option(help: "Scale the peak --lr with the global batch: none, linear (× batch/reference; use a warm-up) or sqrt.")
@@ -183,8 +187,9 @@ struct Train: ParsableCommand {
     var resume = false
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(
-        help:
-            "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole backward, finish quickly on slow links)."
+        help: ArgumentHelp(
+            "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole "
+                + "backward, finish quickly on slow links).")
     )
     var bucketMb: Double = RunOptions.defaultBucketMegabytes
     @Option(
@@ -192,8 +197,9 @@ struct Train: ParsableCommand {
     )
     var gradientCompression: GradientCompression = .none
     @Flag(
-        help:
-            "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the global batch."
+        help: ArgumentHelp(
+            "Synchronised BatchNorm (and mean patch norm) over all ranks: the same math as one process with the "
+                + "global batch.")
     )
     var syncBatchnorm = false
     @Option(help: "OpenBLAS threads per rank (default: cores on the node / ranks on the node).") var threads: Int?
@@ -202,7 +208,9 @@ struct Train: ParsableCommand {
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
     @Option(
         help: ArgumentHelp(
-            "Seconds a rank may wait at one collective (a gradient bucket, the step agreement, synchronised BatchNorm, evaluation, a checkpoint, the initial broadcast) before the job ends, naming the ranks and hosts that did not arrive (0: wait forever, warning every 60 s).",
+            "Seconds a rank may wait at one collective (a gradient bucket, the step agreement, synchronised "
+                + "BatchNorm, evaluation, a checkpoint, the initial broadcast) before the job ends, naming the ranks "
+                + "and hosts that did not arrive (0: wait forever, warning every 60 s).",
             valueName: "seconds"))
     var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
 

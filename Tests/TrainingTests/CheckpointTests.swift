@@ -51,7 +51,8 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(joined.count, 2 * n)
         XCTAssertEqual(
             joined.map(\.bitPattern), a.stepLosses.map(\.bitPattern),
-            "losses after resuming differ from the uninterrupted run:\n  resumed:       \(joined)\n  uninterrupted: \(a.stepLosses)"
+            "losses after resuming differ from the uninterrupted run:\n  resumed:       \(joined)\n  uninterrupted: "
+                + "\(a.stepLosses)"
         )
         XCTAssertEqual(b2.replicaChecksum(), a.replicaChecksum(), "final state differs from the uninterrupted run")
         let finalA = liveTensors(a), finalB = liveTensors(b2)

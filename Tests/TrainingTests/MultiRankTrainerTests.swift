@@ -154,7 +154,8 @@ final class MultiRankTrainerTests: XCTestCase {
         let d = try oneVersusAll(config, steps: 4, reference: reference)
         XCTAssertLessThan(
             d.loss, 1e-4,
-            "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on one rank by \(d.loss) (relative)"
+            "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on "
+                + "one rank by \(d.loss) (relative)"
         )
         XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
     }
@@ -182,7 +183,8 @@ final class MultiRankTrainerTests: XCTestCase {
         let d = try oneVersusAll(config, steps: 3, reference: reference)
         XCTAssertLessThan(
             d.loss, 1e-4,
-            "\(world.size) ranks × 2 per-rank-BatchNorm micro-batches differ from \(2 * world.size) micro-batches by \(d.loss)"
+            "\(world.size) ranks × 2 per-rank-BatchNorm micro-batches differ from \(2 * world.size) micro-batches by "
+                + "\(d.loss)"
         )
         var whole = config
         whole.accumulation = nil
