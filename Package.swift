@@ -4,6 +4,7 @@
 //   MPI, BLAS                thin Swift wrappers
 //   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
 //   DCNetLayers              layers, decoupled operators (forward + backward)
+//   DCNetRandom              seeded generators and the draws derived from them (no dependencies)
 //   DCNetModels              CNN-9, ResNet-32
 //   DCNetData                CIFAR readers, augmentation, data order
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
@@ -82,8 +83,9 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
-        .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
-        .target(name: "DCNetData", dependencies: ["DCNetTensor", "CZlib"], swiftSettings: release),
+        .target(name: "DCNetRandom", swiftSettings: release),
+        .target(name: "DCNetModels", dependencies: ["DCNetLayers", "DCNetRandom"], swiftSettings: release),
+        .target(name: "DCNetData", dependencies: ["DCNetRandom", "CZlib"], swiftSettings: release),
         .target(
             name: "DCNetTraining",
             dependencies: ["DCNetModels", "DCNetData", "MPI", "BLAS"], swiftSettings: release),
@@ -101,8 +103,8 @@ let package = Package(
 
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
-        .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels"]),
-        .testTarget(name: "DataTests", dependencies: ["DCNetData"]),
+        .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetRandom"]),
         .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining"]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
     ]
