@@ -6,6 +6,7 @@
 //   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O
 //   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
 //   DCNetLayers              layers, decoupled operators (forward + backward)
+//   DCNetRandom              seeded generators and the draws derived from them (no dependencies)
 //   DCNetModels              CNN-9, ResNet-32
 //   DCNetData                CIFAR readers, augmentation, data order
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
@@ -87,8 +88,9 @@ let package = Package(
         .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
-        .target(name: "DCNetModels", dependencies: ["DCNetLayers"], swiftSettings: release),
-        .target(name: "DCNetData", dependencies: ["DCNetFormats"], swiftSettings: release),
+        .target(name: "DCNetRandom", swiftSettings: release),
+        .target(name: "DCNetModels", dependencies: ["DCNetLayers", "DCNetRandom"], swiftSettings: release),
+        .target(name: "DCNetData", dependencies: ["DCNetFormats", "DCNetRandom"], swiftSettings: release),
         .target(
             name: "DCNetTraining",
             dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "MPI", "BLAS"], swiftSettings: release),
@@ -107,8 +109,8 @@ let package = Package(
 
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
-        .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels"]),
-        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats"]),
+        .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats", "DCNetRandom"]),
         .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetFormats"]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
     ]

@@ -1,3 +1,5 @@
+import DCNetRandom
+
 /// How raw bytes 0...255 become network inputs.
 public enum Scaling: Sendable, Equatable {
     /// (x − 127.5) / 128, the DCNet authors' preprocessing (default).

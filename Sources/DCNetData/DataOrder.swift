@@ -1,3 +1,5 @@
+import DCNetRandom
+
 /// What to do with the samples left over when the epoch size is not a multiple of the
 /// global batch.
 public enum RemainderPolicy: String, Sendable, CaseIterable {
@@ -8,9 +10,6 @@ public enum RemainderPolicy: String, Sendable, CaseIterable {
     /// `ceil(count / globalBatch)` full steps; a few samples are seen twice in that epoch.
     /// Every step has exactly `globalBatch` samples (what distributed training wants).
     case wrap
-    /// Keep the last batch short (`count % globalBatch` samples). Convenient for
-    /// single-process evaluation; in distributed training ranks would get unequal shards.
-    case keepPartial
 }
 
 /// Epoch order and its split over data-parallel ranks.
@@ -46,12 +45,8 @@ public enum DataOrder {
         precondition(globalBatch > 0 && count >= 0)
         switch policy {
         case .dropLast: return count / globalBatch
-        case .wrap, .keepPartial: return (count + globalBatch - 1) / globalBatch
+        case .wrap: return (count + globalBatch - 1) / globalBatch
         }
-    }
-    /// `dropLast: true` → `.dropLast`, `false` → `.wrap` / `.keepPartial` (same step count).
-    public static func stepsPerEpoch(count: Int, globalBatch: Int, dropLast: Bool) -> Int {
-        stepsPerEpoch(count: count, globalBatch: globalBatch, policy: dropLast ? .dropLast : .wrap)
     }
 
     /// Dataset indices of global batch `step` of an epoch (positions
@@ -70,7 +65,6 @@ public enum DataOrder {
         if end <= n { return Array(permutation[start..<end]) }
         switch policy {
         case .dropLast: fatalError("unreachable")
-        case .keepPartial: return Array(permutation[start..<n])
         case .wrap:
             var out = Array(permutation[start..<n])
             out.reserveCapacity(globalBatch)

@@ -72,9 +72,11 @@ public final class AvgPool2D: Layer {
 
     public func build(input: Shape, arena: Arena) -> Shape {
         inputShape = input
-        precondition(size == nil || input.h == input.w || true)
         let out: Shape
         if let size, let stride {
+            precondition(
+                size <= input.h && size <= input.w && stride > 0,
+                "\(name): \(size)×\(size) window, stride \(stride) on \(input)")
             window = size; step = stride
             out = Shape(n: input.n, c: input.c, h: (input.h - size) / stride + 1, w: (input.w - size) / stride + 1)
         } else {

@@ -1,4 +1,5 @@
 import DCNetLayers
+import DCNetRandom
 import DCNetTensor
 import Foundation
 
@@ -59,7 +60,8 @@ public final class Network {
         return layers.flatMap(walk)
     }
 
-    /// He-normal filters, PyTorch-style uniform linear layers, constants elsewhere.
+    /// He-normal filters, PyTorch-style uniform linear layers, constants elsewhere. The draws are
+    /// DCNetRandom's, so a seed gives the same initial parameters with any Swift version.
     public func initializeParameters(using rng: inout some RandomNumberGenerator) {
         for p in parameters {
             let fanIn = p.dims.dropFirst().reduce(1, *)
@@ -68,10 +70,10 @@ public final class Network {
                 p.valueBuffer.update(repeating: v)
             case .heNormal:
                 let std = (2 / Float(max(fanIn, 1))).squareRoot()
-                for i in 0..<p.count { p.value[i] = std * standardNormal(&rng) }
+                for i in 0..<p.count { p.value[i] = std * Float(rng.nextNormal()) }
             case .uniformFanIn(let fan):
                 let bound = 1 / Float(max(fan, 1)).squareRoot()
-                for i in 0..<p.count { p.value[i] = Float.random(in: -bound...bound, using: &rng) }
+                for i in 0..<p.count { p.value[i] = rng.nextFloat(in: -bound..<bound) }
             }
         }
     }
@@ -95,11 +97,4 @@ public final class Network {
         }
         return g
     }
-}
-
-/// Standard normal deviate (Box–Muller), drawn from the caller's generator for reproducibility.
-public func standardNormal(_ rng: inout some RandomNumberGenerator) -> Float {
-    let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
-    let u2 = Double.random(in: 0..<1, using: &rng)
-    return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2))
 }

@@ -29,9 +29,7 @@ public struct TickScale: Sendable, Equatable {
     ///   - targetTickCount: roughly how many ticks to aim for.
     ///   - integerSteps: never use fractional steps (epochs, steps).
     public init(minimum: Double, maximum: Double, targetTickCount: Int = 6, integerSteps: Bool = false) {
-        var low = minimum.isFinite ? minimum : 0
-        var high = maximum.isFinite ? maximum : 1
-        if !minimum.isFinite || !maximum.isFinite { (low, high) = (0, 1) }
+        var (low, high) = minimum.isFinite && maximum.isFinite ? (minimum, maximum) : (0, 1)
         if low > high { swap(&low, &high) }
         if low == high {
             let pad = low == 0 ? 1 : abs(low) * 0.1

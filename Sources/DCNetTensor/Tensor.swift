@@ -47,9 +47,12 @@ public struct Tensor: @unchecked Sendable {
     public func toArray() -> [Float] { Array(buffer) }
 }
 
-/// Owns every float buffer of a model or workspace: allocated once, zeroed, 64-byte aligned,
-/// freed together. Layers take their activations, gradients and scratch space from an arena
-/// when the model is built, so a training step never allocates.
+/// Owns the Float buffers (and index tables) of a model or workspace: allocated once, zeroed,
+/// 64-byte aligned, freed together. Layers take their activations, gradients and scratch space
+/// from an arena when the model is built. A few small buffers of other types are not in it: max
+/// pooling's argmax indices, the softmax head's predictions and BatchNorm's Double sums are
+/// allocated by their layers in `build` and freed at deinit. Either way a training step never
+/// allocates.
 public final class Arena: @unchecked Sendable {
     private var blocks: [UnsafeMutableRawPointer] = []
     public private(set) var bytes = 0

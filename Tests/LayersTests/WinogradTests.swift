@@ -1,3 +1,4 @@
+import DCNetRandom
 import DCNetTensor
 import XCTest
 
@@ -7,7 +8,7 @@ import XCTest
 /// gradients) against im2col + GEMM over image sizes that are and are not multiples of the tile, and
 /// batches that span several chunks.
 final class WinogradTests: XCTestCase {
-    private func random(_ count: Int, _ rng: inout TestRNG) -> [Float] { (0..<count).map { _ in rng.normal() } }
+    private func random(_ count: Int, _ rng: inout SplitMix64) -> [Float] { (0..<count).map { _ in rng.normal() } }
     private func dot(_ a: [Float], _ b: [Float]) -> Double {
         zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
@@ -30,7 +31,7 @@ final class WinogradTests: XCTestCase {
     /// <T x, y> = <x, Tᵀ y> for the input, output and filter transforms: each backward transform is
     /// the exact adjoint of its forward one.
     func testTransformsAndTheirAdjointsAgree() {
-        var rng = TestRNG(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let work = UnsafeMutablePointer<Float>.allocate(capacity: WinogradTiling.workspaceCount)
         defer { work.deallocate() }
         for (h, w, c, n) in [(8, 8, 2, 3), (5, 7, 3, 2), (1, 1, 1, 1), (32, 32, 1, 2), (6, 10, 2, 1)] {
@@ -97,7 +98,7 @@ final class WinogradTests: XCTestCase {
             (40, 2, 3, 16, 16, 37), (3, 16, 8, 6, 6, 1), (2, 2, 2, 2, 3, 2),
         ]
         for t in cases {
-            var rng = TestRNG(seed: UInt64(t.n * 31 + t.h))
+            var rng = SplitMix64(seed: UInt64(t.n * 31 + t.h))
             let shape = Shape(n: t.n, c: t.c, h: t.h, w: t.w)
             let layers = [ConvolutionAlgorithm.winograd, .gemm].map {
                 Conv2D("conv", inChannels: t.c, outChannels: t.k, kernel: 3, padding: 1, bias: true, algorithm: $0)
@@ -134,7 +135,7 @@ final class WinogradTests: XCTestCase {
     /// The filter gradient is accumulated over chunks: after a backward without the input gradient
     /// (the first layer's case) it is still the whole batch's.
     func testFilterGradientWithoutInputGradientCoversTheBatch() {
-        var rng = TestRNG(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let shape = Shape(n: 19, c: 2, h: 16, w: 16)
         let layers = [ConvolutionAlgorithm.winograd, .gemm].map {
             Conv2D("conv", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, bias: false, algorithm: $0)
