@@ -140,27 +140,20 @@ public struct SVGPlot: Sendable {
         // Grid and ticks.
         svg += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
         for tick in xScale.ticks {
-            svg +=
-                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(tick)))\""
-                + " y2=\"\(fmt(top + plotHeight))\"/>\n"
+            svg += line(px(tick), top, px(tick), top + plotHeight)
         }
         for tick in yScale.ticks {
-            svg +=
-                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left + plotWidth))\""
-                + " y2=\"\(fmt(py(tick)))\"/>\n"
+            svg += line(left, py(tick), left + plotWidth, py(tick))
         }
         svg += "</g>\n"
         svg += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
         svg +=
             "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
         for tick in xScale.ticks {
-            svg +=
-                "<line x1=\"\(fmt(px(tick)))\" y1=\"\(fmt(top + plotHeight))\" x2=\"\(fmt(px(tick)))\""
-                + " y2=\"\(fmt(top + plotHeight + 5))\"/>\n"
+            svg += line(px(tick), top + plotHeight, px(tick), top + plotHeight + 5)
         }
         for tick in yScale.ticks {
-            svg +=
-                "<line x1=\"\(fmt(left - 5))\" y1=\"\(fmt(py(tick)))\" x2=\"\(fmt(left))\" y2=\"\(fmt(py(tick)))\"/>\n"
+            svg += line(left - 5, py(tick), left, py(tick))
         }
         svg += "</g>\n"
         svg += "<g class=\"tick-labels\" fill=\"#333333\">\n"
@@ -248,6 +241,10 @@ public struct SVGPlot: Sendable {
         }
         return points.indices.filter { finite($0) && (all || (!finite($0 - 1) && !finite($0 + 1))) }
             .map { points[$0] }
+    }
+
+    private func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) -> String {
+        "<line x1=\"\(fmt(x1))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(x2))\" y2=\"\(fmt(y2))\"/>\n"
     }
 
     private func fmt(_ value: Double) -> String {
