@@ -45,25 +45,21 @@ extension ExperimentReport {
 
         // Plots.
         let present = group.runs.filter { states[$0]?.summary != nil }
-        var accuracyPlot = SVGPlot(
-            title: "\(group.name): test accuracy", xLabel: "epoch", yLabel: "test accuracy (%)",
-            series: present.map { run in
+        // One series per run: `value` of each epoch record against the epoch.
+        func epochSeries(_ value: @escaping (EpochRecord) -> Double) -> [SVGPlot.Series] {
+            present.map { run in
                 SVGPlot.Series(
                     name: run,
-                    points: states[run]!.metrics!.epochs.map {
-                        SVGPlot.Point(x: Double($0.epoch), y: ($0.testAccuracy ?? .nan) * 100)
-                    })
-            })
+                    points: states[run]!.metrics!.epochs.map { SVGPlot.Point(x: Double($0.epoch), y: value($0)) })
+            }
+        }
+        var accuracyPlot = SVGPlot(
+            title: "\(group.name): test accuracy", xLabel: "epoch", yLabel: "test accuracy (%)",
+            series: epochSeries { ($0.testAccuracy ?? .nan) * 100 })
         accuracyPlot.integerX = true
         var lossPlot = SVGPlot(
             title: "\(group.name): training loss", xLabel: "epoch", yLabel: "training loss",
-            series: present.map { run in
-                SVGPlot.Series(
-                    name: run,
-                    points: states[run]!.metrics!.epochs.map {
-                        SVGPlot.Point(x: Double($0.epoch), y: $0.trainLoss ?? .nan)
-                    })
-            })
+            series: epochSeries { $0.trainLoss ?? .nan })
         lossPlot.integerX = true
         let accuracyFile = "\(slug)-accuracy.svg"
         let lossFile = "\(slug)-loss.svg"
