@@ -210,14 +210,22 @@ final class SafeTensorsTests: XCTestCase {
         return (rc, text)
     }
 
+    /// Writes `sample()` to `file` and runs `script(path)` with python3, which must print "ok";
+    /// skipped where python3 cannot import `modules` (pip install numpy safetensors).
+    func checkSampleWithPython(importing modules: String, file: String, _ script: (String) -> String) throws {
+        guard system("python3 -c 'import \(modules)' >/dev/null 2>&1") == 0 else {
+            throw XCTSkip("python3 with \(modules) not available (pip install numpy safetensors)")
+        }
+        let path = dir + "/" + file
+        try sample().write(to: path)
+        let (rc, out) = python(script(path))
+        XCTAssertEqual(rc, 0, out)
+        XCTAssertTrue(out.contains("ok"), out)
+    }
+
     /// Loads our file with the reference `safetensors` Python package.
     func testInteropWithPythonSafetensors() throws {
-        guard system("python3 -c 'import numpy, safetensors' >/dev/null 2>&1") == 0 else {
-            throw XCTSkip("python3 with numpy and safetensors not available (pip install numpy safetensors)")
-        }
-        let path = dir + "/interop.safetensors"
-        try sample().write(to: path)
-        let (rc, out) = python(
+        try checkSampleWithPython(importing: "numpy, safetensors", file: "interop.safetensors") { path in
             """
             import numpy as np
             from safetensors.numpy import load_file
@@ -235,20 +243,14 @@ final class SafeTensorsTests: XCTestCase {
                 m = f.metadata()
             assert m["epoch"] == "3" and m["dcnet.checksum"].startswith("crc32:"), m
             print("ok")
-            """)
-        XCTAssertEqual(rc, 0, out)
-        XCTAssertTrue(out.contains("ok"), out)
+            """
+        }
     }
 
     /// Independent check of the layout with plain numpy + json (runs where the safetensors
     /// package is missing): header length, JSON, padding, offsets and values.
     func testLayoutWithNumpyOnly() throws {
-        guard system("python3 -c 'import numpy' >/dev/null 2>&1") == 0 else {
-            throw XCTSkip("python3 with numpy not available")
-        }
-        let path = dir + "/np.safetensors"
-        try sample().write(to: path)
-        let (rc, out) = python(
+        try checkSampleWithPython(importing: "numpy", file: "np.safetensors") { path in
             """
             import json, struct, zlib, numpy as np
             b = open("\(path)", "rb").read()
@@ -267,7 +269,7 @@ final class SafeTensorsTests: XCTestCase {
             assert arrs["conv1.weight"][1, 0, 1, 1] == np.float32(0.1)
             assert arrs["rng.state"][3] == 2**63 - 1 and arrs["mask"][1, 2] == 9 and arrs["step"] == 1234
             print("ok")
-            """)
-        XCTAssertEqual(rc, 0, out)
+            """
+        }
     }
 }
