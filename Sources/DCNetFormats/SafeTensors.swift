@@ -101,11 +101,21 @@ public typealias SafeTensorsError = FileError<SafeTensorsErrorKind>
 /// A safetensors file: `u64le header length N`, N bytes of JSON header (padded with spaces to
 /// a multiple of 8), then the data section. Compatible with the `safetensors` Python/Rust library.
 ///
-/// Integrity: the writer stores CRC-32 of the data section in `__metadata__` as
-/// `"dcnet.checksum": "crc32:xxxxxxxx"`; the reader verifies it when present (files written by
-/// other tools have none; pass `requireChecksum: true` to insist).
+/// Integrity: the writer stores a CRC-32 in `__metadata__` as `"dcnet.checksum"`, and the reader
+/// verifies it when present (files written by other tools have none; pass `requireChecksum: true`
+/// to insist). `"crc32-file:xxxxxxxx"` covers every byte of the file (length, header with these 8
+/// digits read as zeros, data); the older `"crc32:xxxxxxxx"` covers the data section only, so an
+/// edited header or metadata goes unnoticed.
 public struct SafeTensorsFile: Sendable {
     public static let checksumKey = "dcnet.checksum"
+    /// What the checksum covers.
+    public enum ChecksumScope: String, Sendable {
+        case data, wholeFile
+        var prefix: String { self == .data ? "crc32:" : "crc32-file:" }
+    }
+    /// Written: the scope of the checksum the writer stores (whole file unless set). Read: the
+    /// scope of the checksum that was verified, nil when the file had none.
+    public var checksumScope: ChecksumScope? = .wholeFile
     /// Largest header accepted (same limit as the reference implementation).
     public static let maxHeaderBytes = 100_000_000
 
@@ -242,19 +252,65 @@ public struct SafeTensorsFile: Sendable {
             tensors.append(
                 (key, StoredTensor(dtype: dtype, shape: shape, bytes: Array(bytes[dataStart + b..<dataStart + e]))))
         }
+        var scope: ChecksumScope?
         if let stored = metadata[checksumKey] {
-            let actual = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
-            guard stored.lowercased() == "crc32:" + hex8(actual) else {
-                throw fail(
-                    .checksumMismatch,
-                    "checksum mismatch: header says \(stored), data has crc32:\(hex8(actual)) (file damaged)")
-            }
+            scope = try verifyChecksum(stored, bytes, headerEnd: dataStart, fail: fail)
             metadata[checksumKey] = nil
         } else if requireChecksum {
             throw fail(.checksumMismatch, "no \(checksumKey) in __metadata__ (not written by dcnet, or header damaged)")
         }
-        return SafeTensorsFile(metadata: metadata, tensors: tensors)
+        var file = SafeTensorsFile(metadata: metadata, tensors: tensors)
+        file.checksumScope = scope
+        return file
     }
+
+    /// Checks the stored checksum against the bytes and returns what it covers.
+    private static func verifyChecksum(
+        _ stored: String, _ bytes: [UInt8], headerEnd: Int, fail: (SafeTensorsError.Kind, String) -> SafeTensorsError
+    ) throws -> ChecksumScope {
+        let value = stored.lowercased()
+        if value.hasPrefix(ChecksumScope.wholeFile.prefix) {
+            // The stored text appears once in the header, as a JSON string; its digits count as zeros.
+            let quoted = Array("\"\(stored)\"".utf8)
+            let header = bytes[8..<headerEnd]
+            let found = occurrences(of: quoted, in: header)
+            guard found.count == 1 else {
+                throw fail(.checksumMismatch, "checksum \(stored) appears \(found.count) times in the header (damaged)")
+            }
+            var crc = CRC32()
+            let digitsStart = found[0] + quoted.count - 9
+            bytes.withUnsafeBytes { raw in
+                crc.update(UnsafeRawBufferPointer(rebasing: raw[..<digitsStart]))
+                crc.update(Array(repeating: UInt8(ascii: "0"), count: 8))
+                crc.update(UnsafeRawBufferPointer(rebasing: raw[(digitsStart + 8)...]))
+            }
+            guard value == ChecksumScope.wholeFile.prefix + hex8(crc.value) else {
+                throw fail(
+                    .checksumMismatch,
+                    "checksum mismatch: header says \(stored), file has crc32-file:\(hex8(crc.value)) (file damaged)")
+            }
+            return .wholeFile
+        }
+        let actual = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[headerEnd...])) }
+        guard value == ChecksumScope.data.prefix + hex8(actual) else {
+            throw fail(
+                .checksumMismatch,
+                "checksum mismatch: header says \(stored), data has crc32:\(hex8(actual)) (file damaged)")
+        }
+        return .data
+    }
+}
+
+/// Start offsets (absolute indices of `haystack`) of every occurrence of `needle`.
+private func occurrences(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> [Int] {
+    guard !needle.isEmpty, haystack.count >= needle.count else { return [] }
+    var found: [Int] = []
+    var i = haystack.startIndex
+    while i <= haystack.endIndex - needle.count {
+        if haystack[i] == needle[0] && haystack[i..<i + needle.count].elementsEqual(needle) { found.append(i) }
+        i += 1
+    }
+    return found
 }
 
 // MARK: helpers

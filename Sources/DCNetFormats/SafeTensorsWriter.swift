@@ -20,10 +20,12 @@ extension SafeTensorsFile {
                     .invalidArgument, path: "safetensors", "invalid or duplicate tensor name \"\(name)\"")
             }
         }
-        var crc = CRC32()
-        for (_, t) in tensors { crc.update(t.bytes) }
+        let scope = checksumScope ?? .wholeFile
+        var dataCRC = CRC32()
+        if scope == .data { for (_, t) in tensors { dataCRC.update(t.bytes) } }
+        let placeholder = scope.prefix + String(repeating: "0", count: 8)
         var meta = metadata
-        meta[Self.checksumKey] = "crc32:" + hex8(crc.value)
+        meta[Self.checksumKey] = scope == .data ? scope.prefix + hex8(dataCRC.value) : placeholder
 
         var json = "{\"__metadata__\":{"
         json += meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",")
@@ -40,6 +42,22 @@ extension SafeTensorsFile {
         json += "}"
         var header = Array(json.utf8)
         while header.count % 8 != 0 { header.append(0x20) }
+        if scope == .wholeFile {
+            // The CRC of the file as written, with the checksum's digits as zeros; then the digits.
+            var crc = CRC32()
+            var n = UInt64(header.count).littleEndian
+            withUnsafeBytes(of: &n) { crc.update($0) }
+            crc.update(header)
+            for (_, t) in tensors { crc.update(t.bytes) }
+            let quoted = Array("\"\(placeholder)\"".utf8)
+            guard
+                let at = (0...(header.count - quoted.count)).first(where: {
+                    header[$0..<$0 + quoted.count].elementsEqual(quoted)
+                })
+            else { throw SafeTensorsError(.invalidArgument, path: "safetensors", "checksum placeholder not in header") }
+            let digits = Array(hex8(crc.value).utf8)
+            for k in 0..<8 { header[at + quoted.count - 9 + k] = digits[k] }
+        }
         return header
     }
 
