@@ -2,6 +2,7 @@ import BLAS
 import DCNetData
 import DCNetFormats
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import DCNetTensor
 import Foundation
@@ -372,18 +373,16 @@ public final class Trainer {
                 + "global batch \(config.globalBatch) (\(localBatch) per rank\(config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : "")); "
                 + "peak learning rate \(config.peakLearningRate)\(learningRateNote); \(trainSet.count) training / \(testSet.count) test images; "
                 + "\(stepsPerEpoch) steps per epoch; \(exchange.bucketCount) gradient bucket(s)")
-        var configLine: [String: Any] = [
-            "kind": "config", "run": (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
-            "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
-            "ranks": size, "date": ISO8601DateFormatter().string(from: Date()),
-            "command": options.commandLine, "parameters": network.parameterCount,
-        ]
+        var configLine = RunConfig(
+            run: (options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
+            config: try? JSONValue(encoding: config), date: ISO8601DateFormatter().string(from: Date()),
+            command: options.commandLine, ranks: size, parameters: network.parameterCount)
         // The binary does not know its source revision; scripts/experiments (and any launcher)
         // passes it in so reports can say which code produced each run.
         if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
-            configLine["commit"] = commit
+            configLine.commit = commit
         }
-        metrics?.write(configLine)
+        try metrics?.append(.config(configLine))
         var windowStart = MPIRuntime.wallTime(), windowSteps = 0
         var lossSum = 0.0, accuracySum = 0.0, epochLoss = 0.0, epochAccuracy = 0.0, epochSteps = 0
         var epochStart = MPIRuntime.wallTime()
@@ -419,17 +418,12 @@ public final class Trainer {
                             format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
                             progress.globalStep, progress.epoch + 1, config.epochs, lossSum / Double(windowSteps),
                             100 * accuracySum / Double(windowSteps), lr, rate, formatDuration(eta)) + slowestNote)
-                    var record: [String: Any] = [
-                        "kind": "progress", "step": progress.globalStep, "epoch": progress.epoch + 1,
-                        "loss": lossSum / Double(windowSteps), "accuracy": accuracySum / Double(windowSteps),
-                        "images_per_s": rate, "lr": Double(lr), "eta_s": eta,
-                    ]
-                    if let slowest {
-                        record["slowest_rank"] = slowest.rank
-                        record["slowest_host"] = slowest.host
-                        record["slowest_excess"] = slowest.excess
-                    }
-                    metrics?.write(record)
+                    let record = ProgressRecord(
+                        step: progress.globalStep, epoch: progress.epoch + 1, loss: lossSum / Double(windowSteps),
+                        accuracy: accuracySum / Double(windowSteps), imagesPerSecond: rate, learningRate: Double(lr),
+                        etaSeconds: eta, slowestRank: slowest?.rank, slowestHost: slowest?.host,
+                        slowestExcess: slowest?.excess)
+                    try metrics?.append(.progress(record))
                     windowStart = now; windowSteps = 0; lossSum = 0; accuracySum = 0
                 }
                 if step.stop {
@@ -443,18 +437,17 @@ public final class Trainer {
             }
             let trainSeconds = MPIRuntime.wallTime() - epochStart
             progress.epoch += 1; progress.stepInEpoch = 0
-            var record: [String: Any] = [
-                "kind": "epoch", "epoch": progress.epoch, "step": progress.globalStep,
-                "train_loss": epochLoss / Double(max(epochSteps, 1)),
-                "train_accuracy": epochAccuracy / Double(max(epochSteps, 1)),
-                "images_per_s": Double(epochSteps * config.globalBatch) / trainSeconds,
-                "lr": Double(schedule.rate(at: progress.globalStep - 1)),
-            ]
+            var record = EpochRecord(
+                epoch: progress.epoch, step: progress.globalStep,
+                trainLoss: epochLoss / Double(max(epochSteps, 1)),
+                trainAccuracy: epochAccuracy / Double(max(epochSteps, 1)),
+                imagesPerSecond: Double(epochSteps * config.globalBatch) / trainSeconds,
+                learningRate: Double(schedule.rate(at: progress.globalStep - 1)))
             let last = progress.epoch == config.epochs
             if last || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0) {
                 let e = try evaluate()
                 progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
-                record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
+                record.testLoss = e.loss; record.testAccuracy = e.accuracy
                 console.print(
                     String(
                         format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
@@ -462,8 +455,8 @@ public final class Trainer {
                         100 * epochAccuracy / Double(max(epochSteps, 1)), e.loss, 100 * e.accuracy, e.count,
                         MPIRuntime.wallTime() - epochStart))
             }
-            record["wall_s"] = MPIRuntime.wallTime() - epochStart
-            metrics?.write(record)
+            record.wallSeconds = MPIRuntime.wallTime() - epochStart
+            try metrics?.append(.epoch(record))
             epochLoss = 0; epochAccuracy = 0; epochSteps = 0; epochStart = MPIRuntime.wallTime()
         }
         try finish(reason: nil)
@@ -496,9 +489,8 @@ public final class Trainer {
         if reason != nil && options.evalEvery > 0 {
             let e = try evaluate()
             console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
-            metrics?.write([
-                "kind": "evaluation", "step": progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy,
-            ])
+            try metrics?.append(
+                .evaluation(EvaluationRecord(step: progress.globalStep, testLoss: e.loss, testAccuracy: e.accuracy)))
         }
         try writeCheckpoint()
     }
