@@ -4,6 +4,7 @@
 //   MPI, BLAS                thin Swift wrappers; MPI also holds the collective watchdog and the
 //                            agreement of all ranks on an outcome (JobError)
 //   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O
+//   DCNetMetrics             the metrics.jsonl / attacks.jsonl schema, its writer and reader (Foundation only)
 //   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
 //   DCNetLayers              layers, decoupled operators (forward + backward)
 //   DCNetRandom              seeded generators and the draws derived from them (no dependencies)
@@ -67,6 +68,7 @@ let package = Package(
         .executable(name: "dcnet-bench", targets: ["dcnet-bench"]),
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "DCNetFormats", targets: ["DCNetFormats"]),
+        .library(name: "DCNetMetrics", targets: ["DCNetMetrics"]),
         .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetEvaluation"]),
     ],
     dependencies: [
@@ -86,6 +88,7 @@ let package = Package(
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
         .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
+        .target(name: "DCNetMetrics", swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
         .target(name: "DCNetRandom", swiftSettings: release),
@@ -93,13 +96,14 @@ let package = Package(
         .target(name: "DCNetData", dependencies: ["DCNetFormats", "DCNetRandom"], swiftSettings: release),
         .target(
             name: "DCNetTraining",
-            dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "MPI", "BLAS"], swiftSettings: release),
-        .target(name: "DCNetEvaluation", dependencies: ["DCNetTraining"], swiftSettings: release),
-        .target(name: "DCNetReport", swiftSettings: release),
+            dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "DCNetMetrics", "MPI", "BLAS"],
+            swiftSettings: release),
+        .target(name: "DCNetEvaluation", dependencies: ["DCNetTraining", "DCNetMetrics"], swiftSettings: release),
+        .target(name: "DCNetReport", dependencies: ["DCNetMetrics"], swiftSettings: release),
         .executableTarget(
             name: "dcnet-dist",
             dependencies: [
-                "DCNetTraining", "DCNetEvaluation", "DCNetReport",
+                "DCNetTraining", "DCNetEvaluation", "DCNetReport", "DCNetMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release),
@@ -111,7 +115,9 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
         .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats", "DCNetRandom"]),
-        .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetFormats"]),
-        .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics"]),
+        .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics"]),
+        .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics"]),
     ]
 )

@@ -1,6 +1,7 @@
 import BLAS
 import DCNetData
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import DCNetTensor
 import DCNetTraining
@@ -288,20 +289,13 @@ public final class AdversarialEvaluation {
 }
 
 extension AttackResult {
-    /// The JSON line DCNetReport's `AttackRecord` reads from `attacks.jsonl`.
-    public func jsonLine(source: String?, target: String?, transfer: Bool) -> String {
-        var object: [String: Any] = [
-            "kind": "attack", "method": settings.method.rawValue, "mode": transfer ? "black-box" : "white-box",
-            "epsilon_pixels": settings.epsilonPixels, "steps": settings.steps,
-            "step_size_pixels": settings.stepSizePixels, "clean_accuracy": cleanAccuracy,
-            "adversarial_accuracy": adversarialAccuracy, "images": images,
-            "epsilon_model": settings.epsilon.map(Double.init),
-            "max_perturbation_pixels": maxPerturbationPixels, "seed": settings.seed,
-            "date": ISO8601DateFormatter().string(from: Date()),
-        ]
-        if let source { object["source"] = source }
-        if let target { object["target"] = target }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    /// The `attacks.jsonl` record of this result; `source` and `target` are run names.
+    public func record(source: String?, target: String?, transfer: Bool) -> AttackRecord {
+        AttackRecord(
+            method: settings.method.rawValue, mode: transfer ? .blackBox : .whiteBox, source: source, target: target,
+            epsilonPixels: settings.epsilonPixels, epsilonModel: settings.epsilon.map(Double.init),
+            steps: settings.steps, stepSizePixels: settings.stepSizePixels, cleanAccuracy: cleanAccuracy,
+            adversarialAccuracy: adversarialAccuracy, images: images, maxPerturbationPixels: maxPerturbationPixels,
+            seed: settings.seed, date: ISO8601DateFormatter().string(from: Date()))
     }
 }

@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 
 extension ExperimentReport {

@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 
 /// Writes `report.md` and its SVG plots for a suite of runs.

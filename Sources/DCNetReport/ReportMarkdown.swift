@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 
 /// Attack results keyed by everything that defines an attack setting, keeping the latest record

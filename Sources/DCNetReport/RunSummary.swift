@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 
 /// The numbers a report table shows for one run, computed from its epoch records.
@@ -5,7 +6,11 @@ public struct RunSummary: Sendable, Equatable {
     public let epochsCompleted: Int
     /// Epochs the run was configured for (`config.epochs`), when the config says so.
     public let epochsPlanned: Int?
+    /// The test accuracy of the state the run ended in: its last epoch's, or that of the evaluation
+    /// written when `--max-steps` stopped it after that epoch.
     public let finalTestAccuracy: Double?
+    /// That evaluation, when the run stopped between epochs.
+    public let finalEvaluation: EvaluationRecord?
     public let bestTestAccuracy: Double?
     public let bestEpoch: Int?
     /// Median over epochs: robust to the slow first epoch (warm-up, page faults) and to an epoch
@@ -19,7 +24,11 @@ public struct RunSummary: Sendable, Equatable {
         let epochs = metrics.epochs
         epochsCompleted = epochs.count
         epochsPlanned = (metrics.latestConfig?.config?["epochs"]?.doubleValue).map { Int($0) }
-        finalTestAccuracy = epochs.last?.testAccuracy
+        // An evaluation at the step of the last epoch (stopped exactly at its end) adds nothing.
+        finalEvaluation = metrics.evaluations.last.flatMap { evaluation in
+            evaluation.step > (epochs.last?.step ?? (epochs.isEmpty ? -1 : Int.max)) ? evaluation : nil
+        }
+        finalTestAccuracy = finalEvaluation?.testAccuracy ?? epochs.last?.testAccuracy
         let best = epochs.filter { $0.testAccuracy?.isFinite == true }
             .max { $0.testAccuracy! < $1.testAccuracy! }
         bestTestAccuracy = best?.testAccuracy
@@ -30,6 +39,7 @@ public struct RunSummary: Sendable, Equatable {
             epochs.contains {
                 ($0.trainLoss.map { !$0.isFinite } ?? false) || ($0.testLoss.map { !$0.isFinite } ?? false)
             }
+            || metrics.evaluations.contains { $0.testLoss.map { !$0.isFinite } ?? false }
             || metrics.progress.contains { $0.loss.map { !$0.isFinite } ?? false }
         self.epochs = epochs
     }

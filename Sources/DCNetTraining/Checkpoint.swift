@@ -15,6 +15,24 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
     public var bestTestAccuracy: Double = 0
     public var ranks = 1
     public init() {}
+
+    /// Values no run of `config` can have reached, each naming the field and the value.
+    public func problems(config: TrainingConfig) -> [String] {
+        var p: [String] = []
+        if !(0...config.epochs).contains(epoch) { p.append("progress.epoch \(epoch) is outside 0...\(config.epochs)") }
+        if stepInEpoch < 0 { p.append("progress.stepInEpoch \(stepInEpoch) is negative") }
+        if globalStep < max(stepInEpoch, epoch) {
+            p.append("progress.globalStep \(globalStep) is below the epoch \(epoch) and step in epoch \(stepInEpoch)")
+        }
+        if !(0...max(globalStep, 0)).contains(adamSteps) {
+            p.append("progress.adamSteps \(adamSteps) is outside 0...globalStep (\(globalStep))")
+        }
+        if !(0...1).contains(bestTestAccuracy) {
+            p.append("progress.bestTestAccuracy \(bestTestAccuracy) is outside [0, 1]")
+        }
+        if !(1...1_000_000).contains(ranks) { p.append("progress.ranks \(ranks) is outside 1...1000000") }
+        return p
+    }
 }
 
 public struct CheckpointError: Error, CustomStringConvertible {
@@ -25,9 +43,15 @@ public struct CheckpointError: Error, CustomStringConvertible {
 
 /// Checkpoints: safetensors files (parameters as `param/NAME`, running statistics as `state/NAME`,
 /// optimizer moments as `optimizer.moment1/NAME`) with the configuration and progress as JSON in the
-/// metadata and a CRC32 of the data. `ckpt-00001234.safetensors` in the checkpoint directory.
+/// metadata. `ckpt-00001234.safetensors` in the checkpoint directory.
+///
+/// Format versions: 2 (written) has a CRC-32 over the whole file, so an edited configuration or
+/// progress is caught, and one copy of the model configuration (inside `dcnet.training`).
+/// 1 (still read) has a CRC-32 of the data section only and a second copy of the model in
+/// `dcnet.model`, which was never used; its metadata is unprotected, and readers say so.
 public enum Checkpoint {
-    public static let formatVersion = "1"
+    public static let formatVersion = "2"
+    public static let readableVersions = ["1", "2"]
 
     public static func fileName(step: Int) -> String { String(format: "ckpt-%08d.safetensors", step) }
 
@@ -40,7 +64,6 @@ public enum Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         file.metadata["dcnet.format"] = "dcnet-checkpoint"
         file.metadata["dcnet.format_version"] = formatVersion
-        file.metadata["dcnet.model"] = String(decoding: try encoder.encode(config.model), as: UTF8.self)
         file.metadata["dcnet.training"] = String(decoding: try encoder.encode(config), as: UTF8.self)
         file.metadata["dcnet.progress"] = String(decoding: try encoder.encode(progress), as: UTF8.self)
         for p in network.parameters {
@@ -52,6 +75,7 @@ public enum Checkpoint {
         for o in optimizer.stateBuffers {
             file.append(o.name, StoredTensor(copying: o.data, count: o.count))
         }
+        file.checksumScope = .wholeFile
         try file.write(to: path)
     }
 
@@ -61,35 +85,52 @@ public enum Checkpoint {
         public let file: SafeTensorsFile
         public let config: TrainingConfig
         public let progress: TrainingProgress
+        public let version: String
+        /// Whether the checksum covers the metadata too (format 2); format 1 protects the data only.
+        public var metadataProtected: Bool { file.checksumScope == .wholeFile }
+        /// What a reader should tell the user about this file ("" when nothing).
+        public var note: String {
+            metadataProtected
+                ? ""
+                : "\(path): checkpoint format version \(version): its configuration and progress are not covered by "
+                    + "the checksum (only the tensors are); checkpoints written from now on are version \(formatVersion)"
+        }
     }
 
-    /// Reads and verifies (checksum, format version, metadata) without touching any network.
+    /// Reads and verifies (checksum, format version, every decoded value) without touching any network.
     public static func read(_ path: String) throws -> Contents {
         let file = try SafeTensorsFile.read(path: path, requireChecksum: true)
+        func fail(_ message: String) -> CheckpointError { CheckpointError(path: path, message: message) }
         guard file.metadata["dcnet.format"] == "dcnet-checkpoint" else {
-            throw CheckpointError(path: path, message: "not a dcnet-dist checkpoint (no dcnet.format metadata)")
+            throw fail("not a dcnet-dist checkpoint (no dcnet.format metadata)")
         }
-        guard let version = file.metadata["dcnet.format_version"], version == formatVersion else {
-            throw CheckpointError(
-                path: path,
-                message:
-                    "checkpoint format version \(file.metadata["dcnet.format_version"] ?? "none") is not the "
-                    + "supported version \(formatVersion)"
-            )
+        let version = file.metadata["dcnet.format_version"] ?? "none"
+        guard readableVersions.contains(version) else {
+            throw fail(
+                "checkpoint format version \(version) is not one this dcnet-dist reads "
+                    + "(\(readableVersions.joined(separator: ", ")))")
         }
-        let decoder = JSONDecoder()
+        if version != "1" && file.checksumScope != .wholeFile {
+            throw fail("format version \(version) needs a checksum over the whole file (crc32-file); the header was edited")
+        }
         guard let t = file.metadata["dcnet.training"]?.data(using: .utf8),
             let p = file.metadata["dcnet.progress"]?.data(using: .utf8)
         else {
-            throw CheckpointError(path: path, message: "missing training configuration or progress metadata")
+            throw fail("missing training configuration or progress metadata")
         }
+        let config: TrainingConfig, progress: TrainingProgress
         do {
-            return Contents(
-                path: path, file: file, config: try decoder.decode(TrainingConfig.self, from: t),
-                progress: try decoder.decode(TrainingProgress.self, from: p))
+            config = try JSONDecoder().decode(TrainingConfig.self, from: t)
+            progress = try JSONDecoder().decode(TrainingProgress.self, from: p)
         } catch {
-            throw CheckpointError(path: path, message: "unreadable configuration metadata: \(error)")
+            throw fail("unreadable configuration metadata: \(error)")
         }
+        // Before any allocation that depends on them: a stored width of 10⁹ must not become a network.
+        let problems = config.storedProblems() + progress.problems(config: config)
+        if !problems.isEmpty {
+            throw fail("invalid stored configuration or progress:\n  " + problems.joined(separator: "\n  "))
+        }
+        return Contents(path: path, file: file, config: config, progress: progress, version: version)
     }
 
     /// Copies every tensor into `network` (and `optimizer`), after checking that the checkpoint was

@@ -284,7 +284,7 @@ public final class Trainer {
     public func run() throws -> Outcome {
         PreemptionSignal.install()
         communicator.watchdog?.stopRequested = { PreemptionSignal.received }
-        report.started(self)
+        try report.started(self)
         while progress.epoch < config.epochs {
             let permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
             while progress.stepInEpoch < stepsPerEpoch {
@@ -297,7 +297,7 @@ public final class Trainer {
                 stepLosses.append(Float(step.loss))
                 report.stepTaken(loss: step.loss, accuracy: step.accuracy)
                 if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
-                    report.progress(self, slowest: try straggler())
+                    try report.progress(self, slowest: try straggler())
                 }
                 if step.stop {
                     console.print("stop requested (SIGTERM/SIGUSR1): checkpointing at step \(progress.globalStep)")
@@ -339,7 +339,7 @@ public final class Trainer {
 
     private func finish(reason: String?) throws {
         if let reason { console.print("stopping: \(reason)") }
-        if reason != nil && options.evalEvery > 0 { report.evaluated(self, try evaluate()) }
+        if reason != nil && options.evalEvery > 0 { try report.evaluated(self, try evaluate()) }
         try writeCheckpoint()
     }
 

@@ -1,4 +1,5 @@
 import BLAS
+import DCNetMetrics
 import Foundation
 import MPI
 
@@ -31,7 +32,7 @@ final class TrainingReport {
         metrics = writer
     }
 
-    func started(_ t: Trainer) {
+    func started(_ t: Trainer) throws {
         let config = t.config, model = config.model
         let accumulation = config.microBatches > 1 ? " × \(config.microBatches) accumulated micro-batches" : ""
         console.print(
@@ -42,18 +43,16 @@ final class TrainingReport {
                 + "peak learning rate \(config.peakLearningRate)\(learningRateNote(config)); "
                 + "\(t.trainSet.count) training / \(t.testSet.count) test images; "
                 + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s)")
-        var record: [String: Any] = [
-            "kind": "config", "run": (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
-            "config": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config))) ?? [:],
-            "ranks": t.communicator.size, "date": ISO8601DateFormatter().string(from: Date()),
-            "command": t.options.commandLine, "parameters": t.network.parameterCount,
-        ]
+        var record = RunConfig(
+            run: (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
+            config: try? JSONValue(encoding: config), date: ISO8601DateFormatter().string(from: Date()),
+            command: t.options.commandLine, ranks: t.communicator.size, parameters: t.network.parameterCount)
         // The binary does not know its source revision; scripts/experiments (and any launcher)
         // passes it in so reports can say which code produced each run.
         if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
-            record["commit"] = commit
+            record.commit = commit
         }
-        metrics?.write(record)
+        try metrics?.append(.config(record))
         startStep = t.progress.globalStep
         window = Window(); epoch = Window()
     }
@@ -65,7 +64,7 @@ final class TrainingReport {
 
     /// The progress line and record for the steps since the last one. `slowest` is the straggler
     /// report (nil with one rank).
-    func progress(_ t: Trainer, slowest: (rank: Int, host: String, excess: Double)?) {
+    func progress(_ t: Trainer, slowest: (rank: Int, host: String, excess: Double)?) throws {
         let now = MPIRuntime.wallTime(), step = t.progress.globalStep
         let rate = Double(window.steps * t.config.globalBatch) / (now - window.start)
         let perStep = (now - runStart) / Double(step - startStep)
@@ -80,50 +79,41 @@ final class TrainingReport {
                 format: "step %6d  epoch %3d/%d  loss %.4f  acc %5.1f%%  lr %.5f  %7.1f img/s  ETA %@",
                 step, t.progress.epoch + 1, t.config.epochs, window.meanLoss, 100 * window.meanAccuracy, lr, rate,
                 formatDuration(eta)) + slowestNote)
-        var record: [String: Any] = [
-            "kind": "progress", "step": step, "epoch": t.progress.epoch + 1,
-            "loss": window.meanLoss, "accuracy": window.meanAccuracy,
-            "images_per_s": rate, "lr": Double(lr), "eta_s": eta,
-        ]
-        if let slowest {
-            record["slowest_rank"] = slowest.rank
-            record["slowest_host"] = slowest.host
-            record["slowest_excess"] = slowest.excess
-        }
-        metrics?.write(record)
+        let record = ProgressRecord(
+            step: step, epoch: t.progress.epoch + 1, loss: window.meanLoss, accuracy: window.meanAccuracy,
+            imagesPerSecond: rate, learningRate: Double(lr), etaSeconds: eta, slowestRank: slowest?.rank,
+            slowestHost: slowest?.host, slowestExcess: slowest?.excess)
+        try metrics?.append(.progress(record))
         window = Window()
     }
 
     /// The epoch's summary (`t.progress.epoch` already counts it), with the test evaluation that
     /// `evaluate` runs if one is due (its time is not counted in the epoch's images/s).
-    func epochEnded(_ t: Trainer, evaluate: () throws -> Trainer.Evaluation?) rethrows {
+    func epochEnded(_ t: Trainer, evaluate: () throws -> Trainer.Evaluation?) throws {
         let seconds = MPIRuntime.wallTime() - epoch.start
         let e = try evaluate()
-        var record: [String: Any] = [
-            "kind": "epoch", "epoch": t.progress.epoch, "step": t.progress.globalStep,
-            "train_loss": epoch.meanLoss, "train_accuracy": epoch.meanAccuracy,
-            "images_per_s": Double(epoch.steps * t.config.globalBatch) / seconds,
-            "lr": Double(t.schedule.rate(at: t.progress.globalStep - 1)),
-        ]
+        var record = EpochRecord(
+            epoch: t.progress.epoch, step: t.progress.globalStep, trainLoss: epoch.meanLoss,
+            trainAccuracy: epoch.meanAccuracy, imagesPerSecond: Double(epoch.steps * t.config.globalBatch) / seconds,
+            learningRate: Double(t.schedule.rate(at: t.progress.globalStep - 1)))
         if let e {
-            record["test_loss"] = e.loss; record["test_accuracy"] = e.accuracy
+            record.testLoss = e.loss; record.testAccuracy = e.accuracy
             console.print(
                 String(
                     format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
                     t.progress.epoch, epoch.meanLoss, 100 * epoch.meanAccuracy, e.loss, 100 * e.accuracy, e.count,
                     MPIRuntime.wallTime() - epoch.start))
         }
-        record["wall_s"] = MPIRuntime.wallTime() - epoch.start
-        metrics?.write(record)
+        record.wallSeconds = MPIRuntime.wallTime() - epoch.start
+        try metrics?.append(.epoch(record))
         epoch = Window()
     }
 
     /// A test evaluation outside the epoch summaries (a run stopped early).
-    func evaluated(_ t: Trainer, _ e: Trainer.Evaluation) {
+    func evaluated(_ t: Trainer, _ e: Trainer.Evaluation) throws {
         console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
-        metrics?.write([
-            "kind": "evaluation", "step": t.progress.globalStep, "test_loss": e.loss, "test_accuracy": e.accuracy,
-        ])
+        try metrics?.append(
+            .evaluation(EvaluationRecord(step: t.progress.globalStep, testLoss: e.loss, testAccuracy: e.accuracy)))
     }
 
     /// How the peak learning rate came from --lr, for the start line ("" without scaling).

@@ -2,6 +2,7 @@ import ArgumentParser
 import DCNetData
 import DCNetEvaluation
 import DCNetLayers
+import DCNetMetrics
 import DCNetTraining
 import Foundation
 import MPI
@@ -108,7 +109,7 @@ struct Attack: ParsableCommand {
                     + String(
                         format: "clean accuracy %.2f%% (%d rank(s), %.0f s)", 100 * (results.first?.cleanAccuracy ?? 0),
                         world.size, Date().timeIntervalSince(start)))
-            var lines: [String] = []
+            var records: [MetricsRecord] = []
             for r in results {
                 let s = r.settings
                 console.print(
@@ -118,11 +119,11 @@ struct Attack: ParsableCommand {
                             + "%.3f px  pixels in [%.2f, %.2f]",
                         s.epsilonPixels, s.epsilon[0], s.steps, s.stepSizePixels, 100 * r.adversarialAccuracy,
                         r.maxPerturbationPixels, r.minPixel, r.maxPixel))
-                lines.append(r.jsonLine(source: sourceRun, target: targetName, transfer: source != nil))
+                records.append(.attack(r.record(source: sourceRun, target: targetName, transfer: source != nil)))
             }
             if let output {
                 try world.agree(console: console, what: "appending to \(output)") {
-                    if world.rank == 0 { try appendLines(lines, to: output) }
+                    if world.rank == 0 { try MetricsWriter.append(records, to: output) }
                 }
             }
             return 0
@@ -136,20 +137,4 @@ func runName(_ path: String) -> String {
     if url.pathExtension == "safetensors" { url.deleteLastPathComponent() }
     if url.lastPathComponent == "checkpoints" { url.deleteLastPathComponent() }
     return url.lastPathComponent
-}
-
-func appendLines(_ lines: [String], to path: String) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-    if !FileManager.default.fileExists(atPath: path) {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw JobError(rank: 0, "\(path): cannot create the file")
-        }
-    }
-    guard let handle = FileHandle(forWritingAtPath: path) else {
-        throw JobError(rank: 0, "\(path): cannot open for writing")
-    }
-    defer { try? handle.close() }
-    handle.seekToEndOfFile()
-    handle.write(Data((lines.map { $0 + "\n" }.joined()).utf8))
 }

@@ -47,10 +47,11 @@ struct Report: ParsableCommand {
     func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
-            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                guard let groups = object["groups"] else { throw ValidationError("\(path): no \"groups\" member") }
-                let groupData = try JSONSerialization.data(withJSONObject: groups)
-                return (try JSONDecoder().decode([ExperimentGroup].self, from: groupData), object["budget"] as? String)
+            // experiments/*.json wrap the groups with the suite's budget; a bare array is the older form.
+            if data.first(where: { !" \t\r\n".utf8.contains($0) }) == UInt8(ascii: "{") {
+                let suite = try JSONDecoder().decode(SuiteDefinition.self, from: data)
+                guard let groups = suite.groups else { throw ValidationError("\(path): no \"groups\" member") }
+                return (groups, suite.budget)
             }
             return (try JSONDecoder().decode([ExperimentGroup].self, from: data), nil)
         } catch let e as ValidationError {
@@ -59,6 +60,12 @@ struct Report: ParsableCommand {
             throw ValidationError("\(path): not a groups file: \(error)")
         }
     }
+}
+
+/// An experiment-suite definition (experiments/default.json); other members are ignored.
+private struct SuiteDefinition: Decodable {
+    var groups: [ExperimentGroup]?
+    var budget: String?
 }
 
 func shellQuote(_ s: String) -> String {

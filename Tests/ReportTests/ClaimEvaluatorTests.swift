@@ -1,3 +1,4 @@
+import DCNetMetrics
 import XCTest
 
 @testable import DCNetReport

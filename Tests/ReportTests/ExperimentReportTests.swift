@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 import XCTest
 
@@ -275,7 +276,7 @@ final class ExperimentReportTests: XCTestCase {
                 epoch: epoch, step: epoch * 100, trainLoss: 2.0 - 0.2 * Double(epoch),
                 trainAccuracy: trainAccuracies?[index] ?? accuracy, testLoss: 1.5, testAccuracy: accuracy,
                 imagesPerSecond: imagesPerSecond[index], wallSeconds: 100, learningRate: 0.1)
-            lines.append(try MetricsLog.line(for: record).trimmingCharacters(in: .newlines))
+            lines.append(try MetricsRecord.epoch(record).jsonLine())
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(
             to: directory.appendingPathComponent("metrics.jsonl"))

@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 import XCTest
 
@@ -124,12 +125,34 @@ final class MetricsLogTests: XCTestCase {
             method: "pgd", mode: .blackBox, source: "baseline", epsilonPixels: 4, steps: 7,
             cleanAccuracy: 0.8, adversarialAccuracy: 0.3, images: 10000)
         let text =
-            try MetricsLog.line(for: RunConfig(run: "r", commit: "c")) + MetricsLog.line(for: epoch)
-            + MetricsLog.line(for: attack)
+            try [MetricsRecord.config(RunConfig(run: "r", commit: "c")), .epoch(epoch), .attack(attack)]
+            .map { try $0.jsonLine() + "\n" }.joined()
         let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
         XCTAssertEqual(metrics.config?.run, "r")
         XCTAssertEqual(metrics.epochs, [epoch])
         XCTAssertEqual(metrics.attacks, [attack])
+    }
+
+    /// The trainer writes an `evaluation` record when --max-steps stops it between epochs; the
+    /// report reads it as the run's final test accuracy.
+    func testEvaluationRecordIsKeptAndIsTheFinalAccuracy() throws {
+        let text =
+            config + "\n"
+            + #"{"kind":"epoch","epoch":1,"step":100,"test_accuracy":0.40}"# + "\n"
+            + #"{"kind":"evaluation","step":130,"test_loss":1.2,"test_accuracy":0.45}"# + "\n"
+        let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
+        XCTAssertEqual(metrics.evaluations, [EvaluationRecord(step: 130, testLoss: 1.2, testAccuracy: 0.45)])
+        let summary = RunSummary(metrics)
+        XCTAssertEqual(summary.finalTestAccuracy, 0.45)
+        XCTAssertEqual(summary.bestTestAccuracy, 0.40, "the best accuracy stays the best evaluated epoch")
+
+        // Stopped exactly at the end of an epoch: the evaluation repeats that epoch's.
+        let atEpochEnd =
+            config + "\n" + #"{"kind":"epoch","epoch":1,"step":100,"test_accuracy":0.40}"# + "\n"
+            + #"{"kind":"evaluation","step":100,"test_accuracy":0.41}"# + "\n"
+        let ended = RunSummary(try MetricsLog.parse(Data(atEpochEnd.utf8), fileName: "m.jsonl"))
+        XCTAssertNil(ended.finalEvaluation)
+        XCTAssertEqual(ended.finalTestAccuracy, 0.40)
     }
 
     func testMissingFileIsAnUnreadableError() {

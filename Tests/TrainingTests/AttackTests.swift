@@ -1,5 +1,6 @@
 import DCNetData
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import DCNetTensor
 import Foundation
@@ -254,18 +255,42 @@ final class AttackTests: XCTestCase {
     func testInputGradientMatchesFiniteDifferencesBaseline() { checkInputGradient(Toy.baselineModel) }
     func testInputGradientMatchesFiniteDifferencesTanhConv() { checkInputGradient(Toy.tanhModel) }
 
-    /// The JSON line is what DCNetReport reads.
-    func testJSONLine() throws {
-        let r = try evaluate(Toy.baselineModel, [AttackSettings(method: .fgsm, epsilon: 2, scaling: .authors)])[0]
-        let line = r.jsonLine(source: "baseline", target: "tanh", transfer: true)
-        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-        XCTAssertEqual(object["kind"] as? String, "attack")
-        XCTAssertEqual(object["mode"] as? String, "black-box")
-        XCTAssertEqual(object["source"] as? String, "baseline")
-        XCTAssertEqual(object["epsilon_pixels"] as? Double, 2)
-        XCTAssertEqual(object["images"] as? Int, test.count)
-        XCTAssertNotNil(object["adversarial_accuracy"] as? Double)
-        XCTAssertFalse(line.contains("\n"))
+    /// What `dcnet-dist attack` appends to attacks.jsonl reads back through DCNetMetrics unchanged,
+    /// under the field names scripts/ and DCNetReport rely on.
+    func testAttackRecordsRoundTripThroughTheWriterAndReader() throws {
+        let settings = [
+            AttackSettings(method: .fgsm, epsilon: 2, scaling: .authors),
+            AttackSettings(method: .pgd, epsilon: 4, steps: 3, scaling: .authors, seed: 5),
+        ]
+        let results = try evaluate(Toy.baselineModel, settings)
+        let records = results.map { $0.record(source: "baseline", target: "tanh", transfer: true) }
+        let out = TrainingTempDir("attacks")
+        let path = out.file("run/attacks.jsonl")
+        try MetricsWriter.append(records.map(MetricsRecord.attack), to: path)
+        // A second attack command appends to the same file.
+        try MetricsWriter.append([.attack(records[0])], to: path)
+
+        let file = try MetricsReader.read(path: path)
+        XCTAssertEqual(file.records, (records + [records[0]]).map(MetricsRecord.attack))
+        XCTAssertEqual(file.lines.map(\.line), [1, 2, 3])
+        XCTAssertTrue(file.warnings.isEmpty)
+        let pgd = records[1]
+        XCTAssertEqual(pgd.method, "pgd")
+        XCTAssertEqual(pgd.mode, .blackBox)
+        XCTAssertEqual(pgd.source, "baseline")
+        XCTAssertEqual(pgd.target, "tanh")
+        XCTAssertEqual(pgd.epsilonPixels, 4)
+        XCTAssertEqual(pgd.steps, 3)
+        XCTAssertEqual(pgd.seed, 5)
+        XCTAssertEqual(pgd.images, test.count)
+        XCTAssertEqual(pgd.adversarialAccuracy, results[1].adversarialAccuracy)
+        XCTAssertEqual(pgd.cleanAccuracy, results[1].cleanAccuracy)
+        XCTAssertEqual(pgd.maxPerturbationPixels, results[1].maxPerturbationPixels)
+
+        let firstLine = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[0]
+        for field in [#""kind":"attack""#, #""schema":1"#, #""mode":"black-box""#, #""epsilon_pixels":2"#] {
+            XCTAssertTrue(firstLine.contains(field), "\(field) missing from \(firstLine)")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import DCNetData
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import Foundation
 import MPI
@@ -84,21 +85,60 @@ final class TrainingRunTests: XCTestCase {
             "evaluation-mode accuracy \(eval.accuracy) vs training-mode \(train) on the same 96 training images")
     }
 
-    /// The metrics' config line carries the source revision a launcher passes in DCNET_COMMIT
-    /// (scripts/experiments does), so experiment reports can name the code of every run.
-    func testMetricsConfigLineRecordsTheCommit() throws {
+    /// A run's metrics file read back through DCNetMetrics: every kind the trainer writes is there,
+    /// with the numbers the trainer computed. The config line also carries the source revision a
+    /// launcher passes in DCNET_COMMIT (scripts/experiments does), so reports can name the code.
+    func testMetricsRoundTripThroughTheReader() throws {
         let data = try learnableDataset(train: 32, test: 8)
         let out = TrainingTempDir("metrics")
-        var options = tinyOptions(data: data.path, maxSteps: 2)
+        // 4 steps per epoch: epoch 1 ends at step 4, and --max-steps 6 stops inside epoch 2.
+        var options = tinyOptions(data: data.path, maxSteps: 6)
         options.metricsPath = out.file("metrics.jsonl")
+        options.logEvery = 1
+        options.evalEvery = 1
         setenv("DCNET_COMMIT", "abc1234", 1)
         defer { unsetenv("DCNET_COMMIT") }
-        _ = try Trainer(config: tinyConfig(tinyModel(), batch: 8), options: options).run()
-        let first = try XCTUnwrap(
-            try String(contentsOfFile: out.file("metrics.jsonl"), encoding: .utf8)
-                .split(separator: "\n").first)
-        let line = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
-        XCTAssertEqual(line["kind"] as? String, "config")
-        XCTAssertEqual(line["commit"] as? String, "abc1234")
+        let config = tinyConfig(tinyModel(), batch: 8, epochs: 3)
+        let trainer = try Trainer(config: config, options: options)
+        XCTAssertEqual(try trainer.run(), .stoppedAtMaxSteps)
+        let losses = trainer.stepLosses.map(Double.init)
+        XCTAssertEqual(losses.count, 6)
+
+        let file = try MetricsReader.read(path: out.file("metrics.jsonl"))
+        XCTAssertTrue(file.warnings.isEmpty, "\(file.warnings)")
+        XCTAssertEqual(
+            file.records.map(\.kind),
+            ["config"] + Array(repeating: "progress", count: 4) + ["epoch"] + ["progress", "progress", "evaluation"])
+
+        guard case .config(let run) = file.records[0] else { return XCTFail("no config record first") }
+        XCTAssertEqual(run.commit, "abc1234")
+        XCTAssertEqual(run.ranks, 1)
+        XCTAssertEqual(run.parameters, trainer.network.parameterCount)
+        XCTAssertEqual(run.command, options.commandLine)
+        XCTAssertEqual(run.config, try JSONValue(encoding: config))
+        XCTAssertEqual(run.config?["epochs"], .number(3))
+
+        let progress = file.records.compactMap { if case .progress(let p) = $0 { p } else { nil } }
+        XCTAssertEqual(progress.map(\.step), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(progress.map(\.epoch), [1, 1, 1, 1, 2, 2])
+        for (record, loss) in zip(progress, losses) {
+            // stepLosses keeps Floats; the metrics keep the Double the step computed.
+            XCTAssertEqual(record.loss ?? .nan, loss, accuracy: 1e-6 * max(1, loss))
+            XCTAssertNotNil(record.accuracy)
+            XCTAssertEqual(record.learningRate ?? 0, Double(config.learningRate), accuracy: 1e-9)
+            XCTAssertNil(record.slowestRank, "one rank has no straggler")
+        }
+
+        let epochs = file.records.compactMap { if case .epoch(let e) = $0 { e } else { nil } }
+        XCTAssertEqual(epochs.count, 1)
+        XCTAssertEqual(epochs[0].epoch, 1)
+        XCTAssertEqual(epochs[0].step, 4)
+        XCTAssertEqual(epochs[0].trainLoss ?? .nan, losses.prefix(4).reduce(0, +) / 4, accuracy: 1e-6)
+        XCTAssertNotNil(epochs[0].testAccuracy)
+        XCTAssertNotNil(epochs[0].wallSeconds)
+
+        guard case .evaluation(let evaluation) = file.records.last else { return XCTFail("no evaluation record last") }
+        let final = try trainer.evaluate()
+        XCTAssertEqual(evaluation, EvaluationRecord(step: 6, testLoss: final.loss, testAccuracy: final.accuracy))
     }
 }

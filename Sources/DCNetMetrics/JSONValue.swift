@@ -1,7 +1,9 @@
 import Foundation
 
-/// An arbitrary JSON value. The `config` object of a run is written by the trainer and its keys
-/// change as flags are added, so the report keeps it untyped instead of mirroring the CLI.
+/// An arbitrary JSON value: only the `config` member of a run's config record, whose keys are the
+/// trainer's `TrainingConfig` and change as flags are added. This module cannot depend on the
+/// trainer, and readers must accept configs of older and newer trainers alike, so that one member
+/// stays untyped; every other field of every record is typed.
 public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
     case null
     case bool(Bool)
@@ -39,6 +41,15 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
         }
+    }
+
+    /// The JSON value of an encodable value, e.g. the trainer's configuration.
+    public init(encoding value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = MetricsRecord.nonFiniteEncoding
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = MetricsRecord.nonFiniteDecoding
+        self = try decoder.decode(JSONValue.self, from: encoder.encode(value))
     }
 
     public subscript(key: String) -> JSONValue? {
