@@ -101,11 +101,15 @@ let package = Package(
             name: "dcnet-bench",
             dependencies: ["DCNetTraining", "DCNetReport", "CMPI"], swiftSettings: release),
 
-        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        // Code the test targets share (test targets cannot import each other).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "MPITestSupport", dependencies: ["MPI"], path: "Tests/MPITestSupport"),
+        .testTarget(name: "MPITests", dependencies: ["MPI", "MPITestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
-        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetRandom"]),
-        .testTarget(name: "TrainingTests", dependencies: ["DCNetTraining"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetRandom", "TestSupport"]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["DCNetTraining", "TestSupport", "MPITestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport"]),
     ]
 )

@@ -3,6 +3,7 @@ import DCNetLayers
 import DCNetModels
 import Foundation
 import MPI
+import TestSupport
 import XCTest
 
 @testable import DCNetTraining
@@ -40,7 +41,9 @@ final class TrainingRunTests: XCTestCase {
     }
 
     /// Winograd F(4×4, 3×3) and im2col + GEMM are the same convolution up to rounding, so short
-    /// training runs under each follow the same loss curve.
+    /// training runs under each follow the same loss curve. Training amplifies the rounding
+    /// differences step by step, so the tolerance starts tight (a wrong forward or backward shows in
+    /// the first steps) and doubles per step up to 0.64%.
     func testWinogradAndGEMMTrainAlike() throws {
         let data = try learnableDataset()
         let saved = ConvolutionAlgorithm.default
@@ -56,8 +59,10 @@ final class TrainingRunTests: XCTestCase {
         }
         XCTAssertEqual(curves[0].count, 12)
         XCTAssertNotEqual(curves[0], curves[1], "both runs used the same algorithm")
-        for (a, b) in zip(curves[0], curves[1]) {
-            XCTAssertEqual(a, b, accuracy: 2e-3 * max(1, abs(b)), "winograd \(curves[0]) vs gemm \(curves[1])")
+        for (step, (a, b)) in zip(curves[0], curves[1]).enumerated() {
+            let tolerance = 1e-4 * Float(1 << min(step, 6))
+            XCTAssertEqual(
+                a, b, accuracy: tolerance * max(1, abs(b)), "step \(step): winograd \(curves[0]) vs gemm \(curves[1])")
         }
     }
 
@@ -91,7 +96,7 @@ final class TrainingRunTests: XCTestCase {
     /// (scripts/experiments does), so experiment reports can name the code of every run.
     func testMetricsConfigLineRecordsTheCommit() throws {
         let data = try learnableDataset(train: 32, test: 8)
-        let out = TrainingTempDir("metrics")
+        let out = TempDir("metrics")
         var options = tinyOptions(data: data.path, maxSteps: 2)
         options.metricsPath = out.file("metrics.jsonl")
         setenv("DCNET_COMMIT", "abc1234", 1)
