@@ -111,12 +111,18 @@ let package = Package(
             name: "dcnet-bench",
             dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetReport", "CMPI"], swiftSettings: release),
 
-        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        // Code the test targets share (test targets cannot import each other).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "MPITestSupport", dependencies: ["MPI"], path: "Tests/MPITestSupport"),
+        .testTarget(name: "MPITests", dependencies: ["MPI", "MPITestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
-        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats", "DCNetRandom"]),
+        .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats", "DCNetRandom", "TestSupport"]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics"]),
+            name: "TrainingTests",
+            dependencies: [
+                "DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics", "TestSupport", "MPITestSupport",
+            ]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics"]),
         .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics"]),
     ]

@@ -134,6 +134,10 @@ private struct ResultSlots: @unchecked Sendable {
 
 /// Readers for the official CIFAR-10 / CIFAR-100 binary files, plain or gzip-compressed.
 public enum CIFAR {
+    /// The largest file a CIFAR reader accepts after decompression: all 60,000 images of the data
+    /// set in one file, with CIFAR-100's two label bytes.
+    public static let maxFileBytes = 60_000 * CIFARVariant.cifar100.recordSize
+
     /// Loads a split. `directory` holds the `.bin` / `.bin.gz` files, either directly or in
     /// the archive's subdirectory (`cifar-10-batches-bin/`, `cifar-100-binary/`). For each file
     /// the plain `.bin` is used when it exists, else `.bin.gz`. Several files are decoded in
@@ -249,7 +253,7 @@ public enum CIFAR {
             throw DataError(
                 .corruptGzip, path: path, "corrupt gzip stream: bad magic bytes \(hex(raw.prefix(2))), expected 1f 8b")
         }
-        let bytes = isGz ? try Gzip.decompress(raw, path: path) : raw
+        let bytes = isGz ? try Gzip.decompress(raw, path: path, limit: Self.maxFileBytes) : raw
         let rs = variant.recordSize
         if bytes.isEmpty { throw DataError(.emptyFile, path: path, "empty file (decompresses to 0 bytes)") }
         if bytes.count % rs != 0 {

@@ -34,6 +34,7 @@ public final class CheckpointedModel {
             (file, contents) = try Self.read(path)
         }
         self.path = file
+        if !contents!.note.isEmpty { console.print("note: " + contents!.note) }
         config = contents!.config
         network = config.model.makeNetwork(batch: batch, algorithm: algorithm)
         let net = network, model = config.model

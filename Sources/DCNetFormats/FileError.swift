@@ -17,7 +17,7 @@ public struct FileError<K: Hashable & Sendable>: Error, CustomStringConvertible,
 /// What can be wrong when locating, reading or decoding a data file.
 public enum DataErrorKind: String, Hashable, Sendable {
     case missingDirectory, missingFile, io, emptyFile, partialRecord, labelOutOfRange,
-        corruptGzip, truncatedGzip, badClassNames, invalidArgument
+        corruptGzip, truncatedGzip, tooLarge, badClassNames, invalidArgument
 }
 /// An error while locating, reading or decoding a data file.
 public typealias DataError = FileError<DataErrorKind>

@@ -66,8 +66,10 @@ public enum Gzip {
 
     /// Inflates a gzip (or zlib) stream, including concatenated multi-member gzip files.
     /// Output goes into one preallocated buffer sized from the gzip trailer (ISIZE) and
-    /// grown by doubling if that hint is too small. `path` is used in error messages.
-    public static func decompress(_ input: [UInt8], path: String = "<memory>") throws -> [UInt8] {
+    /// grown by doubling if that hint is too small. `path` is used in error messages. The output
+    /// stops at `limit` bytes (an error beyond it): the size field is the file's own claim, and a
+    /// small damaged or hostile file could otherwise ask for any amount of memory.
+    public static func decompress(_ input: [UInt8], path: String = "<memory>", limit: Int = Int.max) throws -> [UInt8] {
         if input.isEmpty { throw DataError(.emptyFile, path: path, "empty file (0 bytes), expected a gzip stream") }
         // ISIZE of the last member: uncompressed size mod 2^32 - a good first guess.
         var hint = input.count * 2
@@ -76,7 +78,7 @@ public enum Gzip {
             let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
             if isize > 0 { hint = isize + 64 }
         }
-        var capacity = max(hint, 4096)
+        var capacity = max(min(hint, limit == Int.max ? hint : limit + 1), 4096)
         var out = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         var produced = 0
         defer { out.deallocate() }
@@ -97,6 +99,10 @@ public enum Gzip {
                     strm.next_in = base + consumed
                     strm.avail_in = uInt(chunk)
                     consumed += chunk
+                }
+                if produced > limit {
+                    throw DataError(
+                        .tooLarge, path: path, "decompresses to more than \(limit) bytes, more than this format holds")
                 }
                 if produced == capacity {
                     let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)

@@ -1,11 +1,23 @@
 import DCNetLayers
 
 extension ModelConfig {
+    /// Bounds far above any CIFAR network, low enough that a damaged or hostile configuration cannot
+    /// make the network builder allocate without limit.
+    public static let maxWidth = 16384
+    public static let maxClasses = 1000
+
     /// Reasons this configuration cannot be built or trained, each naming the command-line flag
     /// and the value (the trainer and the command line check the same rules).
     public func problems() -> [String] {
         var p: [String] = []
+        if widths.count != 3 { p.append("widths must list the 3 stages' channels (got \(widths))") }
         if widths.contains(where: { $0 <= 0 }) { p.append("--width gives a stage with no channels") }
+        if widths.contains(where: { $0 > Self.maxWidth }) {
+            p.append("--width gives a stage wider than \(Self.maxWidth) channels (got \(widths))")
+        }
+        if !(1...Self.maxClasses).contains(classes) {
+            p.append("classes must be in 1...\(Self.maxClasses) (got \(classes))")
+        }
         if !(0..<1).contains(labelSmoothing) {
             p.append("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
         }

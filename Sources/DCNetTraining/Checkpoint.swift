@@ -111,7 +111,8 @@ public enum Checkpoint {
                     + "(\(readableVersions.joined(separator: ", ")))")
         }
         if version != "1" && file.checksumScope != .wholeFile {
-            throw fail("format version \(version) needs a checksum over the whole file (crc32-file); the header was edited")
+            throw fail(
+                "format version \(version) needs a checksum over the whole file (crc32-file); the header was edited")
         }
         guard let t = file.metadata["dcnet.training"]?.data(using: .utf8),
             let p = file.metadata["dcnet.progress"]?.data(using: .utf8)
@@ -126,7 +127,7 @@ public enum Checkpoint {
             throw fail("unreadable configuration metadata: \(error)")
         }
         // Before any allocation that depends on them: a stored width of 10⁹ must not become a network.
-        let problems = config.storedProblems() + progress.problems(config: config)
+        let problems = config.problems() + progress.problems(config: config)
         if !problems.isEmpty {
             throw fail("invalid stored configuration or progress:\n  " + problems.joined(separator: "\n  "))
         }

@@ -24,7 +24,10 @@ struct ResumePlan {
             checkpoint = Checkpoint.newestValid(in: dir) { path, error in
                 console.error("skipping damaged checkpoint \(path): \(error)")
             }
-            if let c = checkpoint { config = c.config }
+            if let c = checkpoint {
+                config = c.config
+                if !c.note.isEmpty { console.print("note: " + c.note) }
+            }
         }
         var json = Array((try? JSONEncoder().encode(config)) ?? Data())
         communicator.watchdog?.enter("broadcast of the resumed configuration")

@@ -125,6 +125,26 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if let c = gradientClipNorm, !(c > 0) { p.append("--clip-norm must be positive (got \(c))") }
         if projectEvery < 0 { p.append("--project-every must be ≥ 0 (got \(projectEvery))") }
         if orthogonality < 0 { p.append("--orthogonality must be ≥ 0 (got \(orthogonality))") }
+        if let known = CIFARVariant(rawValue: dataset) {
+            if model.classes != known.classCount {
+                p.append("classes \(model.classes) does not match --dataset \(dataset) (\(known.classCount) classes)")
+            }
+        } else {
+            p.append(
+                "--dataset must be one of \(CIFARVariant.allCases.map(\.rawValue).joined(separator: ", ")) (got \(dataset))"
+            )
+        }
+        if epochs > 1_000_000 { p.append("--epochs must be at most 1000000 (got \(epochs))") }
+        if globalBatch > 1 << 20 { p.append("--batch-size must be at most \(1 << 20) (got \(globalBatch))") }
+        if microBatches > max(globalBatch, 1) {
+            p.append("--accumulate \(microBatches) is more micro-batches than the \(globalBatch) images of a step")
+        }
+        if adamBetas.count != 2 || !adamBetas.allSatisfy({ (0..<1).contains($0) }) {
+            p.append("adamBetas must be two numbers in [0, 1) (got \(adamBetas))")
+        }
+        if !(adamEpsilon > 0) { p.append("adamEpsilon must be positive (got \(adamEpsilon))") }
+        if !(stepGamma > 0) { p.append("--step-gamma must be positive (got \(stepGamma))") }
+        if !warmupEpochs.isFinite { p.append("--warmup-epochs must be finite (got \(warmupEpochs))") }
         return p + model.problems()
     }
 }

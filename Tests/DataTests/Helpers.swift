@@ -1,31 +1,9 @@
 import DCNetFormats
+import DCNetRandom
+import TestSupport
 import XCTest
 
 @testable import DCNetData
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A fresh temporary directory removed at deinit.
-final class TempDir {
-    let path: String
-    init() {
-        var template = Array("/tmp/dcnet-data-test-XXXXXX".utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(p != nil)
-        path = String(cString: p!)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-    func write(_ name: String, _ bytes: [UInt8]) {
-        let full = file(name)
-        let f = fopen(full, "wb")!
-        if !bytes.isEmpty { XCTAssertEqual(fwrite(bytes, 1, bytes.count, f), bytes.count) }
-        fclose(f)
-    }
-    func mkdir(_ name: String) { _ = Glibc.mkdir(file(name), 0o755) }
-    deinit { _ = system("rm -rf '\(path)'") }
-}
 
 /// Deterministic synthetic images (pixels vary with index, channel and position).
 func syntheticImages(count: Int, variant: CIFARVariant, seed: UInt64 = 1) -> LabeledImages {

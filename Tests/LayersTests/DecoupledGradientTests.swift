@@ -114,11 +114,11 @@ final class DecoupledGradientTests: XCTestCase {
     /// The checker must also catch a wrong term much smaller than the gradient, as a missing term
     /// would leave: the input gradient is perturbed by alternating ±10% of its RMS.
     func testCheckerCatchesAMissingTerm() {
-        final class MissingNormTerm: Layer {
+        final class PerturbedInputGradient: Layer {
             let inner = DecoupledConv2D(
                 "inner", inChannels: 3, outChannels: 4, kernel: 3, padding: 1,
                 operator: DecoupledOperator(magnitude: .tanh))
-            var name: String { "missing-term" }
+            var name: String { "perturbed-input-gradient" }
             var parameters: [Parameter] { inner.parameters }
             func build(input: Shape, arena: Arena) -> Shape { inner.build(input: input, arena: arena) }
             func forward(_ x: Tensor, mode: Mode) -> Tensor { inner.forward(x, mode: mode) }
@@ -132,7 +132,7 @@ final class DecoupledGradientTests: XCTestCase {
                 return dx
             }
         }
-        let report = checkGradients(MissingNormTerm(), input: Shape(n: 2, c: 3, h: 5, w: 5))
+        let report = checkGradients(PerturbedInputGradient(), input: Shape(n: 2, c: 3, h: 5, w: 5))
         XCTAssertGreaterThan(report.worst, 0.05, "\(report)")
     }
 }

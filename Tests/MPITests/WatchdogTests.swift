@@ -1,3 +1,4 @@
+import MPITestSupport
 import XCTest
 
 @testable import MPI
@@ -92,7 +93,8 @@ final class WatchdogTests: XCTestCase {
         comm.watchdog!.enter("late-rank test")
         if comm.rank == late { sleep(4) }
         try comm.barrier()
-        if comm.rank == 0 {
+        try comm.assertOnEveryRank("rank 0's stall warning") {
+            guard comm.rank == 0 else { return }
             let warning = try XCTUnwrap(comm.watchdog!.lastWarning, "rank 0 waited ~4 s but printed no stall warning")
             XCTAssertEqual(warning.missing, [late])
             XCTAssertEqual(warning.arrived, Array(0..<late))

@@ -1,5 +1,6 @@
 import DCNetData
 import Foundation
+import TestSupport
 import XCTest
 
 /// The built `dcnet-dist` refuses bad arguments and bad data with a non-zero exit and a message
@@ -18,7 +19,7 @@ final class CLITests: XCTestCase {
         throw XCTSkip("no binary")
     }
 
-    private var goodData: TrainingTempDir!
+    private var goodData: TempDir!
     override func setUpWithError() throws {
         goodData = try learnableDataset(train: 20, test: 10)
     }

@@ -3,6 +3,7 @@ import DCNetLayers
 import DCNetModels
 import Foundation
 import MPI
+import TestSupport
 import XCTest
 
 @testable import DCNetTraining
@@ -14,7 +15,7 @@ final class CheckpointTests: XCTestCase {
     /// step 6 resumes in the middle of the second epoch.
     private func roundTrip(_ config: TrainingConfig, n: Int) throws {
         let data = try learnableDataset(train: 60, test: 16)
-        let dirA = TrainingTempDir("ckptA"), dirB = TrainingTempDir("ckptB")
+        let dirA = TempDir("ckptA"), dirB = TempDir("ckptB")
 
         let a = try Trainer(
             config: config, options: tinyOptions(data: data.path, maxSteps: 2 * n, checkpoints: dirA.path))
@@ -79,7 +80,7 @@ final class CheckpointTests: XCTestCase {
             throw XCTSkip("python3 with numpy and safetensors is not installed (pip install numpy safetensors)")
         }
         let data = try learnableDataset(train: 32, test: 16)
-        let dir = TrainingTempDir("ckptpy")
+        let dir = TempDir("ckptpy")
         let trainer = try Trainer(
             config: tinyConfig(tinyModel(tanhConv), batch: 16),
             options: tinyOptions(data: data.path, maxSteps: 1, checkpoints: dir.path))
@@ -135,7 +136,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     private func assertRefuses(written: ModelConfig, loadedInto other: ModelConfig, mentioning needle: String) throws {
-        let dir = TrainingTempDir("ckptmm")
+        let dir = TempDir("ckptmm")
         let path = dir.file("m.safetensors")
         try writeCheckpoint(model: written, to: path)
         let contents = try Checkpoint.read(path)
@@ -166,7 +167,7 @@ final class CheckpointTests: XCTestCase {
     /// the previous one, and a resumed trainer continues from that one.
     func testTruncatedCheckpointIsSkipped() throws {
         let data = try learnableDataset(train: 48, test: 16)
-        let dir = TrainingTempDir("ckpttr")
+        let dir = TempDir("ckpttr")
         let config = tinyConfig(tinyModel(.baseline), batch: 16)
         var options = tinyOptions(data: data.path, maxSteps: 4, checkpoints: dir.path)
         options.checkpointEvery = 2

@@ -1,5 +1,6 @@
 import DCNetData
 import DCNetFormats
+import TestSupport
 import XCTest
 
 @testable import DCNetTraining
@@ -9,12 +10,10 @@ import Glibc
 #endif
 
 final class SafeTensorsTests: XCTestCase {
-    var dir = ""
-    override func setUp() {
-        var t = Array("/tmp/dcnet-st-test-XXXXXX".utf8CString)
-        dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
-    }
-    override func tearDown() { _ = system("rm -rf '\(dir)'") }
+    private var temporary: TempDir?
+    var dir: String { temporary!.path }
+    override func setUp() { temporary = TempDir("st-test") }
+    override func tearDown() { temporary = nil }
 
     func sample() -> SafeTensorsFile {
         var f = SafeTensorsFile(metadata: ["epoch": "3", "note": "quote \" backslash \\ newline \n ünï"])

@@ -4,6 +4,7 @@ import DCNetModels
 import DCNetTensor
 import Foundation
 import MPI
+import TestSupport
 import XCTest
 
 @testable import DCNetTraining
@@ -11,19 +12,6 @@ import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh temporary directory, removed at deinit.
-final class TrainingTempDir {
-    let path: String
-    init(_ tag: String = "train") {
-        var template = Array("/tmp/dcnet-\(tag)-XXXXXX".utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(p != nil, "mkdtemp failed")
-        path = String(cString: p!)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// Mean colour (R, G, B) of class k (the corners of a colour cube, then two repeats).
 let classColours: [(Int, Int, Int)] = [
@@ -84,8 +72,8 @@ func writeCIFAR10(train: LabeledImages, test: LabeledImages, to dir: String) thr
 /// so every rank can write its own copy).
 /// Four classes (black, red, green, blue) by default: a tiny CNN learns them in a few dozen steps,
 /// well past the ln 4 ≈ 1.39 loss of knowing only the class frequencies.
-func learnableDataset(train: Int = 240, test: Int = 60, seed: UInt64 = 7, classes: Int = 4) throws -> TrainingTempDir {
-    let dir = TrainingTempDir("data")
+func learnableDataset(train: Int = 240, test: Int = 60, seed: UInt64 = 7, classes: Int = 4) throws -> TempDir {
+    let dir = TempDir("data")
     try writeCIFAR10(
         train: learnableImages(count: train, seed: seed, classes: classes),
         test: learnableImages(count: test, seed: seed &+ 1000, classes: classes), to: dir.path)
@@ -176,7 +164,7 @@ func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterv
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
     p.environment = environmentWithoutMPI()
-    let out = TrainingTempDir("proc")
+    let out = TempDir("proc")
     FileManager.default.createFile(atPath: out.file("stdout"), contents: nil)
     FileManager.default.createFile(atPath: out.file("stderr"), contents: nil)
     p.standardOutput = FileHandle(forWritingAtPath: out.file("stdout"))

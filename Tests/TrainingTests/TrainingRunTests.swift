@@ -4,6 +4,7 @@ import DCNetMetrics
 import DCNetModels
 import Foundation
 import MPI
+import TestSupport
 import XCTest
 
 @testable import DCNetTraining
@@ -41,7 +42,9 @@ final class TrainingRunTests: XCTestCase {
     }
 
     /// Winograd F(4×4, 3×3) and im2col + GEMM are the same convolution up to rounding, so short
-    /// training runs under each follow the same loss curve.
+    /// training runs under each follow the same loss curve. Training amplifies the rounding
+    /// differences step by step, so the tolerance starts tight (a wrong forward or backward shows in
+    /// the first steps) and doubles per step up to 0.64%.
     func testWinogradAndGEMMTrainAlike() throws {
         let data = try learnableDataset()
         var curves: [[Float]] = []
@@ -54,8 +57,10 @@ final class TrainingRunTests: XCTestCase {
         }
         XCTAssertEqual(curves[0].count, 12)
         XCTAssertNotEqual(curves[0], curves[1], "both runs used the same algorithm")
-        for (a, b) in zip(curves[0], curves[1]) {
-            XCTAssertEqual(a, b, accuracy: 2e-3 * max(1, abs(b)), "winograd \(curves[0]) vs gemm \(curves[1])")
+        for (step, (a, b)) in zip(curves[0], curves[1]).enumerated() {
+            let tolerance = 1e-4 * Float(1 << min(step, 6))
+            XCTAssertEqual(
+                a, b, accuracy: tolerance * max(1, abs(b)), "step \(step): winograd \(curves[0]) vs gemm \(curves[1])")
         }
     }
 
@@ -90,7 +95,7 @@ final class TrainingRunTests: XCTestCase {
     /// launcher passes in DCNET_COMMIT (scripts/experiments does), so reports can name the code.
     func testMetricsRoundTripThroughTheReader() throws {
         let data = try learnableDataset(train: 32, test: 8)
-        let out = TrainingTempDir("metrics")
+        let out = TempDir("metrics")
         // 4 steps per epoch: epoch 1 ends at step 4, and --max-steps 6 stops inside epoch 2.
         var options = tinyOptions(data: data.path, maxSteps: 6)
         options.metricsPath = out.file("metrics.jsonl")
