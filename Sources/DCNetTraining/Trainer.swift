@@ -52,6 +52,9 @@ public final class Trainer {
     /// last progress line: the straggler report compares it across ranks.
     private var busySeconds = 0.0
     private var stats: [Double] = [0, 0, 0]
+    /// Step of the newest checkpoint written or resumed from: a stop without a step since then
+    /// writes none.
+    private var checkpointedStep: Int?
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
@@ -65,6 +68,10 @@ public final class Trainer {
         self.options = options
         console = Console(rank: communicator.rank)
         try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
+        // The CLI installs the handler before MPI_Init; installing again here covers a library that
+        // replaced it since, and callers that did not install it, before the long data loading.
+        PreemptionSignal.install()
+        communicator.watchdog?.stopRequested = { PreemptionSignal.received != 0 }
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
         let plan = try ResumePlan.negotiate(
             requested: requested, options: options, communicator: communicator, console: console)
@@ -158,7 +165,10 @@ public final class Trainer {
                 network.initializeParameters(using: &rng)
             }
         }
-        if let restored { progress = restored }
+        if let restored {
+            progress = restored
+            checkpointedStep = restored.globalStep
+        }
         try broadcastReplicaState()
         try verifyIdenticalReplicas()
         if let c = checkpoint {
@@ -239,7 +249,7 @@ public final class Trainer {
         let gradientsFinite = sumFloats(network.gradients, network.parameterCount).isFinite
         flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
         flags[1] = gradientsFinite ? 0 : Int32(rank + 1)
-        flags[2] = PreemptionSignal.received ? 1 : 0
+        flags[2] = PreemptionSignal.received
         communicator.watchdog?.enter("step agreement")
         try communicator.allReduce(&flags, op: .max)
         stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
@@ -257,6 +267,30 @@ public final class Trainer {
                 "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
         }
         return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
+    }
+
+    /// The stop signal any rank received (0: none), agreed by all ranks: for the points where no
+    /// step agreement follows soon (after start-up and after an evaluation).
+    private func agreedStopSignal() throws -> Int32 {
+        communicator.watchdog?.enter("stop-signal agreement")
+        return try communicator.allReduce(PreemptionSignal.received, op: .max)
+    }
+
+    /// Ends the run for a stop signal, checkpointing only when a step was taken since the last
+    /// checkpoint.
+    private func stop(by signal: Int32) throws -> Outcome {
+        let name = PreemptionSignal.name(signal)
+        if progress.globalStep == (checkpointedStep ?? 0) {
+            let newest = checkpointedStep.map { " (the checkpoint of step \($0) is the newest)" } ?? ""
+            console.print(
+                stepLosses.isEmpty
+                    ? "stopped by \(name) before training started\(newest)"
+                    : "stopped by \(name): no step since the checkpoint of step \(progress.globalStep)")
+        } else {
+            console.print("stop requested (\(name)): checkpointing at step \(progress.globalStep)")
+            try writeCheckpoint()
+        }
+        return .preempted
     }
 
     /// Runs `count` training steps from the current position, without evaluation, checkpoints or
@@ -282,8 +316,10 @@ public final class Trainer {
     /// The loop: steps with progress lines, checkpoints and stop requests; epoch summaries with
     /// their evaluations.
     public func run() throws -> Outcome {
-        PreemptionSignal.install()
-        communicator.watchdog?.stopRequested = { PreemptionSignal.received }
+        // A signal during start-up (data loading, restoring a checkpoint) is acted on here rather
+        // than at the first step, which may be far away.
+        let signal = try agreedStopSignal()
+        if signal != 0 { return try stop(by: signal) }
         report.started(self)
         while progress.epoch < config.epochs {
             let permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
@@ -299,11 +335,7 @@ public final class Trainer {
                 if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
                     report.progress(self, slowest: try straggler())
                 }
-                if step.stop {
-                    console.print("stop requested (SIGTERM/SIGUSR1): checkpointing at step \(progress.globalStep)")
-                    try writeCheckpoint()
-                    return .preempted
-                }
+                if step.stop { return try stop(by: flags[2]) }
                 if options.checkpointEvery > 0 && progress.globalStep % options.checkpointEvery == 0 {
                     try writeCheckpoint()
                 }
@@ -312,6 +344,11 @@ public final class Trainer {
             let due =
                 progress.epoch == config.epochs || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0)
             try report.epochEnded(self) { due ? try evaluateAndRecord() : nil }
+            // An evaluation can take long; a signal received during it stops the run before another step.
+            if due && progress.epoch < config.epochs {
+                let signal = try agreedStopSignal()
+                if signal != 0 { return try stop(by: signal) }
+            }
         }
         try finish(reason: nil)
         return .completed
@@ -358,5 +395,6 @@ public final class Trainer {
             Checkpoint.prune(directory: dir, keep: keep)
             console.print("checkpoint: \(path)")
         }
+        checkpointedStep = progress.globalStep
     }
 }
