@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Layers, bottom to top (each depends only on those above it in this list; docs/architecture.md):
 //   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
+//   CSignal                  the stop-signal flag and its sigaction handler (async-signal-safe C)
 //   MPI, BLAS                thin Swift wrappers; MPI also holds the collective watchdog and the
 //                            agreement of all ranks on an outcome (JobError)
 //   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O
@@ -85,6 +86,8 @@ let package = Package(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
+        .target(name: "CSignal"),
+
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
         .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
@@ -96,7 +99,7 @@ let package = Package(
         .target(name: "DCNetData", dependencies: ["DCNetFormats", "DCNetRandom"], swiftSettings: release),
         .target(
             name: "DCNetTraining",
-            dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "DCNetMetrics", "MPI", "BLAS"],
+            dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "DCNetMetrics", "MPI", "BLAS", "CSignal"],
             swiftSettings: release),
         .target(name: "DCNetEvaluation", dependencies: ["DCNetTraining", "DCNetMetrics"], swiftSettings: release),
         .target(name: "DCNetReport", dependencies: ["DCNetMetrics"], swiftSettings: release),

@@ -46,12 +46,15 @@ public final class Trainer {
     public private(set) var timing = Timing()
     /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
     public private(set) var stepLosses: [Float] = []
-    private var report: TrainingReport!
+    var report: TrainingReport!
     private var flags: [Int32] = [0, 0, 0]
     /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
     /// last progress line: the straggler report compares it across ranks.
     private var busySeconds = 0.0
     private var stats: [Double] = [0, 0, 0]
+    /// Step of the newest checkpoint written or resumed from: a stop without a step since then
+    /// writes none.
+    var checkpointedStep: Int?
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
@@ -117,6 +120,10 @@ public final class Trainer {
                         + "mpirun inside the allocation (with -x SLURM_NTASKS)")
             }
         }
+        // The CLI installs the handler before MPI_Init; installing again here covers a library that
+        // replaced it since, and callers that did not install it, before the long data loading.
+        PreemptionSignal.install()
+        communicator.watchdog?.stopRequested = { PreemptionSignal.received != 0 }
     }
 
     /// The training and test sets (the test set cut to --eval-limit), read by every rank.
@@ -158,7 +165,10 @@ public final class Trainer {
                 network.initializeParameters(using: &rng)
             }
         }
-        if let restored { progress = restored }
+        if let restored {
+            progress = restored
+            checkpointedStep = restored.globalStep
+        }
         try broadcastReplicaState()
         try verifyIdenticalReplicas()
         if let c = checkpoint {
@@ -239,7 +249,7 @@ public final class Trainer {
         let gradientsFinite = sumFloats(network.gradients, network.parameterCount).isFinite
         flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
         flags[1] = gradientsFinite ? 0 : Int32(rank + 1)
-        flags[2] = PreemptionSignal.received ? 1 : 0
+        flags[2] = PreemptionSignal.received
         communicator.watchdog?.enter("step agreement")
         try communicator.allReduce(&flags, op: .max)
         stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
@@ -282,8 +292,10 @@ public final class Trainer {
     /// The loop: steps with progress lines, checkpoints and stop requests; epoch summaries with
     /// their evaluations.
     public func run() throws -> Outcome {
-        PreemptionSignal.install()
-        communicator.watchdog?.stopRequested = { PreemptionSignal.received }
+        // A signal during start-up (data loading, restoring a checkpoint) is acted on here rather
+        // than at the first step, which may be far away.
+        let signal = try agreedStopSignal()
+        if signal != 0 { return try stop(by: signal) }
         try report.started(self)
         while progress.epoch < config.epochs {
             let permutation = DataOrder.permutation(count: trainSet.count, seed: config.seed, epoch: progress.epoch)
@@ -299,11 +311,7 @@ public final class Trainer {
                 if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
                     try report.progress(self, slowest: try straggler())
                 }
-                if step.stop {
-                    console.print("stop requested (SIGTERM/SIGUSR1): checkpointing at step \(progress.globalStep)")
-                    try writeCheckpoint()
-                    return .preempted
-                }
+                if step.stop { return try stop(by: flags[2]) }
                 if options.checkpointEvery > 0 && progress.globalStep % options.checkpointEvery == 0 {
                     try writeCheckpoint()
                 }
@@ -312,6 +320,11 @@ public final class Trainer {
             let due =
                 progress.epoch == config.epochs || (options.evalEvery > 0 && progress.epoch % options.evalEvery == 0)
             try report.epochEnded(self) { due ? try evaluateAndRecord() : nil }
+            // An evaluation can take long; a signal received during it stops the run before another step.
+            if due && progress.epoch < config.epochs {
+                let signal = try agreedStopSignal()
+                if signal != 0 { return try stop(by: signal) }
+            }
         }
         try finish(reason: nil)
         return .completed
@@ -335,28 +348,5 @@ public final class Trainer {
         let median = busy.sorted()[(busy.count - 1) / 2]
         guard let slowest = busy.indices.max(by: { busy[$0] < busy[$1] }) else { return nil }
         return (slowest, watchdog.hosts[slowest], median > 0 ? busy[slowest] / median - 1 : 0)
-    }
-
-    private func finish(reason: String?) throws {
-        if let reason { console.print("stopping: \(reason)") }
-        if reason != nil && options.evalEvery > 0 { try report.evaluated(self, try evaluate()) }
-        try writeCheckpoint()
-    }
-
-    /// Rank 0 writes (temporary file, fsync, rename, checksum inside); all ranks learn whether it
-    /// worked from the status all-reduce, which is also the barrier after the write.
-    public func writeCheckpoint() throws {
-        guard let dir = options.checkpointDirectory else { return }
-        progress.adamSteps = optimizer.adamSteps
-        let progress = progress, network = network, optimizer = optimizer, config = config
-        let console = console, keep = options.keep
-        try communicator.agree(console: console, what: "writing a checkpoint") {
-            guard communicator.rank == 0 else { return }
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)
-            try Checkpoint.write(to: path, network: network, optimizer: optimizer, config: config, progress: progress)
-            Checkpoint.prune(directory: dir, keep: keep)
-            console.print("checkpoint: \(path)")
-        }
     }
 }

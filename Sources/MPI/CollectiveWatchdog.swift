@@ -81,7 +81,7 @@ public final class CollectiveWatchdog {
 
     /// Seconds spent blocked in waits (time the local rank could not compute).
     public private(set) var blockedSeconds = 0.0
-    /// Whether the process has been asked to stop (its SIGTERM/SIGUSR1 flag). A rank that has been
+    /// Whether the process has been asked to stop (its SIGTERM/SIGUSR1/SIGINT flag). A rank that has been
     /// blocked for a while when the launcher signals it is usually being killed because the
     /// launcher lost a node (OpenMPI's keepalive ends such a job with SIGTERM, then SIGKILL 1 s
     /// later), before any collective timeout: it then names the missing ranks at once.

@@ -267,6 +267,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let config = try trainingConfig(), options = runOptions()
+        // Before MPI_Init and data loading: until then SIGTERM, SIGUSR1 and SIGINT would kill the
+        // rank (their default action) instead of ending the run cleanly.
+        PreemptionSignal.install()
         runJob { _ in
             let trainer = try Trainer(config: config, options: options)
             _ = try trainer.run()
