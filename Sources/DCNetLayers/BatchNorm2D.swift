@@ -47,7 +47,7 @@ public final class BatchNorm2D: Layer {
     }
 
     public func build(input: Shape, arena: Arena) -> Shape {
-        precondition(input.c == channels, "\(name): expects \(channels) channels, got \(input)")
+        alwaysPrecondition(input.c == channels, "\(name): expects \(channels) channels, got \(input)")
         runningMean = arena.floats(channels)
         runningVariance = arena.floats(channels)
         runningVariance.update(repeating: 1, count: channels)

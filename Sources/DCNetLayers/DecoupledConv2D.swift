@@ -79,7 +79,7 @@ public final class DecoupledConv2D: Layer {
     }
 
     public func build(input: Shape, arena: Arena) -> Shape {
-        precondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
+        alwaysPrecondition(input.c == inChannels, "\(name): expects \(inChannels) channels, got \(input)")
         let g = ConvGeometry(
             channels: inChannels, height: input.h, width: input.w,
             kernel: kernel, stride: stride, padding: padding)

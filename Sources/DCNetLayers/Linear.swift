@@ -19,7 +19,7 @@ public final class Linear: Layer {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func build(input: Shape, arena: Arena) -> Shape {
-        precondition(input.perSample == inFeatures, "\(name): expects \(inFeatures) features, got \(input)")
+        alwaysPrecondition(input.perSample == inFeatures, "\(name): expects \(inFeatures) features, got \(input)")
         let out = Shape(n: input.n, c: outFeatures)
         output = arena.tensor(out); inputGradient = arena.tensor(input)
         return out

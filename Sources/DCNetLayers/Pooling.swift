@@ -74,13 +74,13 @@ public final class AvgPool2D: Layer {
         inputShape = input
         let out: Shape
         if let size, let stride {
-            precondition(
+            alwaysPrecondition(
                 size <= input.h && size <= input.w && stride > 0,
                 "\(name): \(size)×\(size) window, stride \(stride) on \(input)")
             window = size; step = stride
             out = Shape(n: input.n, c: input.c, h: (input.h - size) / stride + 1, w: (input.w - size) / stride + 1)
         } else {
-            precondition(input.h == input.w, "\(name): global pooling of a non-square map \(input)")
+            alwaysPrecondition(input.h == input.w, "\(name): global pooling of a non-square map \(input)")
             window = input.h; step = input.h
             out = Shape(n: input.n, c: input.c, h: 1, w: 1)
         }

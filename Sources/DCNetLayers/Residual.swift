@@ -46,7 +46,7 @@ public final class ResidualUnit: Layer {
     public func build(input: Shape, arena: Arena) -> Shape {
         let out = main.build(input: input, arena: arena)
         let shortcutOut = shortcut?.build(input: input, arena: arena) ?? input
-        precondition(out == shortcutOut, "\(name): main branch \(out) and shortcut \(shortcutOut) differ")
+        alwaysPrecondition(out == shortcutOut, "\(name): main branch \(out) and shortcut \(shortcutOut) differ")
         sum = arena.tensor(out)
         inputGradient = arena.tensor(input)
         _ = activation?.build(input: out, arena: arena)

@@ -28,7 +28,7 @@ public final class SoftmaxCrossEntropy {
     /// Returns the mean loss and the number of correct top-1 predictions.
     public func forward(logits: Tensor, labels: UnsafePointer<Int32>) -> (loss: Float, correct: Int) {
         let N = logits.shape.n, K = classes
-        precondition(logits.shape.perSample == K)
+        alwaysPrecondition(logits.shape.perSample == K)
         self.labels = labels; batch = N
         var total = 0.0, correct = 0
         let offTarget = labelSmoothing / Float(K), onTarget = 1 - labelSmoothing + offTarget

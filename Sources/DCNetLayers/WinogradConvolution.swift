@@ -43,7 +43,7 @@ struct WinogradConvolution {
 
     init(geometry: ConvGeometry, outChannels: Int, batch: Int, arena: Arena) {
         guard let tiling = WinogradTiling(geometry) else {
-            preconditionFailure("Winograd F(4×4, 3×3) does not apply to \(geometry)")
+            fatalError("Winograd F(4×4, 3×3) does not apply to \(geometry)")
         }
         self.geometry = geometry; self.tiling = tiling; self.outChannels = outChannels
         let K = outChannels, C = geometry.channels, tiles = tiling.tilesPerImage

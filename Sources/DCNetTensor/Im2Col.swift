@@ -4,7 +4,7 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public let kernel: Int, stride: Int, padding: Int
 
     public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(channels > 0 && height > 0 && width > 0 && kernel > 0 && stride > 0 && padding >= 0)
+        alwaysPrecondition(channels > 0 && height > 0 && width > 0 && kernel > 0 && stride > 0 && padding >= 0)
         self.channels = channels; self.height = height; self.width = width
         self.kernel = kernel; self.stride = stride; self.padding = padding
     }

@@ -30,17 +30,17 @@ public struct Tensor: @unchecked Sendable {
     public func zero() { data.update(repeating: 0, count: count) }
     public func fill(_ v: Float) { data.update(repeating: v, count: count) }
     public func copy(from other: Tensor) {
-        precondition(other.count == count, "copy between tensors of \(other.shape) and \(shape)")
+        alwaysPrecondition(other.count == count, "copy between tensors of \(other.shape) and \(shape)")
         data.update(from: other.data, count: count)
     }
     /// The same memory seen with another shape of equal element count.
     public func reshaped(_ s: Shape) -> Tensor {
-        precondition(s.count == count, "reshape \(shape) to \(s)")
+        alwaysPrecondition(s.count == count, "reshape \(shape) to \(s)")
         return Tensor(data: data, shape: s)
     }
     /// The first `n` samples of the batch (for a final partial batch).
     public func prefix(samples n: Int) -> Tensor {
-        precondition(n <= shape.n)
+        alwaysPrecondition(n >= 0 && n <= shape.n, "prefix of \(n) samples of \(shape)")
         var s = shape; s.n = n
         return Tensor(data: data, shape: s)
     }
@@ -88,4 +88,16 @@ public final class Arena: @unchecked Sendable {
     public func tensor(_ shape: Shape) -> Tensor { Tensor(data: floats(shape.count), shape: shape) }
 
     deinit { for b in blocks { b.deallocate() } }
+}
+
+/// A check that stays on in every build. The kernel modules are compiled with -Ounchecked, which
+/// turns `precondition` into an assumption; the checks that guard memory (shapes when layers are
+/// built, tensor views and copies, convolution geometry) use this instead. They run once per layer
+/// build or per call, never per element, so they cost nothing measurable.
+@inline(__always)
+public func alwaysPrecondition(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = "",
+    file: StaticString = #fileID, line: UInt = #line
+) {
+    if !condition() { fatalError(message(), file: file, line: line) }
 }
