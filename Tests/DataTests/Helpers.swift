@@ -38,17 +38,19 @@ func writeSplit(
     return out
 }
 
-/// Asserts `body` throws a DataError of `kind` whose text contains `fileName`.
+/// Asserts `body` throws a DataError of `kind` whose text contains every one of `needles`.
 func assertDataError(
-    _ kind: DataError.Kind, mentioning fileName: String, file: StaticString = #filePath,
+    _ kind: DataError.Kind, mentioning needles: String..., file: StaticString = #filePath,
     line: UInt = #line, _ body: () throws -> Void
 ) {
     do {
         try body()
-        XCTFail("expected \(kind) error mentioning \(fileName), got success", file: file, line: line)
+        XCTFail("expected \(kind) error mentioning \(needles), got success", file: file, line: line)
     } catch let e as DataError {
         XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
-        XCTAssertTrue("\(e)".contains(fileName), "message does not name \(fileName): \(e)", file: file, line: line)
+        for needle in needles {
+            XCTAssertTrue("\(e)".contains(needle), "message does not say \(needle): \(e)", file: file, line: line)
+        }
     } catch {
         XCTFail("unexpected error type: \(error)", file: file, line: line)
     }

@@ -110,14 +110,9 @@ final class ReaderTests: XCTestCase {
         writeSplit(
             syntheticImages(count: 10, variant: .cifar10), variant: .cifar10, split: .train, into: dir, gzip: true)
         unlink(dir.file("data_batch_4.bin.gz"))
-        do {
+        assertDataError(.missingFile, mentioning: "data_batch_4.bin", "data_batch_4.bin.gz") {
             _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .train)
-            XCTFail("expected missing file")
-        } catch let e as DataError {
-            XCTAssertEqual(e.kind, .missingFile)
-            let text = "\(e)"
-            XCTAssertTrue(text.contains("data_batch_4.bin") && text.contains("data_batch_4.bin.gz"), text)
-        } catch { XCTFail("\(error)") }
+        }
     }
 
     func testPartialRecord() {
@@ -126,15 +121,9 @@ final class ReaderTests: XCTestCase {
             var recs = syntheticImages(count: 3, variant: .cifar10).encodedRecords(variant: .cifar10)
             recs.removeLast(17)
             if gz { dir.write("test_batch.bin.gz", Gzip.compress(recs)) } else { dir.write("test_batch.bin", recs) }
-            do {
+            assertDataError(.partialRecord, mentioning: "test_batch.bin", "\(3 * 3073 - 17)", "3073") {
                 _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test)
-                XCTFail("expected partial record error")
-            } catch let e as DataError {
-                XCTAssertEqual(e.kind, .partialRecord)
-                let text = "\(e)"
-                XCTAssertTrue(text.contains("test_batch.bin"), text)
-                XCTAssertTrue(text.contains("\(3 * 3073 - 17)") && text.contains("3073"), text)
-            } catch { XCTFail("\(error)") }
+            }
         }
         // A CIFAR-10 file read as CIFAR-100 is also caught (3073·2 is not a multiple of 3074).
         let dir = TempDir()
@@ -149,15 +138,9 @@ final class ReaderTests: XCTestCase {
         var recs = syntheticImages(count: 4, variant: .cifar10).encodedRecords(variant: .cifar10)
         recs[2 * 3073] = 10
         dir.write("test_batch.bin", recs)
-        do {
+        assertDataError(.labelOutOfRange, mentioning: "test_batch.bin", "record 2", "label 10") {
             _ = try CIFAR.load(directory: dir.path, variant: .cifar10, split: .test)
-            XCTFail("expected label error")
-        } catch let e as DataError {
-            XCTAssertEqual(e.kind, .labelOutOfRange)
-            let text = "\(e)"
-            XCTAssertTrue(
-                text.contains("test_batch.bin") && text.contains("record 2") && text.contains("label 10"), text)
-        } catch { XCTFail("\(error)") }
+        }
 
         let dir100 = TempDir()
         var r100 = syntheticImages(count: 3, variant: .cifar100).encodedRecords(variant: .cifar100)

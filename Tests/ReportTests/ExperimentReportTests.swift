@@ -28,23 +28,12 @@ final class ExperimentReportTests: XCTestCase {
         try Data((configLine("sphere-cos") + "\n" + #"{"kind":"progress","step":50,"loss":2.1}"# + "\n").utf8)
             .write(to: partial.appendingPathComponent("metrics.jsonl"))
         // Attacks: tanh-cos is more robust under white-box FGSM.
-        try writeAttacks(
-            "baseline",
-            [
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"#
-                    + #""clean_accuracy":0.70,"adversarial_accuracy":0.30,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"#
-                    + #""clean_accuracy":0.70,"adversarial_accuracy":0.10,"images":10000}"#,
-            ])
+        try writeAttacks("baseline", [attack(eps: 2, clean: 0.70, adv: 0.30), attack(eps: 8, clean: 0.70, adv: 0.10)])
         try writeAttacks(
             "tanh-cos",
             [
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":2,"steps":1,"#
-                    + #""clean_accuracy":0.74,"adversarial_accuracy":0.41,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"#
-                    + #""clean_accuracy":0.74,"adversarial_accuracy":0.20,"images":10000}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"black-box","source":"baseline","epsilon_pixels":8,"#
-                    + #""steps":1,"clean_accuracy":0.74,"adversarial_accuracy":0.35,"images":10000}"#,
+                attack(eps: 2, clean: 0.74, adv: 0.41), attack(eps: 8, clean: 0.74, adv: 0.20),
+                attack(eps: 8, clean: 0.74, adv: 0.35, source: "baseline"),
             ])
     }
 
@@ -280,6 +269,13 @@ final class ExperimentReportTests: XCTestCase {
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(
             to: directory.appendingPathComponent("metrics.jsonl"))
+    }
+
+    /// One FGSM attack record: white-box, or black-box from `source`.
+    func attack(eps: Int, clean: Double, adv: Double, source: String? = nil) -> String {
+        let mode = source.map { #""mode":"black-box","source":"\#($0)""# } ?? #""mode":"white-box""#
+        return #"{"kind":"attack","method":"fgsm",\#(mode),"epsilon_pixels":\#(eps),"steps":1,"#
+            + #""clean_accuracy":\#(clean),"adversarial_accuracy":\#(adv),"images":10000}"#
     }
 
     private func writeAttacks(_ run: String, _ lines: [String]) throws {

@@ -5,6 +5,11 @@ import XCTest
 @testable import DCNetReport
 
 final class MetricsLogTests: XCTestCase {
+    /// An epoch record with its test accuracy, as one line.
+    func epoch(_ n: Int, _ accuracy: Double) -> String {
+        #"{"kind":"epoch","epoch":\#(n),"test_accuracy":\#(accuracy)}"# + "\n"
+    }
+
     private let config =
         #"{"kind":"config","run":"tanh-cos","config":{"epochs":3,"model":"cnn9","lr":0.1},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --operator tanh"}"#
 
@@ -51,9 +56,9 @@ final class MetricsLogTests: XCTestCase {
     func testMalformedMiddleLineNamesFileAndLine() throws {
         let text =
             config + "\n"
-            + #"{"kind":"epoch","epoch":1,"test_accuracy":0.48}"# + "\n"
+            + epoch(1, 0.48)
             + #"{"kind":"epoch","epoch":2,,"test_accuracy":0.5}"# + "\n"
-            + #"{"kind":"epoch","epoch":3,"test_accuracy":0.55}"# + "\n"
+            + epoch(3, 0.55)
         let url = try temporaryFile(text)
         XCTAssertThrowsError(try MetricsLog.read(path: url.path)) { error in
             guard case MetricsLogError.malformedLine(let file, let line, _, _) = error else {
@@ -87,13 +92,13 @@ final class MetricsLogTests: XCTestCase {
         // Killed while writing epoch 3; resumed from the epoch-2 checkpoint, appending to the file.
         let text =
             config + "\n"
-            + #"{"kind":"epoch","epoch":1,"test_accuracy":0.40}"# + "\n"
-            + #"{"kind":"epoch","epoch":2,"test_accuracy":0.50}"# + "\n"
+            + epoch(1, 0.40)
+            + epoch(2, 0.50)
             + #"{"kind":"progress","step":700,"loss":1.1}"# + "\n"
             + #"{"kind":"epoch","epoch":3,"test_acc"# + config.replacingOccurrences(of: "abc123", with: "def456") + "\n"
             + #"{"kind":"progress","step":600,"loss":1.2}"# + "\n"
-            + #"{"kind":"epoch","epoch":2,"test_accuracy":0.52}"# + "\n"
-            + #"{"kind":"epoch","epoch":3,"test_accuracy":0.60}"# + "\n"
+            + epoch(2, 0.52)
+            + epoch(3, 0.60)
         let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
         XCTAssertEqual(metrics.epochs.map(\.epoch), [1, 2, 3])
         XCTAssertEqual(metrics.epochs.map(\.testAccuracy), [0.40, 0.52, 0.60])
@@ -112,7 +117,7 @@ final class MetricsLogTests: XCTestCase {
     }
 
     func testTrailingNULPaddingAfterACrash() throws {
-        var data = Data((config + "\n" + #"{"kind":"epoch","epoch":1,"test_accuracy":0.4}"# + "\n").utf8)
+        var data = Data((config + "\n" + epoch(1, 0.4)).utf8)
         data.append(contentsOf: [0, 0, 0, 0])
         XCTAssertEqual(try MetricsLog.parse(data, fileName: "m.jsonl").epochs.count, 1)
     }

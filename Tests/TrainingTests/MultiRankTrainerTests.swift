@@ -94,15 +94,24 @@ final class MultiRankTrainerTests: XCTestCase {
         return (verdict[0], verdict[1])
     }
 
+    /// Step losses and final parameters of `d` (from `oneVersusAll`) within relative tolerances.
+    private func assertClose(
+        _ d: (loss: Double, parameters: Double), _ what: String, loss: Double = 1e-4, parameters: Double = 1e-3,
+        line: UInt = #line
+    ) {
+        XCTAssertLessThan(
+            d.loss, loss, "\(world.size) ranks \(what): step losses differ from one rank by \(d.loss) (relative)",
+            line: line)
+        XCTAssertLessThan(
+            d.parameters, parameters, "final parameters differ from one rank by \(d.parameters) (relative L2)",
+            line: line)
+    }
+
     func testOneRankEqualsNRanksSyncBatchNorm() throws {
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.syncBatchNorm = true
         config.augment = true
-        let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(
-            d.loss, 1e-4,
-            "\(world.size) ranks with synchronised BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
-        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ from one rank by \(d.parameters) (relative L2)")
+        assertClose(try oneVersusAll(config, steps: 4), "with synchronised BatchNorm")
     }
 
     /// bfloat16 gradient exchange: close to the Float32 one-rank run (8-bit rounding of every
@@ -111,10 +120,7 @@ final class MultiRankTrainerTests: XCTestCase {
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.syncBatchNorm = true
         let d = try oneVersusAll(config, steps: 4, compression: .bf16)
-        XCTAssertLessThan(
-            d.loss, 2e-2,
-            "\(world.size) ranks with bf16 gradients: step losses differ from one rank by \(d.loss) (relative)")
-        XCTAssertLessThan(d.parameters, 2e-2, "final parameters differ from one rank by \(d.parameters) (relative L2)")
+        assertClose(d, "with bf16 gradients", loss: 2e-2, parameters: 2e-2)
         if world.size > 1 {
             XCTAssertGreaterThan(
                 d.parameters, 1e-7,
@@ -127,11 +133,7 @@ final class MultiRankTrainerTests: XCTestCase {
     func testOneRankEqualsNRanksWithoutBatchNorm() throws {
         var config = tinyConfig(tinyModel(.baseline, batchNorm: false), batch: globalBatch, lr: 0.02)
         config.augment = true
-        let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(
-            d.loss, 1e-4,
-            "\(world.size) ranks without BatchNorm: step losses differ from one rank by \(d.loss) (relative)")
-        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ from one rank by \(d.parameters) (relative L2)")
+        assertClose(try oneVersusAll(config, steps: 4), "without BatchNorm")
     }
 
     /// Control for the two tests above: per-rank BatchNorm statistics do change the losses with
@@ -155,13 +157,9 @@ final class MultiRankTrainerTests: XCTestCase {
         config.accumulation = 2
         var reference = config
         reference.accumulation = 2 * world.size
-        let d = try oneVersusAll(config, steps: 4, reference: reference)
-        XCTAssertLessThan(
-            d.loss, 1e-4,
-            "\(world.size) ranks × 2 micro-batches without BatchNorm differ from \(2 * world.size) micro-batches on "
-                + "one rank by \(d.loss) (relative)"
-        )
-        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
+        assertClose(
+            try oneVersusAll(config, steps: 4, reference: reference),
+            "× 2 micro-batches without BatchNorm (against \(2 * world.size) micro-batches on one rank)")
     }
 
     /// With BatchNorm the statistics are per micro-batch: with --sync-batchnorm, micro-batch k is
@@ -170,11 +168,7 @@ final class MultiRankTrainerTests: XCTestCase {
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.syncBatchNorm = true
         config.accumulation = 2
-        let d = try oneVersusAll(config, steps: 4)
-        XCTAssertLessThan(
-            d.loss, 1e-4,
-            "\(world.size) ranks × 2 synchronised micro-batches differ from one rank × 2 by \(d.loss) (relative)")
-        XCTAssertLessThan(d.parameters, 1e-3, "final parameters differ by \(d.parameters) (relative L2)")
+        assertClose(try oneVersusAll(config, steps: 4), "× 2 synchronised micro-batches (against one rank × 2)")
     }
 
     /// Without synchronisation each rank normalises each of its micro-batches alone: N ranks × K
