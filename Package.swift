@@ -126,7 +126,7 @@ let package = Package(
             dependencies: [
                 "DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics", "TestSupport", "MPITestSupport",
             ]),
-        .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics"]),
-        .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics"]),
+        .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics", "TestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import DCNetMetrics
 import Foundation
+import TestSupport
 import XCTest
 
 final class MetricsSchemaTests: XCTestCase {
@@ -103,9 +104,8 @@ final class MetricsSchemaTests: XCTestCase {
     }
 
     func testWriterAppendsAndTheReaderReadsEveryKind() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("run/metrics.jsonl").path
+        let directory = TempDir("metrics")
+        let path = directory.file("run/metrics.jsonl")
         try MetricsWriter(path: path).append(Array(Self.everyKind.prefix(2)))
         // A resumed run opens the file again and appends.
         let resumed = try MetricsWriter(path: path)

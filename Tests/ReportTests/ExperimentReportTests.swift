@@ -1,5 +1,6 @@
 import DCNetMetrics
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -9,11 +10,12 @@ import FoundationXML
 #endif
 
 final class ExperimentReportTests: XCTestCase {
+    private var directory: TempDir!
     private var suite: URL!
 
     override func setUpWithError() throws {
-        suite = FileManager.default.temporaryDirectory.appendingPathComponent("suite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: suite, withIntermediateDirectories: true)
+        directory = TempDir("suite")
+        suite = URL(fileURLWithPath: directory.path)
         // Test accuracies per epoch; losses fall linearly.
         try writeRun(
             "baseline", accuracies: [0.40, 0.55, 0.62, 0.71, 0.70], imagesPerSecond: [200, 240, 250, 245, 260])
@@ -38,7 +40,7 @@ final class ExperimentReportTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: suite)
+        directory = nil
     }
 
     private var groups: [ExperimentGroup] {

@@ -1,5 +1,6 @@
 import DCNetMetrics
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -168,9 +169,9 @@ final class MetricsLogTests: XCTestCase {
     }
 
     private func temporaryFile(_ text: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).jsonl")
-        try Data(text.utf8).write(to: url)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        let directory = TempDir("metrics")
+        directory.write("metrics.jsonl", Array(text.utf8))
+        addTeardownBlock { _ = directory }  // kept until the test ends
+        return URL(fileURLWithPath: directory.file("metrics.jsonl"))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -138,8 +139,8 @@ final class SVGPlotTests: XCTestCase {
     }
 
     func testWriteProducesAParsableFile() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("svgplot-\(UUID().uuidString).svg")
-        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = TempDir("svgplot")
+        let url = URL(fileURLWithPath: directory.file("plot.svg"))
         try SVGPlot(title: "t", xLabel: "x", yLabel: "y", series: [.init(name: "a", xy: [(0, 1), (1, 2)])]).write(
             to: url)
         let parser = try XCTUnwrap(XMLParser(contentsOf: url))

@@ -1,4 +1,5 @@
 import DCNetData
+import DCNetFormats
 import Foundation
 import TestSupport
 import XCTest
@@ -86,5 +87,37 @@ final class CLITests: XCTestCase {
             try binary(), ["train", "--data", goodData.path, "--batch-size", "4", "--eval-limit", "4"] + small)
         XCTAssertEqual(r.status, 0, "stdout:\n\(r.stdout)\nstderr:\n\(r.stderr)")
         XCTAssertTrue(r.stdout.contains("max-steps"), r.stdout)
+    }
+
+    /// `eval` and `inspect` on a checkpoint directory and on files: eval takes the newest readable
+    /// checkpoint of a directory (as `attack` does), inspect exits 1 on a damaged file.
+    func testEvalTakesADirectoryAndInspectRefusesADamagedFile() throws {
+        let run = TempDir("cli-ckpt")
+        let train = try runProcess(
+            try binary(),
+            ["train", "--data", goodData.path, "--batch-size", "4", "--eval-every", "0", "--checkpoint-dir", run.path]
+                + small)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let checkpoint = run.file("ckpt-00000001.safetensors")
+        let eval = try runProcess(try binary(), ["eval", "--checkpoint", run.path, "--data", goodData.path])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.contains(checkpoint) && eval.stdout.contains("test accuracy"), eval.stdout)
+
+        let inspect = try runProcess(try binary(), ["inspect", checkpoint])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        for needle in [
+            "version 2", "checksum: ok (CRC-32 of the whole file", "global step 1", "param/classifier.weight",
+        ] {
+            XCTAssertTrue(inspect.stdout.contains(needle), "inspect does not print \(needle):\n\(inspect.stdout)")
+        }
+        var bytes = try FileIO.readAll(checkpoint)
+        bytes[bytes.count / 2] ^= 0x10
+        run.write("damaged.safetensors", bytes)
+        try assertRejected(
+            ["inspect", run.file("damaged.safetensors")], mentions: ["damaged.safetensors", "checksum"])
+        // An empty directory: a clear message, not a crash, on eval.
+        run.mkdir("empty")
+        try assertRejected(
+            ["eval", "--checkpoint", run.file("empty"), "--data", goodData.path], mentions: ["empty", "no checkpoint"])
     }
 }
