@@ -93,7 +93,8 @@ public enum Checkpoint {
             metadataProtected
                 ? ""
                 : "\(path): checkpoint format version \(version): its configuration and progress are not covered by "
-                    + "the checksum (only the tensors are); checkpoints written from now on are version \(formatVersion)"
+                    + "the checksum (only the tensors are); checkpoints written from now on are version "
+                    + formatVersion
         }
     }
 

@@ -131,7 +131,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             }
         } else {
             p.append(
-                "--dataset must be one of \(CIFARVariant.allCases.map(\.rawValue).joined(separator: ", ")) (got \(dataset))"
+                "--dataset must be one of \(CIFARVariant.allCases.map(\.rawValue).joined(separator: ", ")) "
+                    + "(got \(dataset))"
             )
         }
         if epochs > 1_000_000 { p.append("--epochs must be at most 1000000 (got \(epochs))") }

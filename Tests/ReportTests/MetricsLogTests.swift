@@ -12,16 +12,20 @@ final class MetricsLogTests: XCTestCase {
     }
 
     private let config =
-        #"{"kind":"config","run":"tanh-cos","config":{"epochs":3,"model":"cnn9","lr":0.1},"commit":"abc123","date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --operator tanh"}"#
+        #"{"kind":"config","run":"tanh-cos","config":{"epochs":3,"model":"cnn9","lr":0.1},"commit":"abc123","#
+        + #""date":"2025-01-01T00:00:00Z","command":"dcnet-dist train --operator tanh"}"#
 
     func testReadsAllKindsAndSkipsUnknownOnes() throws {
         let text =
             [
                 config,
-                #"{"kind":"progress","step":120,"epoch":1,"loss":1.93,"accuracy":0.31,"images_per_s":210.5,"lr":0.05,"eta_s":300}"#,
-                #"{"kind":"epoch","epoch":1,"step":391,"train_loss":1.6,"train_accuracy":0.40,"test_loss":1.46,"test_accuracy":0.48,"images_per_s":240.1,"wall_s":139.1,"lr":0.05}"#,
+                #"{"kind":"progress","step":120,"epoch":1,"loss":1.93,"accuracy":0.31,"images_per_s":210.5,"#
+                    + #""lr":0.05,"eta_s":300}"#,
+                #"{"kind":"epoch","epoch":1,"step":391,"train_loss":1.6,"train_accuracy":0.40,"test_loss":1.46,"#
+                    + #""test_accuracy":0.48,"images_per_s":240.1,"wall_s":139.1,"lr":0.05}"#,
                 #"{"kind":"histogram","values":[1,2,3]}"#,
-                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"clean_accuracy":0.80,"adversarial_accuracy":0.12,"images":10000}"#,
+                #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8,"steps":1,"#
+                    + #""clean_accuracy":0.80,"adversarial_accuracy":0.12,"images":10000}"#,
             ].joined(separator: "\n") + "\n"
         let metrics = try MetricsLog.parse(Data(text.utf8), fileName: "m.jsonl")
         XCTAssertEqual(metrics.config?.run, "tanh-cos")

@@ -380,10 +380,12 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         """.write(toFile: stub, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
         try """
-        {"name": "tiny", "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
+        {"name": "tiny",
+         "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
          "train_flags": ["--width", "0.25"],
          "runs": [{"name": "a", "flags": ["--operator", "baseline"]}, {"name": "b", "flags": ["--operator", "tanh"]}],
-         "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"], "black_box": [{"source": "a", "targets": ["b"]}]},
+         "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"],
+                     "black_box": [{"source": "a", "targets": ["b"]}]},
          "groups": []}
         """.write(toFile: definition, atomically: true, encoding: .utf8)
         let suite = dir + "/suite"

@@ -148,7 +148,8 @@ final class SafeTensorsTests: XCTestCase {
         expectError(
             .offsetsOutOfRange,
             raw(
-                #"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}"#,
+                #"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"#
+                    + #""b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}"#,
                 data: [1, 2, 3, 4]))
         expectError(.truncated, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2]))
         expectError(.badJSON, raw(#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}"#, data: [1, 2, 3, 4]))
