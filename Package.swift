@@ -15,8 +15,9 @@
 //   DCNetEvaluation          a checkpoint restored on every rank, evaluation, adversarial attacks
 //   DCNetReport              Markdown + SVG experiment reports (Foundation only)
 //   dcnet-dist               the command-line tool
-// The numerical kernels are compiled without overflow/bounds checks in release builds (their
-// indexing is validated when layers are built). Everything else keeps Swift's checked -O: a
+// The numerical kernels are compiled without overflow/bounds checks in release builds; the checks
+// that guard their memory (shapes when layers are built, tensor views, convolution geometry) use
+// `alwaysPrecondition`, which -Ounchecked keeps (it drops `precondition`). Everything else keeps Swift's checked -O: a
 // release build of the training module with -Ounchecked crashed in an error path after loading a
 // checkpoint (swift_getErrorValue on a bad pointer; Swift 6.3.1).
 //
