@@ -26,6 +26,18 @@ public enum DataOrder {
 
     /// A uniformly random permutation of `0..<count` (Fisher–Yates driven by
     /// xoshiro256** seeded from (seed, epoch)). Same on every rank and platform.
+    /// The held-out validation images of a training set of `count`: `size` indices chosen by a
+    /// fixed seed (the same for every run seed and rank count, so runs compare on the same images),
+    /// and the remaining training indices, both in ascending order.
+    public static func validationSplit(count: Int, size: Int) -> (train: [Int], validation: [Int]) {
+        let chosen = permutation(count: count, seed: validationSeed, epoch: 0).prefix(max(0, min(size, count)))
+        let validation = chosen.sorted()
+        var held = [Bool](repeating: false, count: count)
+        for i in validation { held[i] = true }
+        return ((0..<count).filter { !held[$0] }, validation)
+    }
+    static let validationSeed: UInt64 = 0x7661_6C69_6461_7465  // "validate"
+
     public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
         precondition(count >= 0)
         var p = Array(0..<count)

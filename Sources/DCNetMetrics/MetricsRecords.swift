@@ -85,6 +85,9 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var imagesPerSecond: Double?
     public var wallSeconds: Double?
     public var learningRate: Double?
+    /// On the images held out by `--validation` (absent without it).
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
 
     public init(
         epoch: Int, step: Int? = nil, trainLoss: Double? = nil, trainAccuracy: Double? = nil,
@@ -106,6 +109,7 @@ public struct EpochRecord: Sendable, Equatable, Codable {
         case epoch, step
         case trainLoss = "train_loss", trainAccuracy = "train_accuracy"
         case testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case validationLoss = "validation_loss", validationAccuracy = "validation_accuracy"
         case imagesPerSecond = "images_per_s", wallSeconds = "wall_s", learningRate = "lr"
     }
 }

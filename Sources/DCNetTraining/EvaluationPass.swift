@@ -20,9 +20,12 @@ extension Trainer {
 
     /// Evaluation-mode pass over the test set: each rank takes a contiguous shard, so every image is
     /// counted exactly once whatever the rank count; sums are all-reduced.
-    public func evaluate() throws -> Evaluation {
+    public func evaluate() throws -> Evaluation { try evaluate(testSet) }
+
+    /// The same pass over another labelled set (the validation images).
+    public func evaluate(_ dataset: LabeledImages) throws -> Evaluation {
         try Self.evaluate(
-            network: network, dataset: testSet, scaling: config.scaling.scaling,
+            network: network, dataset: dataset, scaling: config.scaling.scaling,
             communicator: communicator, images: images, labels: labels)
     }
 

@@ -31,6 +31,8 @@ public final class Trainer {
     let exchange: GradientExchange
     let trainSet: LabeledImages
     let testSet: LabeledImages
+    /// Training images held out by `--validation` (empty without it).
+    let validationSet: LabeledImages
     /// Images per rank per forward pass: the global batch over ranks × micro-batches.
     let localBatch: Int
     /// Summed gradients of a step's earlier micro-batches (`--accumulate` > 1 only).
@@ -73,7 +75,8 @@ public final class Trainer {
             requested: requested, options: options, communicator: communicator, console: console)
         let config = plan.config
         self.config = config
-        (trainSet, testSet) = try Self.loadData(config, options: options, communicator: communicator, console: console)
+        (trainSet, validationSet, testSet) = try Self.loadData(
+            config, options: options, communicator: communicator, console: console)
         localBatch = config.globalBatch / (communicator.size * config.microBatches)
         network = config.model.makeNetwork(batch: localBatch, algorithm: options.convolutionAlgorithm)
         optimizer = Optimizer(config: config, network: network)
@@ -129,17 +132,27 @@ public final class Trainer {
     /// The training and test sets (the test set cut to --eval-limit), read by every rank.
     private static func loadData(
         _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
-    ) throws -> (LabeledImages, LabeledImages) {
+    ) throws -> (train: LabeledImages, validation: LabeledImages, test: LabeledImages) {
         var loaded: (LabeledImages, LabeledImages)?
-        let variant = config.variant, dir = options.dataDirectory
+        let variant = config.variant, dir = options.dataDirectory, held = config.validation ?? 0
         try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(dir)") {
             loaded = (
                 try CIFAR.load(directory: dir, variant: variant, split: .train),
                 try CIFAR.load(directory: dir, variant: variant, split: .test)
             )
         }
-        let (train, test) = loaded!
-        return (train, options.evalLimit.map { test.prefix(min($0, test.count)) } ?? test)
+        let (all, test) = loaded!
+        // Every rank read the same files, so every rank reaches the same verdict here.
+        guard held < all.count else {
+            throw JobError(
+                rank: communicator.rank, "--validation \(held) leaves no training images (\(dir) has \(all.count))")
+        }
+        let split = DataOrder.validationSplit(count: all.count, size: held)
+        let train = held == 0 ? all : all.subset(indices: split.train)
+        return (
+            train, all.subset(indices: split.validation),
+            options.evalLimit.map { test.prefix(min($0, test.count)) } ?? test
+        )
     }
 
     /// Wires synchronised statistics, then rank 0 initialises the parameters or loads the
@@ -330,10 +343,12 @@ public final class Trainer {
         return .completed
     }
 
-    private func evaluateAndRecord() throws -> Evaluation {
+    /// The epoch's evaluations: validation (when images are held out) and test.
+    private func evaluateAndRecord() throws -> (validation: Evaluation?, test: Evaluation) {
+        let validation = validationSet.count > 0 ? try evaluate(validationSet) : nil
         let e = try evaluate()
         progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
-        return e
+        return (validation, e)
     }
 
     /// The rank that computed longest in the last progress interval (step time minus time blocked

@@ -76,6 +76,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// `--lr-scaling` and `--reference-batch` (nil: none, 128).
     public var learningRateScaling: LearningRateScaling? = nil
     public var referenceBatch: Int? = nil
+    /// Training images held out for validation (`--validation`; nil: none). Part of the
+    /// configuration because it changes what the model trains on.
+    public var validation: Int? = nil
 
     /// Micro-batches per rank per step.
     public var microBatches: Int { accumulation ?? 1 }
@@ -143,6 +146,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if adamBetas.count != 2 || !adamBetas.allSatisfy({ (0..<1).contains($0) }) {
             p.append("adamBetas must be two numbers in [0, 1) (got \(adamBetas))")
         }
+        if let v = validation, v < 0 { p.append("--validation must be ≥ 0 (got \(v))") }
         if !(adamEpsilon > 0) { p.append("adamEpsilon must be positive (got \(adamEpsilon))") }
         if !(stepGamma > 0) { p.append("--step-gamma must be positive (got \(stepGamma))") }
         if !warmupEpochs.isFinite { p.append("--warmup-epochs must be finite (got \(warmupEpochs))") }

@@ -41,7 +41,7 @@ final class TrainingReport {
                 + "\(t.network.parameterCount) parameters; \(t.communicator.size) rank(s) × \(BLAS.threadCount) "
                 + "thread(s); global batch \(config.globalBatch) (\(t.localBatch) per rank\(accumulation)); "
                 + "peak learning rate \(config.peakLearningRate)\(learningRateNote(config)); "
-                + "\(t.trainSet.count) training / \(t.testSet.count) test images; "
+                + "\(t.trainSet.count) training / \(t.validationSet.count) validation / \(t.testSet.count) test images; "
                 + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s)")
         var record = RunConfig(
             run: (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
@@ -89,20 +89,29 @@ final class TrainingReport {
 
     /// The epoch's summary (`t.progress.epoch` already counts it), with the test evaluation that
     /// `evaluate` runs if one is due (its time is not counted in the epoch's images/s).
-    func epochEnded(_ t: Trainer, evaluate: () throws -> Trainer.Evaluation?) throws {
+    func epochEnded(
+        _ t: Trainer, evaluate: () throws -> (validation: Trainer.Evaluation?, test: Trainer.Evaluation)?
+    ) throws {
         let seconds = MPIRuntime.wallTime() - epoch.start
-        let e = try evaluate()
+        let evaluations = try evaluate()
+        let e = evaluations?.test, v = evaluations?.validation
         var record = EpochRecord(
             epoch: t.progress.epoch, step: t.progress.globalStep, trainLoss: epoch.meanLoss,
             trainAccuracy: epoch.meanAccuracy, imagesPerSecond: Double(epoch.steps * t.config.globalBatch) / seconds,
             learningRate: Double(t.schedule.rate(at: t.progress.globalStep - 1)))
+        if let v { record.validationLoss = v.loss; record.validationAccuracy = v.accuracy }
         if let e {
             record.testLoss = e.loss; record.testAccuracy = e.accuracy
+            let validation =
+                v.map {
+                    String(
+                        format: " | validation loss %.4f acc %.2f%% (%d images)", $0.loss, 100 * $0.accuracy, $0.count)
+                } ?? ""
             console.print(
                 String(
-                    format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%d images) | %.0f s",
-                    t.progress.epoch, epoch.meanLoss, 100 * epoch.meanAccuracy, e.loss, 100 * e.accuracy, e.count,
-                    MPIRuntime.wallTime() - epoch.start))
+                    format: "epoch %d: train loss %.4f acc %.2f%%%@ | test loss %.4f acc %.2f%% (%d images) | %.0f s",
+                    t.progress.epoch, epoch.meanLoss, 100 * epoch.meanAccuracy, validation, e.loss, 100 * e.accuracy,
+                    e.count, MPIRuntime.wallTime() - epoch.start))
         }
         record.wallSeconds = MPIRuntime.wallTime() - epoch.start
         try metrics?.append(.epoch(record))

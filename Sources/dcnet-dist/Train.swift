@@ -178,6 +178,12 @@ struct Train: ParsableCommand {
     @Option(help: "Last partial global batch of an epoch: wrap (filled from the start of the order) or drop.")
     var remainder: RemainderKind = .wrap
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
+    @Option(
+        help: ArgumentHelp(
+            "Hold out N training images for validation, evaluated after each epoch (a fixed choice: the same images "
+                + "for every seed and rank count). Choose settings on validation, not on the test set.")
+    )
+    var validation: Int = 0
     @Option(help: "Stop after this many steps in total (benchmarks and smoke runs).") var maxSteps: Int?
 
     @Option(help: "Directory for checkpoints (rank 0 writes).") var checkpointDir: String?
@@ -249,6 +255,7 @@ struct Train: ParsableCommand {
         config.accumulation = accumulate == 1 ? nil : accumulate
         config.learningRateScaling = lrScaling == .none ? nil : lrScaling
         config.referenceBatch = lrScaling == .none ? nil : referenceBatch
+        config.validation = validation == 0 ? nil : validation
         return config
     }
 

@@ -93,6 +93,46 @@ final class TrainingRunTests: XCTestCase {
     /// A run's metrics file read back through DCNetMetrics: every kind the trainer writes is there,
     /// with the numbers the trainer computed. The config line also carries the source revision a
     /// launcher passes in DCNET_COMMIT (scripts/experiments does), so reports can name the code.
+    /// `--validation N`: N training images held out by a fixed choice (independent of the run's
+    /// seed and of the rank count), evaluated after each epoch and recorded apart from the test set.
+    func testValidationSplitIsHeldOutAndEvaluated() throws {
+        let split = DataOrder.validationSplit(count: 40, size: 8)
+        XCTAssertEqual(split.validation.count, 8)
+        XCTAssertEqual(split.train.count, 32)
+        XCTAssertEqual(Set(split.train + split.validation), Set(0..<40), "the split loses or repeats images")
+        XCTAssertEqual(split.validation, split.validation.sorted())
+        XCTAssertEqual(DataOrder.validationSplit(count: 40, size: 8).validation, split.validation)
+        XCTAssertNotEqual(split.validation, Array(0..<8), "the held-out images are the first ones, not a seeded choice")
+
+        let data = try learnableDataset(train: 40, test: 8)
+        let out = TempDir("validation")
+        var options = tinyOptions(data: data.path, maxSteps: 100)
+        options.metricsPath = out.file("metrics.jsonl")
+        options.evalEvery = 1
+        var config = tinyConfig(tinyModel(), batch: 8, epochs: 2)
+        config.validation = 8
+        config.seed = 5
+        let trainer = try Trainer(config: config, options: options)
+        XCTAssertEqual(trainer.trainSet.count, 32)
+        XCTAssertEqual(trainer.validationSet.count, 8)
+        let all = try CIFAR.load(directory: data.path, variant: .cifar10, split: .train)
+        XCTAssertEqual(trainer.validationSet.pixels, all.subset(indices: split.validation).pixels)
+        XCTAssertEqual(try trainer.run(), .completed)
+        let epochs = try MetricsReader.read(path: out.file("metrics.jsonl")).records.compactMap {
+            if case .epoch(let e) = $0 { e } else { nil }
+        }
+        XCTAssertEqual(epochs.count, 2)
+        let last = try XCTUnwrap(epochs.last)
+        XCTAssertEqual(last.validationAccuracy, try trainer.evaluate(trainer.validationSet).accuracy)
+        XCTAssertEqual(last.testAccuracy, try trainer.evaluate().accuracy)
+        XCTAssertNotNil(epochs.first?.validationLoss)
+
+        config.validation = 40
+        XCTAssertThrowsError(try Trainer(config: config, options: options)) {
+            XCTAssertTrue("\($0)".contains("--validation 40"), "\($0)")
+        }
+    }
+
     func testMetricsRoundTripThroughTheReader() throws {
         let data = try learnableDataset(train: 32, test: 8)
         let out = TempDir("metrics")
