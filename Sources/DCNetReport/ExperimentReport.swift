@@ -60,7 +60,12 @@ public struct ExperimentReport {
     @discardableResult
     public func write() throws -> Output {
         let output = outputDirectory ?? suiteDirectory
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        } catch {
+            throw FileWriteError(
+                path: output.path, reason: "cannot create the directory: \(error.localizedDescription)")
+        }
         let (markdown, plots, missing) = render()
         var plotFiles: [URL] = []
         for (fileName, plot) in plots {
@@ -69,7 +74,7 @@ public struct ExperimentReport {
             plotFiles.append(url)
         }
         let reportFile = output.appendingPathComponent(ExperimentReport.reportFileName)
-        try Data(markdown.utf8).write(to: reportFile, options: .atomic)
+        try AtomicFile.write(markdown, to: reportFile.path)
         return Output(reportFile: reportFile, plotFiles: plotFiles, missingRuns: missing, markdown: markdown)
     }
 

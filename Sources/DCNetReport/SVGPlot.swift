@@ -1,3 +1,4 @@
+import DCNetMetrics
 import Foundation
 
 /// Text and attribute escaping for XML (and therefore SVG).
@@ -84,7 +85,7 @@ public struct SVGPlot: Sendable {
     }
 
     public func write(to url: URL) throws {
-        try Data(render().utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(render(), to: url.path)
     }
 
     public func render() -> String {

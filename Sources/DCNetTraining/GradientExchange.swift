@@ -1,4 +1,5 @@
 import BLAS
+import DCNetTensor
 import MPI
 
 /// What travels on the wire when gradients are averaged (`--gradient-compression`).
@@ -33,6 +34,9 @@ public final class GradientExchange {
     /// just before its all-reduce starts, so accumulation costs no second pass and no extra
     /// all-reduce; nil without accumulation.
     private var accumulated: UnsafeMutablePointer<Float>?
+    /// Whether every bucket this rank contributed in the current step was finite before the
+    /// all-reduce mixed it with the others' (afterwards one rank's NaN is on every rank).
+    public private(set) var localGradientsFinite = true
     /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
     public private(set) var exposedSeconds: Double = 0
 
@@ -68,6 +72,7 @@ public final class GradientExchange {
     /// earlier micro-batches of the same step to add first.
     public func begin(adding accumulated: UnsafeMutablePointer<Float>? = nil) {
         nextBucket = 0
+        localGradientsFinite = true
         self.accumulated = accumulated
         for i in requests.indices { requests[i] = nil }
     }
@@ -83,6 +88,9 @@ public final class GradientExchange {
             if communicator.size == 1 {
                 nextBucket += 1
                 continue
+            }
+            if localGradientsFinite && !sumFloats(gradients + r.lowerBound, r.count).isFinite {
+                localGradientsFinite = false
             }
             if let staging {
                 for i in r { staging[i] = BFloat16(gradients[i]) }

@@ -57,6 +57,8 @@ public final class Trainer {
     /// Step of the newest checkpoint written or resumed from: a stop without a step since then
     /// writes none.
     var checkpointedStep: Int?
+    /// `DCNET_FAULT` for this rank, if any (tests of failure handling).
+    let fault: InjectedFault?
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
@@ -69,7 +71,7 @@ public final class Trainer {
         self.communicator = communicator
         self.options = options
         console = Console(rank: communicator.rank)
-        try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
+        fault = try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
         let plan = try ResumePlan.negotiate(
             requested: requested, options: options, communicator: communicator, console: console)
@@ -101,10 +103,10 @@ public final class Trainer {
     }
 
     /// Checks that need the communicator: the configuration against the rank count, and the launch
-    /// against Slurm's task count.
+    /// against Slurm's task count. Returns the fault `DCNET_FAULT` injects on this rank, if any.
     private static func checkLaunch(
         _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
-    ) throws {
+    ) throws -> InjectedFault? {
         let rank = communicator.rank, size = communicator.size
         if size > 1 {
             try communicator.installWatchdog(
@@ -127,6 +129,11 @@ public final class Trainer {
         // replaced it since, and callers that did not install it, before the long data loading.
         PreemptionSignal.install()
         communicator.watchdog?.stopRequested = { PreemptionSignal.received != 0 }
+        var fault: InjectedFault?
+        try communicator.agree(console: console, what: "reading \(InjectedFault.variable)") {
+            fault = try InjectedFault.fromEnvironment()
+        }
+        return fault.flatMap { $0.rank == communicator.rank ? $0 : nil }
     }
 
     /// The training and test sets (the test set cut to --eval-limit), read by every rank.
@@ -227,7 +234,10 @@ public final class Trainer {
             let t3 = MPIRuntime.wallTime()
             let last = k == K - 1
             if last { exchange.begin(adding: accumulator) }
-            try network.backward(network.loss.backward(scale: 1 / Float(K))) { if last { try exchange.layerDone($0) } }
+            let faultNow = fault.flatMap { $0.step == progress.globalStep + 1 && last ? $0.kind : nil }
+            let scale = faultNow == .nan ? Float.nan : 1 / Float(K)
+            try network.backward(network.loss.backward(scale: scale)) { if last { try exchange.layerDone($0) } }
+            if faultNow == .throw { throw InjectedFailure(step: progress.globalStep + 1) }
             if !last { accumulateGradients(first: k == 0) }
             timing.data += t2 - t1; timing.forward += t3 - t2; timing.backward += MPIRuntime.wallTime() - t3
         }
@@ -255,13 +265,18 @@ public final class Trainer {
 
     /// Sums loss and accuracy over ranks and agrees on non-finite values and stop requests, so every
     /// rank takes the same decision before the update.
+    ///
+    /// A non-finite value is blamed on the lowest rank whose own values were non-finite: flags hold
+    /// size − rank, so the .max all-reduce picks the lowest such rank. Gradients are judged as this
+    /// rank computed them, before the all-reduce: after it every rank holds the NaN of one.
     private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (
         loss: Double, accuracy: Double, stop: Bool
     ) {
-        let rank = communicator.rank
-        let gradientsFinite = sumFloats(network.gradients, network.parameterCount).isFinite
-        flags[0] = loss.isFinite ? 0 : Int32(rank + 1)
-        flags[1] = gradientsFinite ? 0 : Int32(rank + 1)
+        let rank = communicator.rank, size = communicator.size
+        let gradientsFinite =
+            size > 1 ? exchange.localGradientsFinite : sumFloats(network.gradients, network.parameterCount).isFinite
+        flags[0] = loss.isFinite ? 0 : Int32(size - rank)
+        flags[1] = gradientsFinite ? 0 : Int32(size - rank)
         flags[2] = PreemptionSignal.received
         communicator.watchdog?.enter("step agreement")
         try communicator.allReduce(&flags, op: .max)
@@ -269,15 +284,16 @@ public final class Trainer {
         try communicator.allReduce(&stats, op: .sum)
         if flags[0] > 0 {
             throw JobError(
-                rank: Int(flags[0] - 1),
+                rank: size - Int(flags[0]),
                 "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); "
                     + "lower --lr or check the data"
             )
         }
         if flags[1] > 0 {
             throw JobError(
-                rank: Int(flags[1] - 1),
-                "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1))")
+                rank: size - Int(flags[1]),
+                "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)), first on this "
+                    + "rank (the lowest whose own gradients were non-finite before averaging)")
         }
         return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
     }

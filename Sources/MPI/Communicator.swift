@@ -62,7 +62,9 @@ public final class Communicator: @unchecked Sendable {
 
     deinit {
         // Freeing after MPI_Finalize is erroneous; at exit the OS reclaims it anyway.
-        if owned && MPIRuntime.isActive {
+        // After a request was dropped in flight, any MPI call could progress it into freed
+        // memory; the process is on its way to MPI_Abort and the handle can leak.
+        if owned && MPIRuntime.isActive && MPIRuntime.abandoned.isEmpty {
             var h: MPI_Comm? = handle
             MPI_Comm_free(&h)
         }
@@ -125,16 +127,8 @@ public final class Communicator: @unchecked Sendable {
     /// Terminates every process of the job. The way out when one rank hits an error
     /// the others cannot know about: exiting alone would leave them blocked forever.
     public func abort(code: Int32 = 1) -> Never {
-        MPI_Abort(handle, code)
-        // MPI_Abort does not return in practice; make sure the process ends if it does.
-        exitProcess(code)
+        // Not exit(): its atexit handler would call MPI_Finalize, which can wait for peers;
+        // abortJob also ends the process itself if MPI_Abort blocks (launcher unreachable).
+        CollectiveWatchdog.abortJob(code: code, exitAfter: 10)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func exitProcess(_ code: Int32) -> Never { Glibc.exit(code) }
-#elseif canImport(Darwin)
-import Darwin
-private func exitProcess(_ code: Int32) -> Never { Darwin.exit(code) }
-#endif

@@ -62,15 +62,15 @@ public final class Request: @unchecked Sendable {
     }
 
     deinit {
-        // MPI may still write into the buffer of an incomplete request, and freeing an
-        // active collective request is not allowed, so dropping one waits for it (with the
-        // watchdog's deadline, so a lost peer cannot turn this into a hang).
-        if !completed && MPIRuntime.isActive {
-            if let watchdog {
-                try? watchdog.wait(&handle, number: number, operation: operation)
-            } else {
-                MPI_Wait(&handle, dcnet_mpi_status_ignore())
-            }
-        }
+        guard !completed, MPIRuntime.isActive else { return }
+        // Normal code always waits; a request dropped incomplete means an error is unwinding
+        // the caller. Waiting here could block for good (the peers may never start this
+        // collective, or a failed wait left the others unfinished), and the caller's abort
+        // would never be reached. Freeing an active collective request is erroneous, so the
+        // request is handed to `MPIRuntime`, which keeps it and makes the process abort
+        // rather than finalise (see `MPIRuntime.abandon`).
+        var flag: Int32 = 0
+        if MPI_Test(&handle, &flag, dcnet_mpi_status_ignore()) == MPI_SUCCESS, flag != 0 { return }
+        MPIRuntime.abandon(handle, operation: operation)
     }
 }

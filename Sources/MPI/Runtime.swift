@@ -43,7 +43,42 @@ public enum MPIRuntime {
     /// No MPI call, including via `Communicator`, is allowed afterwards.
     public static func finalize() throws(MPIError) {
         guard isActive else { return }
+        if hasAbandonedRequests {
+            // MPI_Finalize would wait for the operations the peers may never join.
+            throw MPIError.refused(
+                "MPI_Finalize", MPI_ERR_PENDING, "nonblocking operations dropped in flight: \(abandonedDescription)")
+        }
         try mpiCheck(MPI_Finalize(), "MPI_Finalize")
+    }
+
+    /// Nonblocking operations dropped before they completed (`Request.deinit` on an error path).
+    /// Only touched from the thread that initialised MPI (MPI_THREAD_FUNNELED).
+    nonisolated(unsafe) static var abandoned: [(handle: MPI_Request?, operation: StaticString)] = []
+
+    /// Keeps an incomplete request that its owner dropped. Its buffer may still be written and
+    /// the peers may wait on it, so the process must not finalise (`MPI_Finalize` would wait for
+    /// the operation) but end the job with `MPI_Abort`.
+    static func abandon(_ handle: MPI_Request?, operation: StaticString) {
+        abandoned.append((handle, operation))
+    }
+
+    /// Whether any dropped request is still in flight. Testing them lets those whose peers did
+    /// arrive complete, so a rank that recovered (tests) can still finalise normally.
+    public static var hasAbandonedRequests: Bool {
+        guard !abandoned.isEmpty else { return false }
+        guard isActive else { return true }
+        abandoned.removeAll { entry in
+            var handle = entry.handle, flag: Int32 = 0
+            return MPI_Test(&handle, &flag, dcnet_mpi_status_ignore()) != MPI_SUCCESS || flag != 0
+        }
+        return !abandoned.isEmpty
+    }
+
+    /// Names of the operations dropped in flight, for messages ("MPI_Iallreduce ×3").
+    public static var abandonedDescription: String {
+        var counts: [String: Int] = [:]
+        for entry in abandoned { counts["\(entry.operation)", default: 0] += 1 }
+        return counts.keys.sorted().map { "\($0) ×\(counts[$0]!)" }.joined(separator: ", ")
     }
 
     /// Wall-clock seconds from an arbitrary origin, with MPI's resolution.
@@ -68,7 +103,9 @@ public enum MPIRuntime {
             atexit {
                 var finalized: Int32 = 0
                 MPI_Finalized(&finalized)
-                if finalized == 0 { MPI_Finalize() }
+                // With requests dropped in flight MPI_Finalize can block for good; leaving
+                // without it makes mpirun end the job.
+                if finalized == 0 && MPIRuntime.abandoned.isEmpty { MPI_Finalize() }
             }
         } else {
             MPI_Query_thread(&provided)

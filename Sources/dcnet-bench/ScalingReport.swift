@@ -7,6 +7,7 @@
 //   sweep RATE BYTES FP32_SECONDS BF16_SECONDS
 //   measured RATE MODEL IMAGES_PER_S            (2 hosts × 1 rank, per-rank batch 64, Float32)
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import DCNetReport
 import DCNetTraining
@@ -268,7 +269,7 @@ enum ScalingReport {
             """
         let out = URL(fileURLWithPath: args[3])
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        try Data(md.utf8).write(to: out.appendingPathComponent("scaling.md"), options: .atomic)
+        try AtomicFile.write(md, to: out.appendingPathComponent("scaling.md").path)
         for (file, plot) in plots { try plot.write(to: out.appendingPathComponent(file)) }
         print("wrote \(out.appendingPathComponent("scaling.md").path) and \(plots.count) plots")
         if let unshaped = fits.first(where: { $0.rate == "unshaped" }) {

@@ -20,22 +20,35 @@ struct DCNetDist: ParsableCommand {
 
 /// Runs `body` on every rank and turns failures into one clear message and a non-zero exit on all
 /// ranks. Agreed failures (JobError: every rank knows) exit normally; anything else may leave other
-/// ranks inside a collective, so it aborts the MPI job.
+/// ranks inside a collective, so it aborts the MPI job. So does any exit with nonblocking operations
+/// dropped in flight (an error unwound past them): finalising would wait for them.
 func runJob(_ body: (Communicator) throws -> Int32) -> Never {
     MPIRuntime.initialize()
     let world = Communicator.world
-    let code: Int32
+    // POSIX writes: FileHandle.write traps on Linux when stderr is gone (a closed pipe).
+    let console = Console(rank: world.rank)
+    var code: Int32
     do {
         code = try body(world)
     } catch let e as JobError {
-        if world.rank == 0 || e.rank == world.rank {
-            FileHandle.standardError.write("dcnet-dist: error: \(e)\n".data(using: .utf8)!)
-        }
+        if world.rank == 0 || e.rank == world.rank { console.error("error: \(e)") }
         code = 1
     } catch {
-        FileHandle.standardError.write("dcnet-dist: error on rank \(world.rank): \(error)\n".data(using: .utf8)!)
+        console.error("error on rank \(world.rank): \(error)")
+        console.error("rank \(world.rank): ending the whole job (the other ranks cannot know of this error)")
         world.abort(code: 1)
     }
-    try? MPIRuntime.finalize()
+    if MPIRuntime.hasAbandonedRequests {
+        console.error(
+            "rank \(world.rank): nonblocking operations were left in flight (\(MPIRuntime.abandonedDescription)); "
+                + "ending the whole job")
+        world.abort(code: code == 0 ? 1 : code)
+    }
+    do {
+        try MPIRuntime.finalize()
+    } catch {
+        console.error("rank \(world.rank): \(error); ending the whole job")
+        world.abort(code: code == 0 ? 1 : code)
+    }
     exit(code)
 }

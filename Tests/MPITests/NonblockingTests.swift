@@ -37,6 +37,37 @@ final class NonblockingTests: XCTestCase {
         XCTAssertNil(firstMismatch(blocking, reduced(count, size: size, op: .sum)))
     }
 
+    /// Dropping an incomplete request (an error unwinding past it) must not wait for it: the peers
+    /// may never start the collective, and the caller's MPI_Abort would never be reached. Rank 0
+    /// drops its request while the others have not started theirs, and they start only after
+    /// rank 0 has reached the barrier; a blocking deinit deadlocks here.
+    func testDroppingAnIncompleteRequestDoesNotBlock() throws {
+        let rank = comm.rank, size = comm.size
+        guard size > 1 else { return }  // one rank: the all-reduce completes at once
+        let side = try comm.duplicate()
+        let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 1024)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: Int32(rank + 1))
+        if rank == 0 {
+            var request: Request? = try side.iAllReduce(buffer, op: .sum)
+            let start = MPIRuntime.wallTime()
+            XCTAssertNotNil(request)
+            request = nil
+            XCTAssertLessThan(MPIRuntime.wallTime() - start, 1, "dropping the request waited for it")
+            XCTAssertTrue(MPIRuntime.hasAbandonedRequests, "the dropped request is not kept")
+            XCTAssertThrowsError(try MPIRuntime.finalize(), "finalising with an operation in flight")
+        }
+        try comm.barrier()
+        if rank != 0 { try side.iAllReduce(buffer, op: .sum).wait() }
+        try comm.barrier()  // rank 0 inside MPI, so the abandoned operation progresses
+        let deadline = MPIRuntime.wallTime() + 30
+        while MPIRuntime.hasAbandonedRequests && MPIRuntime.wallTime() < deadline {}
+        XCTAssertFalse(MPIRuntime.hasAbandonedRequests, "the dropped request never completed")
+        let total = Int32(size * (size + 1) / 2)
+        XCTAssertEqual(buffer[0], total)
+        XCTAssertEqual(buffer[1023], total)
+    }
+
     /// Several requests in flight at once (one per layer), completed together.
     func testSeveralRequestsInFlight() throws {
         let rank = comm.rank, size = comm.size
