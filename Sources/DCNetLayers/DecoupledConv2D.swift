@@ -44,6 +44,8 @@ public final class DecoupledConv2D: Layer {
     /// [biased EMA of m, number of updates]: the bias-corrected running mean patch norm for evaluation.
     private var runningMean: UnsafeMutablePointer<Float>!
     private var meanPatchNorm: Float = 1
+    /// rho per output channel in the last forward pass: tests compare it with a reference.
+    var radii: [Float] { (0..<outChannels).map { rho[$0] } }
     private var reduction: UnsafeMutablePointer<Float>!
 
     public init(

@@ -39,7 +39,7 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     public var magnitude: MagnitudeFunction
     public var angular: AngularActivation
     public var weighting: Weighting
-    /// Output scale alpha > 0.
+    /// Output scale alpha > 0 (for SegConv, the slope below rho: see `MagnitudeFunction.segmented`).
     public var alpha: Float
     public var radius: RadiusMode
     /// Sigmoid sharpness k (default 0.3); with `learnableSharpness` it is k_c = |k_raw,c| + 0.05.
@@ -92,10 +92,11 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         let a = alpha
         switch weighting {
         case .none:
-            let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho)
+            // h here is alpha·h: SegConv's alpha is not a plain factor (see `MagnitudeFunction.segmented`).
+            let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho, alpha: a)
             return Derivatives(
-                f: a * h * g, dU: a * h * gU, dXn: a * (hXn * g + h * gXn),
-                dWn: 0, dRho: a * hRho * g, dK: a * h * gk)
+                f: h * g, dU: h * gU, dXn: hXn * g + h * gXn,
+                dWn: 0, dRho: hRho * g, dK: h * gk)
         case .linear:
             return Derivatives(
                 f: a * wn * xn * g, dU: a * wn * xn * gU,
