@@ -198,7 +198,8 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     /// Backward of `forward` for one image. Overwrites `u` with dL/du = dy·∂f/∂u (the GEMMs'
     /// input), adds dL/d||x|| into `dXn` [P] and dL/d||w||, dL/drho, dL/dk into the per-channel
-    /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds 3·P floats.
+    /// sums `dWn`, `dRho`, `dK` [K], each only where the operator has that input (dL/dk only with a
+    /// learnable sharpness). `scratch` holds 3·P floats.
     public func backward(
         dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
         xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
@@ -266,7 +267,8 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
                 }
                 if op.usesFilterNorm { dWn[k] += sumFloats(sWn, P) }
                 if op.usesRadius { dRho[k] += sumFloats(sRho, P) }
-                if op.angular.usesSharpness { dK[k] += sumFloats(sK, P) }
+                // Only a learnable k reads dL/dk; a fixed one gives the sum nothing to do.
+                if op.learnableSharpness && op.angular.usesSharpness { dK[k] += sumFloats(sK, P) }
             }
         }
     }
