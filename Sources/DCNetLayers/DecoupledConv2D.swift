@@ -68,7 +68,7 @@ public final class DecoupledConv2D: Layer {
         if op.angular.usesSharpness && op.learnableSharpness {
             sharpnessParameter = Parameter(
                 "\(name).sharpness", dims: [outChannels], role: .angularSharpness,
-                initializer: .constant(op.sharpness - 0.05))
+                initializer: .constant(op.sharpness - DecoupledOperator.sharpnessOffset))
         } else {
             sharpnessParameter = nil
         }
@@ -119,7 +119,8 @@ public final class DecoupledConv2D: Layer {
         }
         updateRadius(images: N, mode: mode)
         for k in 0..<K {
-            sharpness[k] = sharpnessParameter.map { abs($0.value[k]) + 0.05 } ?? op.sharpness
+            sharpness[k] =
+                sharpnessParameter.map { abs($0.value[k]) + DecoupledOperator.sharpnessOffset } ?? op.sharpness
         }
         let u = response.prefix(samples: N), y = output.prefix(samples: N)
         engine.forward(samples: N, filters: filterHat, input: x, output: u) { images in

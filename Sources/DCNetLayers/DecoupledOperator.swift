@@ -42,18 +42,28 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     /// Output scale alpha > 0 (for SegConv, the slope below rho: see `MagnitudeFunction.segmented`).
     public var alpha: Float
     public var radius: RadiusMode
-    /// Sigmoid sharpness k (default 0.3); with `learnableSharpness` it is k_c = |k_raw,c| + 0.05.
+    /// Sigmoid sharpness k. With `learnableSharpness` it is k_c = |k_raw,c| + `sharpnessOffset`, and this
+    /// is the value k starts at (k_raw = sharpness − offset, so it must be at least the offset).
     public var sharpness: Float
     public var learnableSharpness: Bool
 
+    /// Default fixed sharpness.
+    public static let defaultSharpness: Float = 0.3
+    /// Default start of a learnable sharpness: the authors' SphereNet code starts k_raw at 0.7.
+    public static let defaultLearnableSharpness: Float = 0.75
+    /// The floor of a learnable k = |k_raw| + offset.
+    public static let sharpnessOffset: Float = 0.05
+
+    /// `sharpness` nil takes `defaultSharpness`, or `defaultLearnableSharpness` when k is learnable.
     public init(
         magnitude: MagnitudeFunction, angular: AngularActivation = .cosine,
         weighting: Weighting = .none, alpha: Float = 1,
         radius: RadiusMode = .learnable(decay: 0.9),
-        sharpness: Float = 0.3, learnableSharpness: Bool = false
+        sharpness: Float? = nil, learnableSharpness: Bool = false
     ) {
         self.magnitude = magnitude; self.angular = angular; self.weighting = weighting
-        self.alpha = alpha; self.radius = radius; self.sharpness = sharpness
+        self.alpha = alpha; self.radius = radius
+        self.sharpness = sharpness ?? (learnableSharpness ? Self.defaultLearnableSharpness : Self.defaultSharpness)
         self.learnableSharpness = learnableSharpness
     }
 
