@@ -48,13 +48,19 @@ public enum AngularActivation: Hashable, Sendable, Codable, CustomStringConverti
             let theta = fastAcos(c)
             let dThetaDc = -1 / (max(1 - c * c, Self.minimumSineSquared)).squareRoot()
             let halfPi = Float.pi / 2
-            let e = fastExp((theta - halfPi) / k)
+            // s = (1 − e)/(1 + e) with e = exp(z), z = (theta − π/2)/k; ds/dz = −2·w, w = e/(1 + e)².
+            let z = (theta - halfPi) / k
+            let e = fastExp(z)
             let q = fastExp(-halfPi / k)
             let kappa = (1 + q) / (1 - q)
             let s = (1 - e) / (1 + e)
-            let onePlusE2 = (1 + e) * (1 + e)
-            let dSdTheta = -2 * e / onePlusE2 / k
-            let dSdK = 2 * e * (theta - halfPi) / (k * k * onePlusE2)
+            // w as (e/(1 + e))/(1 + e), both factors ≤ 1 in size: for k below about 0.018, z reaches the
+            // exponential's clamp (e ≈ e^88), where 2·e·(theta − π/2) and (1 + e)² overflow to inf and
+            // their quotient is NaN.
+            let w = e / (1 + e) / (1 + e)
+            let dSdTheta = -2 * w / k
+            // ∂z/∂k = −z/k.
+            let dSdK = 2 * w * z / k
             let dKappaDk = q * Float.pi / (k * k * (1 - q) * (1 - q))
             return (kappa * s, kappa * dSdTheta * dThetaDc, dKappaDk * s + kappa * dSdK)
         }

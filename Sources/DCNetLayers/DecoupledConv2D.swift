@@ -44,6 +44,8 @@ public final class DecoupledConv2D: Layer {
     /// [biased EMA of m, number of updates]: the bias-corrected running mean patch norm for evaluation.
     private var runningMean: UnsafeMutablePointer<Float>!
     private var meanPatchNorm: Float = 1
+    /// rho per output channel in the last forward pass: tests compare it with a reference.
+    var radii: [Float] { (0..<outChannels).map { rho[$0] } }
     private var reduction: UnsafeMutablePointer<Float>!
 
     public init(
@@ -66,7 +68,7 @@ public final class DecoupledConv2D: Layer {
         if op.angular.usesSharpness && op.learnableSharpness {
             sharpnessParameter = Parameter(
                 "\(name).sharpness", dims: [outChannels], role: .angularSharpness,
-                initializer: .constant(op.sharpness - 0.05))
+                initializer: .constant(op.sharpness - DecoupledOperator.sharpnessOffset))
         } else {
             sharpnessParameter = nil
         }
@@ -117,7 +119,8 @@ public final class DecoupledConv2D: Layer {
         }
         updateRadius(images: N, mode: mode)
         for k in 0..<K {
-            sharpness[k] = sharpnessParameter.map { abs($0.value[k]) + 0.05 } ?? op.sharpness
+            sharpness[k] =
+                sharpnessParameter.map { abs($0.value[k]) + DecoupledOperator.sharpnessOffset } ?? op.sharpness
         }
         let u = response.prefix(samples: N), y = output.prefix(samples: N)
         engine.forward(samples: N, filters: filterHat, input: x, output: u) { images in

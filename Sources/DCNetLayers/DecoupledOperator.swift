@@ -39,21 +39,31 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
     public var magnitude: MagnitudeFunction
     public var angular: AngularActivation
     public var weighting: Weighting
-    /// Output scale alpha > 0.
+    /// Output scale alpha > 0 (for SegConv, the slope below rho: see `MagnitudeFunction.segmented`).
     public var alpha: Float
     public var radius: RadiusMode
-    /// Sigmoid sharpness k (default 0.3); with `learnableSharpness` it is k_c = |k_raw,c| + 0.05.
+    /// Sigmoid sharpness k. With `learnableSharpness` it is k_c = |k_raw,c| + `sharpnessOffset`, and this
+    /// is the value k starts at (k_raw = sharpness − offset, so it must be at least the offset).
     public var sharpness: Float
     public var learnableSharpness: Bool
 
+    /// Default fixed sharpness.
+    public static let defaultSharpness: Float = 0.3
+    /// Default start of a learnable sharpness: the authors' SphereNet code starts k_raw at 0.7.
+    public static let defaultLearnableSharpness: Float = 0.75
+    /// The floor of a learnable k = |k_raw| + offset.
+    public static let sharpnessOffset: Float = 0.05
+
+    /// `sharpness` nil takes `defaultSharpness`, or `defaultLearnableSharpness` when k is learnable.
     public init(
         magnitude: MagnitudeFunction, angular: AngularActivation = .cosine,
         weighting: Weighting = .none, alpha: Float = 1,
         radius: RadiusMode = .learnable(decay: 0.9),
-        sharpness: Float = 0.3, learnableSharpness: Bool = false
+        sharpness: Float? = nil, learnableSharpness: Bool = false
     ) {
         self.magnitude = magnitude; self.angular = angular; self.weighting = weighting
-        self.alpha = alpha; self.radius = radius; self.sharpness = sharpness
+        self.alpha = alpha; self.radius = radius
+        self.sharpness = sharpness ?? (learnableSharpness ? Self.defaultLearnableSharpness : Self.defaultSharpness)
         self.learnableSharpness = learnableSharpness
     }
 
@@ -92,10 +102,11 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
         let a = alpha
         switch weighting {
         case .none:
-            let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho)
+            // h here is alpha·h: SegConv's alpha is not a plain factor (see `MagnitudeFunction.segmented`).
+            let (h, hXn, hRho) = magnitude.evaluate(xn, radius: rho, alpha: a)
             return Derivatives(
-                f: a * h * g, dU: a * h * gU, dXn: a * (hXn * g + h * gXn),
-                dWn: 0, dRho: a * hRho * g, dK: a * h * gk)
+                f: h * g, dU: h * gU, dXn: hXn * g + h * gXn,
+                dWn: 0, dRho: hRho * g, dK: h * gk)
         case .linear:
             return Derivatives(
                 f: a * wn * xn * g, dU: a * wn * xn * gU,
@@ -197,7 +208,8 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
 
     /// Backward of `forward` for one image. Overwrites `u` with dL/du = dy·∂f/∂u (the GEMMs'
     /// input), adds dL/d||x|| into `dXn` [P] and dL/d||w||, dL/drho, dL/dk into the per-channel
-    /// sums `dWn`, `dRho`, `dK` [K]. `scratch` holds 3·P floats.
+    /// sums `dWn`, `dRho`, `dK` [K], each only where the operator has that input (dL/dk only with a
+    /// learnable sharpness). `scratch` holds 3·P floats.
     public func backward(
         dy: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>,
         xn: UnsafePointer<Float>, invXn: UnsafePointer<Float>,
@@ -265,7 +277,8 @@ public struct DecoupledOperator: Hashable, Sendable, Codable {
                 }
                 if op.usesFilterNorm { dWn[k] += sumFloats(sWn, P) }
                 if op.usesRadius { dRho[k] += sumFloats(sRho, P) }
-                if op.angular.usesSharpness { dK[k] += sumFloats(sK, P) }
+                // Only a learnable k reads dL/dk; a fixed one gives the sum nothing to do.
+                if op.learnableSharpness && op.angular.usesSharpness { dK[k] += sumFloats(sK, P) }
             }
         }
     }

@@ -1,8 +1,9 @@
 import DCNetTensor
 import Foundation
 
-/// The magnitude function h(||x||) of a decoupled operator (Liu et al., 2018, §3.1), before the
-/// scale alpha. Radius-dependent functions read the operator radius rho from the layer.
+/// The magnitude function h(||x||) of a decoupled operator (Liu et al., 2018, §3.1). The operator scales
+/// it by alpha; SegConv takes alpha inside (see `segmented`). Radius-dependent functions read the
+/// operator radius rho from the layer.
 public enum MagnitudeFunction: Hashable, Sendable, Codable, CustomStringConvertible {
     /// SphereConv: h = 1 (the output depends on the angle only).
     case sphere
@@ -12,7 +13,8 @@ public enum MagnitudeFunction: Hashable, Sendable, Codable, CustomStringConverti
     case tanh
     /// LinearConv: h = ||x||.
     case linear
-    /// SegConv: h = ||x|| up to rho, then slope beta: beta·||x|| + rho − beta·rho.
+    /// SegConv: alpha·h = alpha·||x|| up to rho, then beta·||x|| + alpha·rho − beta·rho: the slope above
+    /// rho is beta itself, not alpha·beta, and the function is continuous at rho (the paper's form).
     case segmented(beta: Float)
     /// LogConv: h = log(1 + ||x||).
     case logarithmic
@@ -36,27 +38,27 @@ public enum MagnitudeFunction: Hashable, Sendable, Codable, CustomStringConverti
         }
     }
 
-    /// h, ∂h/∂||x|| and ∂h/∂rho at patch norm `xn` and radius `rho`.
+    /// alpha·h, ∂(alpha·h)/∂||x|| and ∂(alpha·h)/∂rho at patch norm `xn` and radius `rho`.
     /// At the kinks (BallConv and SegConv at ||x|| = rho) the left derivative is used.
     @inlinable @inline(__always)
-    public func evaluate(_ xn: Float, radius rho: Float) -> (h: Float, dXn: Float, dRho: Float) {
+    public func evaluate(_ xn: Float, radius rho: Float, alpha a: Float) -> (h: Float, dXn: Float, dRho: Float) {
         switch self {
         case .sphere:
-            return (1, 0, 0)
+            return (a, 0, 0)
         case .ball:
-            if xn <= rho { return (xn / rho, 1 / rho, -xn / (rho * rho)) }
-            return (1, 0, 0)
+            if xn <= rho { return (a * xn / rho, a / rho, -a * xn / (rho * rho)) }
+            return (a, 0, 0)
         case .tanh:
             let t = fastTanh(xn / rho)
             let s = 1 - t * t
-            return (t, s / rho, -s * xn / (rho * rho))
+            return (a * t, a * s / rho, -a * s * xn / (rho * rho))
         case .linear:
-            return (xn, 1, 0)
+            return (a * xn, a, 0)
         case .segmented(let beta):
-            if xn <= rho { return (xn, 1, 0) }
-            return (beta * xn + rho - beta * rho, beta, 1 - beta)
+            if xn <= rho { return (a * xn, a, 0) }
+            return (beta * xn + (a - beta) * rho, beta, a - beta)
         case .logarithmic:
-            return (fastLog1p(xn), 1 / (1 + xn), 0)
+            return (a * fastLog1p(xn), a / (1 + xn), 0)
         }
     }
 }

@@ -53,6 +53,13 @@ extension DecoupledOperator {
             }
         }
         if learnableSharpness && angular != .sigmoid { p.append("--learnable-sharpness needs --angular sigmoid") }
+        // k = |k_raw| + offset starts at --sharpness through k_raw = sharpness − offset: below the offset,
+        // k_raw < 0 and k would start at 2·offset − sharpness, not the value asked for.
+        if learnableSharpness && sharpness < Self.sharpnessOffset {
+            p.append(
+                "--sharpness with --learnable-sharpness is the start of k = |k_raw| + \(Self.sharpnessOffset) "
+                    + "and must be at least \(Self.sharpnessOffset) (got \(sharpness))")
+        }
         return p
     }
 }

@@ -67,8 +67,12 @@ struct ModelOptions: ParsableArguments {
     var alpha: Float = 1
     @Option(help: "SegConv slope beta above the radius.")
     var beta: Float = 0.5
-    @Option(help: "Sigmoid angular activation sharpness k.")
-    var sharpness: Float = 0.3
+    @Option(
+        help: ArgumentHelp(
+            "Sigmoid angular activation sharpness k (default 0.3); with --learnable-sharpness the start of k, "
+                + "at least 0.05 (default 0.75, the authors' k_raw = 0.7).")
+    )
+    var sharpness: Float?
     @Flag(help: "Learn k per output channel as |k_raw| + 0.05 (sigmoid activation only).")
     var learnableSharpness = false
     @Flag(help: "Leave out BatchNorm.")
@@ -100,7 +104,7 @@ struct ModelOptions: ParsableArguments {
         guard flags.isEmpty else { return flags }
         let unused = DecoupledOperator(
             magnitude: .segmented(beta: beta), angular: .cosine, alpha: alpha,
-            radius: .relative(decay: radiusDecay), sharpness: sharpness)
+            radius: .relative(decay: radiusDecay), sharpness: sharpness ?? DecoupledOperator.defaultSharpness)
         return modelConfig(classes: 10).problems() + unused.problems()
     }
 

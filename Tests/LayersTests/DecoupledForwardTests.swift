@@ -10,14 +10,19 @@ import XCTest
 final class DecoupledForwardTests: XCTestCase {
     struct Reference {
         let op: DecoupledOperator
-        func magnitude(_ xn: Double, _ rho: Double) -> Double {
+        /// alpha·h(||x||). SegConv carries alpha inside: alpha·||x|| up to rho, then slope beta,
+        /// beta·||x|| + alpha·rho − beta·rho, continuous at rho (the paper's form, not alpha·(…)).
+        func scaledMagnitude(_ xn: Double, _ rho: Double) -> Double {
+            let a = Double(op.alpha)
             switch op.magnitude {
-            case .sphere: return 1
-            case .ball: return min(xn, rho) / rho
-            case .tanh: return tanh(xn / rho)
-            case .linear: return xn
-            case .segmented(let b): let beta = Double(b); return xn <= rho ? xn : beta * xn + rho - beta * rho
-            case .logarithmic: return log(1 + xn)
+            case .sphere: return a
+            case .ball: return a * min(xn, rho) / rho
+            case .tanh: return a * tanh(xn / rho)
+            case .linear: return a * xn
+            case .segmented(let b):
+                let beta = Double(b)
+                return xn <= rho ? a * xn : beta * xn + a * rho - beta * rho
+            case .logarithmic: return a * log(1 + xn)
             }
         }
         func angular(_ cRaw: Double, k: Double) -> Double {
@@ -26,10 +31,20 @@ final class DecoupledForwardTests: XCTestCase {
             case .cosine: return cRaw
             case .linear: return 1 - 2 * theta / .pi
             case .sigmoid:
-                let kappa = (1 + exp(-.pi / (2 * k))) / (1 - exp(-.pi / (2 * k)))
-                let e = exp(theta / k - .pi / (2 * k))
-                return kappa * (1 - e) / (1 + e)
+                // kappa·(1 − e)/(1 + e) with e = exp(z), z = (theta − π/2)/k, written as
+                // −tanh(z/2)/tanh(π/(4k)), the same function without exp overflowing for small k.
+                return -tanh((theta - .pi / 2) / (2 * k)) / tanh(.pi / (4 * k))
             case .squareCosine: return (cRaw < 0 ? -1 : 1) * cRaw * cRaw
+            }
+        }
+        /// f as a function of u = <w/||w||, x>, ||x||, ||w||, rho and k, as the layers call the operator.
+        func value(u: Double, xn: Double, wn: Double, rho: Double, k: Double) -> Double {
+            let g = angular(u / xn, k: k), a = Double(op.alpha)
+            switch op.weighting {
+            case .none: return scaledMagnitude(xn, rho) * g
+            case .linear: return a * wn * xn * g
+            case .nonlinear: return a * tanh(wn * xn * g / rho)
+            case .separable: return a * tanh(wn / rho) * tanh(xn / rho) * g
             }
         }
         func value(patch: [Double], filter: [Double], rho: Double) -> Double {
@@ -37,14 +52,7 @@ final class DecoupledForwardTests: XCTestCase {
             let xn = (patch.map { $0 * $0 }.reduce(0, +) + eps).squareRoot()
             let wn = (filter.map { $0 * $0 }.reduce(0, +) + eps).squareRoot()
             let dot = zip(patch, filter).map(*).reduce(0, +)
-            let c = dot / (xn * wn)
-            let g = angular(c, k: Double(op.sharpness)), a = Double(op.alpha)
-            switch op.weighting {
-            case .none: return a * magnitude(xn, rho) * g
-            case .linear: return a * wn * xn * g
-            case .nonlinear: return a * tanh(wn * xn * g / rho)
-            case .separable: return a * tanh(wn / rho) * tanh(xn / rho) * g
-            }
+            return value(u: dot / wn, xn: xn, wn: wn, rho: rho, k: Double(op.sharpness))
         }
     }
 
