@@ -68,6 +68,7 @@ let package = Package(
     products: [
         .executable(name: "dcnet-dist", targets: ["dcnet-dist"]),
         .executable(name: "dcnet-bench", targets: ["dcnet-bench"]),
+        .executable(name: "dcnet-fuzz", targets: ["dcnet-fuzz"]),
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "DCNetFormats", targets: ["DCNetFormats"]),
         .library(name: "DCNetMetrics", targets: ["DCNetMetrics"]),
@@ -114,6 +115,14 @@ let package = Package(
         .executableTarget(
             name: "dcnet-bench",
             dependencies: ["DCNetTraining", "DCNetEvaluation", "DCNetReport", "CMPI"], swiftSettings: release),
+        // Mutates valid inputs of every format read and runs the readers on them (scripts/fuzz).
+        .executableTarget(
+            name: "dcnet-fuzz",
+            dependencies: [
+                "DCNetFormats", "DCNetData", "DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetMetrics", "DCNetReport",
+                "DCNetRandom",
+            ],
+            swiftSettings: release),
 
         // Code the test targets share (test targets cannot import each other).
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -23,7 +23,10 @@ public struct RunSummary: Sendable, Equatable {
     public init(_ metrics: RunMetrics) {
         let epochs = metrics.epochs
         epochsCompleted = epochs.count
-        epochsPlanned = (metrics.latestConfig?.config?["epochs"]?.doubleValue).map { Int($0) }
+        // The stored configuration is untyped: 1e308 or NaN epochs is no count (and Int() of it traps).
+        epochsPlanned = (metrics.latestConfig?.config?["epochs"]?.doubleValue).flatMap {
+            Int(exactly: $0.rounded(.towardZero))
+        }
         // An evaluation at the step of the last epoch (stopped exactly at its end) adds nothing.
         finalEvaluation = metrics.evaluations.last.flatMap { evaluation in
             evaluation.step > (epochs.last?.step ?? (epochs.isEmpty ? -1 : Int.max)) ? evaluation : nil

@@ -19,7 +19,10 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
     /// Values no run of `config` can have reached, each naming the field and the value.
     public func problems(config: TrainingConfig) -> [String] {
         var p: [String] = []
-        if !(0...config.epochs).contains(epoch) { p.append("progress.epoch \(epoch) is outside 0...\(config.epochs)") }
+        // Not `(0...config.epochs).contains`: a stored negative epoch count would make that range trap.
+        if epoch < 0 || epoch > config.epochs {
+            p.append("progress.epoch \(epoch) is outside 0...\(config.epochs)")
+        }
         if stepInEpoch < 0 { p.append("progress.stepInEpoch \(stepInEpoch) is negative") }
         if globalStep < max(stepInEpoch, epoch) {
             p.append("progress.globalStep \(globalStep) is below the epoch \(epoch) and step in epoch \(stepInEpoch)")

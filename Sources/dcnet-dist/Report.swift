@@ -47,25 +47,12 @@ struct Report: ParsableCommand {
     func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
-            // experiments/*.json wrap the groups with the suite's budget; a bare array is the older form.
-            if data.first(where: { !" \t\r\n".utf8.contains($0) }) == UInt8(ascii: "{") {
-                let suite = try JSONDecoder().decode(SuiteDefinition.self, from: data)
-                guard let groups = suite.groups else { throw ValidationError("\(path): no \"groups\" member") }
-                return (groups, suite.budget)
-            }
-            return (try JSONDecoder().decode([ExperimentGroup].self, from: data), nil)
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw ValidationError("\(path): not a groups file: \(error)")
+            let suite = try ExperimentSuite.decode(data, path: path)
+            return (suite.groups, suite.budget)
+        } catch let e as ExperimentSuite.DecodingFailure {
+            throw ValidationError(e.description)
         }
     }
-}
-
-/// An experiment-suite definition (experiments/default.json); other members are ignored.
-private struct SuiteDefinition: Decodable {
-    var groups: [ExperimentGroup]?
-    var budget: String?
 }
 
 func shellQuote(_ s: String) -> String {

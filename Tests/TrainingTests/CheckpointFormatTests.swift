@@ -115,4 +115,21 @@ final class CheckpointFormatTests: XCTestCase {
         }
         XCTAssertEqual(try Gzip.decompress(big, path: "big.gz", limit: 1 << 20).count, 1 << 20)
     }
+
+    /// Found by scripts/fuzz: a stored negative epoch count (checksum valid) trapped in the progress
+    /// check, which built the range 0...epochs, instead of being reported.
+    func testNegativeStoredEpochsAreReportedNotATrap() throws {
+        let dir = TempDir("ckpt-negative-epochs")
+        var config = tinyConfig(tinyModel(widths: [2, 2, 2]))
+        config.epochs = -2_147_483_649
+        XCTAssertEqual(TrainingProgress().problems(config: config), ["progress.epoch 0 is outside 0...-2147483649"])
+        let network = config.model.makeNetwork(batch: 2)
+        let path = dir.file("negative.safetensors")
+        try Checkpoint.write(
+            to: path, network: network, optimizer: Optimizer(config: config, network: network), config: config,
+            progress: TrainingProgress())
+        XCTAssertThrowsError(try Checkpoint.read(path)) {
+            XCTAssertTrue("\($0)".contains("--epochs must be positive"), "\($0)")
+        }
+    }
 }
