@@ -28,8 +28,9 @@ struct Report: ParsableCommand {
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw ValidationError("no groups: pass --groups FILE (looked for \(candidates.joined(separator: ", ")))")
         }
-        let (loaded, definedBudget) = try loadGroups(path)
+        let (loaded, definedBudget, replicates) = try loadGroups(path)
         var report = ExperimentReport(suiteDirectory: suiteURL, groups: loaded)
+        report.replicates = replicates
         report.title = title
         report.budget = budget ?? definedBudget
         let invocation = CommandLine.arguments.map(shellQuote).joined(separator: " ")
@@ -44,16 +45,21 @@ struct Report: ParsableCommand {
         for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 
-    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {
+    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?, [String: [String]]) {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
             // experiments/*.json wrap the groups with the suite's budget; a bare array is the older form.
             if data.first(where: { !" \t\r\n".utf8.contains($0) }) == UInt8(ascii: "{") {
                 let suite = try JSONDecoder().decode(SuiteDefinition.self, from: data)
                 guard let groups = suite.groups else { throw ValidationError("\(path): no \"groups\" member") }
-                return (groups, suite.budget)
+                // A run with "seeds" is trained once per seed as <name>-s<seed> (scripts/experiments).
+                var replicates: [String: [String]] = [:]
+                for run in suite.runs ?? [] {
+                    if let seeds = run.seeds { replicates[run.name] = seeds.map { "\(run.name)-s\($0)" } }
+                }
+                return (groups, suite.budget, replicates)
             }
-            return (try JSONDecoder().decode([ExperimentGroup].self, from: data), nil)
+            return (try JSONDecoder().decode([ExperimentGroup].self, from: data), nil, [:])
         } catch let e as ValidationError {
             throw e
         } catch {
@@ -66,6 +72,12 @@ struct Report: ParsableCommand {
 private struct SuiteDefinition: Decodable {
     var groups: [ExperimentGroup]?
     var budget: String?
+    var runs: [Run]?
+
+    struct Run: Decodable {
+        var name: String
+        var seeds: [Int]?
+    }
 }
 
 func shellQuote(_ s: String) -> String {
