@@ -146,7 +146,8 @@ struct VerdictText {
         var text =
             "\(candidate) vs \(baseline) after \(last) epoch\(last == 1 ? "" : "s"): "
             + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.candidate)) vs "
-            + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.baseline)) \(s.usesValidation ? "validation" : "test") accuracy; "
+            + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.baseline)) "
+            + "\(s.usesValidation ? "validation" : "test") accuracy; "
             + (s.comparedEpochCount == s.commonEpochs.count
                 ? "mean over epochs \(s.commonEpochs.first!)–\(last): "
                 : "mean over the \(s.comparedEpochCount) comparable epochs: ")

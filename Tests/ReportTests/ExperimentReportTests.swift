@@ -139,8 +139,8 @@ final class ExperimentReportTests: XCTestCase {
             markdown.contains(
                 "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs"
                     + " 59.6%; "
-                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's claim of"
-                    + " faster convergence does not hold at this budget: the baseline learns faster (single seed"
+                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's"
+                    + " claim of faster convergence does not hold at this budget: the baseline learns faster (single seed"
             ), markdown)
         XCTAssertTrue(
             markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
@@ -152,8 +152,8 @@ final class ExperimentReportTests: XCTestCase {
         XCTAssertTrue(
             markdown.contains(
                 "- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
-                    + "ahead in 2, behind in 0, tied in 0 — suggests the paper's claim of stronger robustness (single seed: "
-                    + "no standard error, so not a test)."),
+                    + "ahead in 2, behind in 0, tied in 0 — suggests the paper's claim of stronger robustness "
+                    + "(single seed: no standard error, so not a test)."),
             markdown)
     }
 
@@ -196,8 +196,9 @@ final class ExperimentReportTests: XCTestCase {
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — suggests the paper's claim that"
-                    + " it does not help does not hold: it is more accurate (single seed: no standard error, so not a test)."
+                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — suggests the paper's claim"
+                    + " that it does not help does not hold: it is more accurate (single seed: no standard error, so"
+                    + " not a test)."
             ), markdown)
     }
 
