@@ -6,8 +6,10 @@ extension ExperimentReport {
 
     func groupSection(
         _ group: ExperimentGroup, slug: String,
-        states: [String: RunState], result: ClaimResult
+        states: [String: RunState], result: ClaimResult, replicates: [String: [String]] = [:]
     ) -> (String, [(fileName: String, plot: SVGPlot)]) {
+        let runs = group.runs.flatMap { replicates[$0] ?? [$0] }
+        let baselineRuns = Set(group.baselineRun.map { replicates[$0] ?? [$0] } ?? [])
         var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
 
         // Table.
@@ -17,8 +19,8 @@ extension ExperimentReport {
             + ["Images/s (median)", "Final train loss"]
         lines.append("| " + headers.joined(separator: " | ") + " |")
         lines.append("|" + headers.indices.map { $0 == 0 ? "---" : "---:" }.joined(separator: "|") + "|")
-        for run in group.runs {
-            let label = Markdown.cell(run) + (run == group.baselineRun && group.runs.count > 1 ? " (baseline)" : "")
+        for run in runs {
+            let label = Markdown.cell(run) + (baselineRuns.contains(run) && group.runs.count > 1 ? " (baseline)" : "")
             guard let summary = states[run]?.summary else {
                 let reason: String
                 if case .missing(let why)? = states[run] { reason = why } else { reason = "missing" }
@@ -45,7 +47,7 @@ extension ExperimentReport {
         lines.append("")
 
         // Plots.
-        let present = group.runs.filter { states[$0]?.summary != nil }
+        let present = runs.filter { states[$0]?.summary != nil }
         // One series per run: `value` of each epoch record against the epoch.
         func epochSeries(_ value: @escaping (EpochRecord) -> Double) -> [SVGPlot.Series] {
             present.map { run in
@@ -73,8 +75,18 @@ extension ExperimentReport {
         lines.append("")
         lines += VerdictText(noiseMargin: noiseMargin).lines(for: result).map { "- \($0)" }
         lines.append("")
-        lines.append(
-            "_Single run per configuration: differences within ±\(Markdown.points(noiseMargin)) are treated as ties._")
+        let seedCounts = Set(group.runs.map { (replicates[$0] ?? [$0]).count })
+        if seedCounts.contains(1) {
+            lines.append(
+                "_A comparison with a single seed on either side has no standard error: it can only *suggest*, and "
+                    + "differences within ±\(Markdown.points(noiseMargin)) are treated as ties._")
+        }
+        if seedCounts.contains(where: { $0 > 1 }) {
+            lines.append(
+                "_With several seeds per setting (`<setting>-s<seed>`), a claim is supported or contradicted when the "
+                    + "mean difference exceeds twice its standard error sqrt(s1²/n1 + s2²/n2), inconclusive otherwise._"
+            )
+        }
         lines.append("")
         return (lines.joined(separator: "\n") + "\n", [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
     }

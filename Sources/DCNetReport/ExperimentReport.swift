@@ -32,6 +32,11 @@ public struct ExperimentReport {
     /// The command line that rendered the report, when it differs from `command`.
     public var reportCommand: String?
 
+    /// The run directories of each setting a group names: a setting trained with several seeds is
+    /// `<setting>-s<seed>` per seed (see experiments/README.md). Settings not listed here are looked
+    /// up on disk: `<setting>/` if it exists, else every `<setting>-s<N>/`, in seed order.
+    public var replicates: [String: [String]] = [:]
+
     public init(suiteDirectory: URL, groups: [ExperimentGroup]) {
         self.suiteDirectory = suiteDirectory
         self.groups = groups
@@ -83,7 +88,9 @@ public struct ExperimentReport {
     public func render() -> (
         markdown: String, plots: [(fileName: String, plot: SVGPlot)], missing: [(run: String, reason: String)]
     ) {
-        let runNames = orderedUnique(groups.flatMap(\.runs))
+        let settings = orderedUnique(groups.flatMap(\.runs))
+        let resolved = Dictionary(uniqueKeysWithValues: settings.map { ($0, replicateNames(of: $0)) })
+        let runNames = orderedUnique(settings.flatMap { resolved[$0]! })
         var states: [String: RunState] = [:]
         for run in runNames { states[run] = loadRun(run) }
         let missing = runNames.compactMap { run -> (run: String, reason: String)? in
@@ -91,7 +98,9 @@ public struct ExperimentReport {
             return nil
         }
 
-        let metrics = states.compactMapValues(\.metrics)
+        let seeds = resolved.mapValues { names in
+            names.compactMap { name in states[name]?.metrics.map { Replicate(name: name, metrics: $0) } }
+        }
         let evaluator = ClaimEvaluator(noiseMargin: noiseMargin, accuracyThresholds: accuracyThresholds)
         var markdown = header(runNames: runNames, states: states)
         var plots: [(fileName: String, plot: SVGPlot)] = []
@@ -101,8 +110,9 @@ public struct ExperimentReport {
             var suffix = 2
             while usedSlugs.contains(slug) { slug = Markdown.slug(group.name) + "-\(suffix)"; suffix += 1 }
             usedSlugs.insert(slug)
-            let result = evaluator.evaluate(group, runs: metrics)
-            let (section, groupPlots) = groupSection(group, slug: slug, states: states, result: result)
+            let result = evaluator.evaluate(group, replicates: seeds)
+            let (section, groupPlots) = groupSection(
+                group, slug: slug, states: states, result: result, replicates: resolved)
             markdown += section
             plots += groupPlots
         }
@@ -114,6 +124,21 @@ public struct ExperimentReport {
     }
 
     // MARK: - Loading
+
+    /// The run directories of `setting`: listed in `replicates`, else found on disk.
+    func replicateNames(of setting: String) -> [String] {
+        if let listed = replicates[setting], !listed.isEmpty { return listed }
+        let manager = FileManager.default
+        if manager.fileExists(atPath: suiteDirectory.appendingPathComponent(setting).path) { return [setting] }
+        let prefix = setting + "-s"
+        let seeded = ((try? manager.contentsOfDirectory(atPath: suiteDirectory.path)) ?? [])
+            .compactMap { name -> (Int, String)? in
+                guard name.hasPrefix(prefix), let seed = Int(name.dropFirst(prefix.count)) else { return nil }
+                return (seed, name)
+            }
+            .sorted { $0.0 < $1.0 }
+        return seeded.isEmpty ? [setting] : seeded.map(\.1)
+    }
 
     func loadRun(_ run: String) -> RunState {
         let directory = suiteDirectory.appendingPathComponent(run)

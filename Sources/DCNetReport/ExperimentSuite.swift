@@ -5,10 +5,14 @@ import Foundation
 public struct ExperimentSuite: Sendable, Equatable {
     public var groups: [ExperimentGroup]
     public var budget: String?
+    /// A run with `"seeds"` is trained once per seed as `<name>-s<seed>` (scripts/experiments):
+    /// the run directories of each such name.
+    public var replicates: [String: [String]]
 
-    public init(groups: [ExperimentGroup], budget: String? = nil) {
+    public init(groups: [ExperimentGroup], budget: String? = nil, replicates: [String: [String]] = [:]) {
         self.groups = groups
         self.budget = budget
+        self.replicates = replicates
     }
 
     /// Why a groups file cannot be used; the text names the file.
@@ -25,7 +29,11 @@ public struct ExperimentSuite: Sendable, Equatable {
                 guard let groups = suite.groups else {
                     throw DecodingFailure(description: "\(path): no \"groups\" member")
                 }
-                return ExperimentSuite(groups: groups, budget: suite.budget)
+                var replicates: [String: [String]] = [:]
+                for run in suite.runs ?? [] {
+                    if let seeds = run.seeds { replicates[run.name] = seeds.map { "\(run.name)-s\($0)" } }
+                }
+                return ExperimentSuite(groups: groups, budget: suite.budget, replicates: replicates)
             }
             return ExperimentSuite(groups: try JSONDecoder().decode([ExperimentGroup].self, from: data))
         } catch let e as DecodingFailure {
@@ -38,5 +46,11 @@ public struct ExperimentSuite: Sendable, Equatable {
     private struct Definition: Decodable {
         var groups: [ExperimentGroup]?
         var budget: String?
+        var runs: [Run]?
+
+        struct Run: Decodable {
+            var name: String
+            var seeds: [Int]?
+        }
     }
 }

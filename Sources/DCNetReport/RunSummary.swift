@@ -56,6 +56,23 @@ public struct RunSummary: Sendable, Equatable {
         }?.epoch
     }
 
+    /// True when every epoch record carries a validation accuracy (the run used `--validation`).
+    public var hasValidation: Bool { !epochs.isEmpty && epochs.allSatisfy { $0.validationAccuracy != nil } }
+
+    /// The accuracy a learning curve is read from: validation when `validation`, else test.
+    public func curveAccuracy(atEpoch epoch: Int, validation: Bool) -> Double? {
+        let record = epochs.first { $0.epoch == epoch }
+        return validation ? record?.validationAccuracy : record?.testAccuracy
+    }
+
+    /// First epoch whose curve accuracy (validation or test) is at least `accuracy`.
+    public func epochToReach(_ accuracy: Double, withinEpochs limit: Int?, validation: Bool) -> Int? {
+        epochs.first { record in
+            ((validation ? record.validationAccuracy : record.testAccuracy) ?? -1) >= accuracy
+                && record.epoch <= (limit ?? Int.max)
+        }?.epoch
+    }
+
     /// Test accuracy recorded at `epoch`.
     public func testAccuracy(atEpoch epoch: Int) -> Double? {
         epochs.first { $0.epoch == epoch }?.testAccuracy
@@ -74,8 +91,9 @@ public struct RunSummary: Sendable, Equatable {
     /// (BatchNorm's running variance starts at 1, and decoupled layers' outputs have a variance of
     /// 1e-4–1e-2 at first) that a few dozen steps have not yet moved to the data: the test number
     /// then says nothing about how far the network has learned.
-    public func evaluationLagsTraining(atEpoch epoch: Int) -> Bool {
-        guard let train = trainAccuracy(atEpoch: epoch), let test = testAccuracy(atEpoch: epoch),
+    public func evaluationLagsTraining(atEpoch epoch: Int, validation: Bool = false) -> Bool {
+        guard let train = trainAccuracy(atEpoch: epoch),
+            let test = curveAccuracy(atEpoch: epoch, validation: validation),
             train.isFinite, test.isFinite
         else { return false }
         return test < 0.6 * train

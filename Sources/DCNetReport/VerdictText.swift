@@ -18,21 +18,111 @@ struct VerdictText {
     private func sentence(_ comparison: Comparison) -> String {
         let candidate = comparison.candidate
         guard let baseline = comparison.baseline else {
-            if case .reach(let statistics) = comparison.evidence { return reach(statistics, run: candidate) }
+            if case .reach(let statistics) = comparison.evidence {
+                return reach(statistics, run: candidate, verdict: comparison.verdict, seeds: comparison.replicates)
+            }
             return "\(candidate): cannot be evaluated yet, the run is missing."
         }
+        let body: String
+        let claim: Claim
         switch comparison.evidence {
         case .unavailable(let why):
             return unavailable(why, candidate: candidate, baseline: baseline)
         case .convergence(let statistics):
-            return convergence(statistics, candidate: candidate, baseline: baseline)
+            body = convergence(statistics, candidate: candidate, baseline: baseline)
+            claim = Claim(
+                phrase: "of faster convergence", budget: " at this budget", otherWins: "the baseline learns faster")
         case .accuracy(let statistics):
-            return accuracy(statistics, candidate: candidate, baseline: baseline)
+            body = accuracy(statistics, candidate: candidate, baseline: baseline)
+            claim =
+                statistics.claimsHigher
+                ? Claim(phrase: "of higher accuracy", budget: "", otherWins: "the baseline is more accurate")
+                : Claim(phrase: "that it does not help", budget: "", otherWins: "it is more accurate")
         case .reach(let statistics):
-            return reach(statistics, run: candidate)
+            return reach(statistics, run: candidate, verdict: comparison.verdict, seeds: comparison.replicates)
         case .robustness(let statistics):
-            return robustness(statistics, verdict: comparison.verdict, candidate: candidate, baseline: baseline)
+            body = robustness(statistics, candidate: candidate, baseline: baseline)
+            claim = Claim(
+                phrase: "of stronger robustness", budget: "", otherWins: "the baseline is more robust",
+                mixed: "holds only for some attack settings")
         }
+        guard let seeds = comparison.replicates else {
+            return body + ending(comparison.verdict, claim, seeds: nil)
+        }
+        if seeds.isSingleSeed {
+            // The single-seed sentence keeps the per-epoch detail; a baseline with several seeds is
+            // summarised after it because the verdict uses their mean.
+            let extra =
+                seeds.values.candidate.count > 1 || seeds.values.baseline.count > 1
+                ? "; " + seedSummary(seeds, candidate: candidate, baseline: baseline) : ""
+            return body + extra + ending(comparison.verdict, claim, seeds: seeds)
+        }
+        return seedSummary(seeds, candidate: candidate, baseline: baseline)
+            + ending(comparison.verdict, claim, seeds: seeds)
+    }
+
+    /// How a claim is named in the verdict's ending.
+    private struct Claim {
+        var phrase: String
+        var budget: String
+        var otherWins: String
+        var mixed = ""
+    }
+
+    private func ending(_ verdict: Verdict, _ claim: Claim, seeds: ReplicateComparison?) -> String {
+        let multi = seeds.map { !$0.isSingleSeed } ?? false
+        let margin = multi ? "no difference beyond 2 standard errors" : tie
+        let what = "the paper's claim \(claim.phrase)"
+        switch verdict {
+        case .supported:
+            return " — supports \(what)\(claim.budget)\(multi ? " (beyond 2 standard errors)" : "")."
+        case .contradicted:
+            return " — \(what) does not hold\(claim.budget): \(claim.otherWins)"
+                + (multi ? " (beyond 2 standard errors)." : ".")
+        case .suggests:
+            return " — suggests \(what)\(claim.budget) (single seed: no standard error, so not a test)."
+        case .suggestsAgainst:
+            return " — suggests \(what) does not hold\(claim.budget): \(claim.otherWins)"
+                + " (single seed: no standard error, so not a test)."
+        case .mixed:
+            return " — mixed: \(what) \(claim.mixed)."
+        case .inconclusive, .notEvaluated:
+            return " — inconclusive: \(margin); \(what) is not supported\(claim.budget)."
+        }
+    }
+
+    /// "a vs b over 3 vs 3 seeds, <measure>: mean ± sd vs mean ± sd (per seed: …); difference ± SE".
+    private func seedSummary(_ r: ReplicateComparison, candidate: String, baseline: String) -> String {
+        func pct(_ value: Double) -> String { String(format: "%.1f", value * 100) }
+        func summary(_ v: SeedValues) -> String {
+            Markdown.percent(v.mean) + (v.standardDeviation.map { " ± \(pct($0))" } ?? "")
+        }
+        func perSeed(_ v: SeedValues) -> String { v.values.map(pct).joined(separator: ", ") }
+        let (c, b) = (r.values.candidate, r.values.baseline)
+        let measure: String
+        switch r.measure {
+        case .meanValidationAccuracy, .meanTestAccuracy:
+            let kind = r.measure == .meanValidationAccuracy ? "validation" : "test"
+            let epochs = r.comparedEpochs
+            let range =
+                epochs.count == (epochs.last ?? 0) - (epochs.first ?? 0) + 1
+                ? "epochs \(epochs.first ?? 0)–\(epochs.last ?? 0)" : "\(epochs.count) comparable epochs"
+            measure = "mean \(kind) accuracy over \(range)"
+        case .bestTestAccuracy: measure = "best test accuracy"
+        case .meanAdversarialAccuracy: measure = "mean adversarial accuracy over the matched attack settings"
+        }
+        var text =
+            "\(candidate) vs \(baseline) over \(c.count) vs \(b.count) seed\(b.count == 1 ? "" : "s"), \(measure): "
+            + "\(summary(c)) vs \(summary(b)) (mean ± sd; per seed: \(perSeed(c)) vs \(perSeed(b)))"
+        text += "; difference \(r.difference >= 0 ? "+" : "")\(Markdown.points(r.difference))"
+        if let se = r.standardError { text += " (standard error \(Markdown.points(se)))" }
+        if let threshold = r.threshold, let reach = r.epochsToReach {
+            func epochs(_ list: [Int?]) -> String { list.map { $0.map(String.init) ?? "—" }.joined(separator: ", ") }
+            text +=
+                "; epochs to reach \(Markdown.percent(threshold, decimals: 0)) per seed: "
+                + "\(epochs(reach.candidate)) vs \(epochs(reach.baseline))"
+        }
+        return text
     }
 
     private func unavailable(_ why: Unavailable, candidate: String, baseline: String) -> String {
@@ -56,7 +146,8 @@ struct VerdictText {
         var text =
             "\(candidate) vs \(baseline) after \(last) epoch\(last == 1 ? "" : "s"): "
             + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.candidate)) vs "
-            + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.baseline)) test accuracy; "
+            + "\(Markdown.percent(s.accuracyAtLastCommonEpoch.baseline)) "
+            + "\(s.usesValidation ? "validation" : "test") accuracy; "
             + (s.comparedEpochCount == s.commonEpochs.count
                 ? "mean over epochs \(s.commonEpochs.first!)–\(last): "
                 : "mean over the \(s.comparedEpochCount) comparable epochs: ")
@@ -79,15 +170,6 @@ struct VerdictText {
                 + "test accuracy below 60% of the "
                 + "training accuracy, i.e. evaluation statistics not yet settled, not a network that has not learned)"
         }
-        switch s.direction {
-        case .ahead:
-            text += " — supports the paper's claim of faster convergence at this budget."
-        case .behind:
-            text +=
-                " — the paper's claim of faster convergence does not hold at this budget: the baseline learns faster."
-        case .tied:
-            text += " — \(tie); the paper's claim of faster convergence is not supported at this budget."
-        }
         return text
     }
 
@@ -101,58 +183,46 @@ struct VerdictText {
         if s.epochsCompleted.candidate != s.epochsCompleted.baseline {
             text += ", unequal budgets: \(s.epochsCompleted.candidate) vs \(s.epochsCompleted.baseline) epochs"
         }
-        switch (s.direction, s.claimsHigher) {
-        case (.ahead, true):
-            text += " — supports the paper's claim of higher accuracy."
-        case (.behind, true):
-            text += " — the paper's claim of higher accuracy does not hold here: the baseline is more accurate."
-        case (.tied, true):
-            text += " — \(tie); the paper's claim of higher accuracy is not supported."
-        case (.ahead, false):
-            text += " — the paper's claim that it does not help does not hold here: it is more accurate."
-        case (.behind, false):
-            text += " — supports the paper's claim that it does not help: it is less accurate."
-        case (.tied, false):
-            text += " — \(tie); supports the paper's claim that it does not help."
-        }
         return text
     }
 
-    private func reach(_ s: ReachStatistics, run: String) -> String {
+    private func reach(
+        _ s: ReachStatistics, run: String, verdict: Verdict, seeds: ReplicateComparison?
+    ) -> String {
+        let strength: String
+        switch verdict {
+        case .supported, .contradicted: strength = ""
+        case .inconclusive: strength = " (inconclusive: only some seeds reach it)"
+        default: strength = " (single seed: not a test)"
+        }
+        let seedText =
+            seeds.flatMap { $0.values.candidate.count > 1 ? $0.values.candidate : nil }
+            .map { v in
+                "; best test accuracy per seed: " + v.values.map { Markdown.percent($0) }.joined(separator: ", ")
+            } ?? ""
         let bestText = s.bestTestAccuracy.map { Markdown.percent($0) } ?? "no test accuracy"
         let targetText = Markdown.percent(s.target, decimals: 0)
         if s.reached {
             let epoch = s.firstEpochReaching.map { " (first at epoch \($0))" } ?? ""
-            return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch) "
-                + "— supports the paper's claim."
+            let verb = verdict == .supported ? "supports" : (verdict == .suggests ? "suggests" : "bears on")
+            return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch)\(seedText) "
+                + "— \(verb) the paper's claim\(strength)."
         }
         let reason = s.diverged ? " and its loss diverged" : ""
         let budget =
             s.epochsPlanned.map { $0 > s.epochsCompleted ? " after \(s.epochsCompleted) of \($0) epochs" : "" }
             ?? " after \(s.epochsCompleted) epochs"
-        return "\(run): best test accuracy \(bestText)\(budget), below \(targetText)\(reason) "
-            + "— the paper's claim does not hold at this budget."
+        return "\(run): best test accuracy \(bestText)\(budget), below \(targetText)\(reason)\(seedText) "
+            + "— the paper's claim does not hold at this budget\(strength)."
     }
 
-    private func robustness(
-        _ s: RobustnessStatistics, verdict: Verdict, candidate: String, baseline: String
-    ) -> String {
+    private func robustness(_ s: RobustnessStatistics, candidate: String, baseline: String) -> String {
         var text =
             "\(candidate) vs \(baseline) under \(s.matchedSettings) matched attack "
             + "setting\(s.matchedSettings == 1 ? "" : "s"): "
             + "mean adversarial accuracy \(Markdown.percent(s.meanAdversarialAccuracy.candidate)) vs "
             + "\(Markdown.percent(s.meanAdversarialAccuracy.baseline)); "
             + "ahead in \(s.ahead), behind in \(s.behind), tied in \(s.tied)"
-        switch verdict {
-        case .supported:
-            text += " — supports the paper's claim of stronger robustness."
-        case .contradicted:
-            text += " — the paper's claim of stronger robustness does not hold: the baseline is more robust."
-        case .mixed:
-            text += " — mixed: the paper's claim of stronger robustness holds only for some attack settings."
-        case .inconclusive, .notEvaluated:
-            text += " — \(tie); the paper's claim of stronger robustness is not supported."
-        }
         return text
     }
 }

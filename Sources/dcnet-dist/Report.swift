@@ -28,8 +28,9 @@ struct Report: ParsableCommand {
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw ValidationError("no groups: pass --groups FILE (looked for \(candidates.joined(separator: ", ")))")
         }
-        let (loaded, definedBudget) = try loadGroups(path)
+        let (loaded, definedBudget, replicates) = try loadGroups(path)
         var report = ExperimentReport(suiteDirectory: suiteURL, groups: loaded)
+        report.replicates = replicates
         report.title = title
         report.budget = budget ?? definedBudget
         let invocation = CommandLine.arguments.map(shellQuote).joined(separator: " ")
@@ -44,11 +45,11 @@ struct Report: ParsableCommand {
         for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 
-    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?) {
+    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?, [String: [String]]) {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
             let suite = try ExperimentSuite.decode(data, path: path)
-            return (suite.groups, suite.budget)
+            return (suite.groups, suite.budget, suite.replicates)
         } catch let e as ExperimentSuite.DecodingFailure {
             throw ValidationError(e.description)
         }

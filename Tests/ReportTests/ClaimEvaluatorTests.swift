@@ -54,7 +54,8 @@ final class ClaimEvaluatorTests: XCTestCase {
         let found = comparisons(result)
         XCTAssertEqual(found.map(\.candidate), ["fast", "slow", "same"])
         XCTAssertEqual(found.map(\.baseline), ["base", "base", "base"])
-        XCTAssertEqual(result.verdicts, [.supported, .contradicted, .inconclusive])
+        XCTAssertEqual(
+            result.verdicts, [.suggests, .suggestsAgainst, .inconclusive], "one seed each: at most suggests")
 
         guard case .convergence(let fast) = found[0].evidence else { return XCTFail("\(found[0].evidence)") }
         XCTAssertEqual(fast.commonEpochs, [1, 2, 3])
@@ -76,7 +77,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         XCTAssertEqual(s.commonEpochs, [1, 2])
         // The baseline's 70% at epoch 3 is beyond the common budget.
         XCTAssertEqual(s.threshold, ThresholdReached(accuracy: 0.5, epochs: Paired(2, 2)))
-        XCTAssertEqual(result.verdicts, [.supported])
+        XCTAssertEqual(result.verdicts, [.suggests])
     }
 
     func testLaggingEpochIsLeftOutOfTheMeanAndCanDecideTheVerdict() throws {
@@ -92,7 +93,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         XCTAssertEqual(s.comparedEpochCount, 2)
         XCTAssertEqual(s.meanTestAccuracy.candidate, 0.50, accuracy: 1e-12)
         XCTAssertEqual(s.meanTestAccuracy.baseline, 0.45, accuracy: 1e-12)
-        XCTAssertEqual(result.verdicts, [.supported])
+        XCTAssertEqual(result.verdicts, [.suggests])
     }
 
     func testConvergenceWithoutCommonEpochsIsNotEvaluated() {
@@ -112,7 +113,7 @@ final class ClaimEvaluatorTests: XCTestCase {
             "worse": run([0.40, 0.59]),
         ]
         let result = evaluator.evaluate(group(.higherAccuracy, ["base", "better", "tied", "worse"]), runs: runs)
-        XCTAssertEqual(result.verdicts, [.supported, .inconclusive, .contradicted])
+        XCTAssertEqual(result.verdicts, [.suggests, .inconclusive, .suggestsAgainst])
         guard case .accuracy(let tied) = comparisons(result)[1].evidence else { return XCTFail() }
         XCTAssertEqual(tied.bestTestAccuracy, Paired(0.604, 0.60))
         XCTAssertEqual(tied.finalTestAccuracy, Paired(0.50, 0.58))
@@ -125,7 +126,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         let runs = ["base": run([0.60]), "tied": run([0.603]), "worse": run([0.50]), "better": run([0.62])]
         let result = evaluator.evaluate(
             group(.noHigherAccuracy, ["base", "tied", "worse", "better"]), runs: runs)
-        XCTAssertEqual(result.verdicts, [.supported, .supported, .contradicted])
+        XCTAssertEqual(result.verdicts, [.suggests, .suggests, .suggestsAgainst])
     }
 
     func testAccuracyWithoutTestAccuracyIsNotEvaluated() {
@@ -144,7 +145,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         let found = comparisons(result)
         XCTAssertEqual(found.map(\.candidate), ["ok", "low", "gone"])
         XCTAssertEqual(found.map(\.baseline), [nil, nil, nil], "an absolute claim has no comparison partner")
-        XCTAssertEqual(result.verdicts, [.supported, .contradicted, .notEvaluated])
+        XCTAssertEqual(result.verdicts, [.suggests, .suggestsAgainst, .notEvaluated])
         guard case .reach(let ok) = found[0].evidence, case .reach(let low) = found[1].evidence else {
             return XCTFail()
         }
@@ -158,7 +159,7 @@ final class ClaimEvaluatorTests: XCTestCase {
     func testReachingAnAccuracyWithOneRunTestsThatRun() {
         let result = evaluator.evaluate(group(.reachesAccuracy(0.5), ["only"]), runs: ["only": run([0.49])])
         XCTAssertEqual(comparisons(result).map(\.candidate), ["only"])
-        XCTAssertEqual(result.verdicts, [.contradicted])
+        XCTAssertEqual(result.verdicts, [.suggestsAgainst])
     }
 
     // MARK: - Robustness
@@ -175,7 +176,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         ]
         let names = ["base", "robust", "fragile", "mixed", "same", "other"]
         let result = evaluator.evaluate(group(.moreRobust, names), runs: runs)
-        XCTAssertEqual(result.verdicts, [.supported, .contradicted, .mixed, .inconclusive, .notEvaluated])
+        XCTAssertEqual(result.verdicts, [.suggests, .suggestsAgainst, .mixed, .inconclusive, .notEvaluated])
         guard case .robustness(let robust) = comparisons(result)[0].evidence else { return XCTFail() }
         // ε = 4 has no baseline result: not matched, not counted.
         XCTAssertEqual(robust.matchedSettings, 2)
@@ -189,7 +190,7 @@ final class ClaimEvaluatorTests: XCTestCase {
         let base = run([0.8], attacks: [attack(2, 0.40)])
         let rerun = run([0.8], attacks: [attack(2, 0.60), attack(2, 0.30)])
         let result = evaluator.evaluate(group(.moreRobust, ["base", "x"]), runs: ["base": base, "x": rerun])
-        XCTAssertEqual(result.verdicts, [.contradicted])
+        XCTAssertEqual(result.verdicts, [.suggestsAgainst])
     }
 
     // MARK: - Groups that cannot be compared

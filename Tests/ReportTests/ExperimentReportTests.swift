@@ -132,27 +132,28 @@ final class ExperimentReportTests: XCTestCase {
             markdown.contains(
                 "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs"
                     + " 59.6%; "
-                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — supports the paper's claim of"
-                    + " faster convergence at this budget."
+                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's claim of"
+                    + " faster convergence at this budget (single seed: no standard error, so not a test)."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
                 "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs"
                     + " 59.6%; "
-                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — the paper's claim of"
-                    + " faster convergence does not hold at this budget"
+                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's"
+                    + " claim of faster convergence does not hold at this budget: the baseline learns faster (single seed"
             ), markdown)
         XCTAssertTrue(
             markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — supports the paper's"
-                    + " claim."
+                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — suggests the paper's"
+                    + " claim (single seed: not a test)."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
                 "- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
-                    + "ahead in 2, behind in 0, tied in 0 — supports the paper's claim of stronger robustness."),
+                    + "ahead in 2, behind in 0, tied in 0 — suggests the paper's claim of stronger robustness "
+                    + "(single seed: no standard error, so not a test)."),
             markdown)
     }
 
@@ -175,7 +176,7 @@ final class ExperimentReportTests: XCTestCase {
                     + " 50.0% vs 45.0%; "
                     + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: "),
             markdown)
-        XCTAssertTrue(markdown.contains("supports the paper's claim of faster convergence at this budget."), markdown)
+        XCTAssertTrue(markdown.contains("suggests the paper's claim of faster convergence at this budget"), markdown)
         // Without the lagging epoch excluded the mean would favour the baseline (36.7% vs 43.3%).
     }
 
@@ -190,13 +191,14 @@ final class ExperimentReportTests: XCTestCase {
         let markdown = try ExperimentReport(suiteDirectory: suite, groups: groups).write().markdown
         XCTAssertTrue(
             markdown.contains(
-                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — supports the paper's"
-                    + " claim that it does not help: it is less accurate."
+                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — suggests the paper's"
+                    + " claim that it does not help (single seed: no standard error, so not a test)."
             ), markdown)
         XCTAssertTrue(
             markdown.contains(
-                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — the paper's claim that"
-                    + " it does not help does not hold here: it is more accurate."
+                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — suggests the paper's claim"
+                    + " that it does not help does not hold: it is more accurate (single seed: no standard error, so"
+                    + " not a test)."
             ), markdown)
     }
 
@@ -219,7 +221,7 @@ final class ExperimentReportTests: XCTestCase {
         XCTAssertTrue(
             output.markdown.contains(
                 "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at"
-                    + " this budget."
+                    + " this budget (single seed: not a test)."
             ), output.markdown)
     }
 

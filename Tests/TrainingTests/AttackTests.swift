@@ -434,4 +434,64 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertTrue(calls().isEmpty)
         XCTAssertTrue(r.output.contains("report --suite"), r.output)
     }
+
+    /// Seeds become <run>-s<K> with --seed K; the select step picks the grid run with the best final
+    /// validation accuracy, writes its choice to the suite and the seeded runs train with it.
+    func testSeedsAndTheLearningRateSelectStep() throws {
+        let script = Self.root.appendingPathComponent("scripts/experiments").path
+        guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no scripts/experiments") }
+        guard (try? shell(["-c", "command -v jq"], environment: [:]).status) == 0 else {
+            throw XCTSkip("jq not installed")
+        }
+        let suiteDirectory = TempDir("seeds")
+        let dir = suiteDirectory.path
+        let stub = dir + "/stub", log = dir + "/calls.log", definition = dir + "/suite.json"
+        // The stub's validation accuracy peaks at lr 0.02, so that is the one to pick.
+        try """
+        #!/usr/bin/env bash
+        echo "$*" >> "\(log)"
+        cmd=$1; shift
+        lr=0
+        while [[ $# -gt 0 ]]; do
+            case $1 in --metrics) metrics=$2 ;; --lr) lr=$2 ;; esac
+            shift
+        done
+        if [[ $cmd == train ]]; then
+            mkdir -p "$(dirname "$metrics")"
+            accuracy=$([[ $lr == 0.02 ]] && echo 0.6 || echo 0.4)
+            echo '{"kind":"epoch","epoch":1,"validation_accuracy":'"$accuracy"'}' >> "$metrics"
+        fi
+        exit 0
+        """.write(toFile: stub, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
+        try """
+        {"name": "seeds",
+         "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 0, "bim_steps": 1,
+                                "validation": 100}},
+         "select": [{"name": "lr", "flag": "--lr", "candidates": {"0.01": "g1-s1", "0.02": "g2-s1"}}],
+         "runs": [{"name": "g1", "seeds": [1], "flags": ["--lr", "0.01"]},
+                  {"name": "g2", "seeds": [1], "flags": ["--lr", "0.02"]},
+                  {"name": "main", "seeds": [1, 2], "select": ["lr"], "flags": []}],
+         "attacks": {"methods": [], "epsilons": [1]},
+         "groups": []}
+        """.write(toFile: definition, atomically: true, encoding: .utf8)
+        let suite = dir + "/suite"
+        let r = try shell(
+            [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"],
+            environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        let trains = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
+            $0.hasPrefix("train")
+        }
+        XCTAssertEqual(trains.count, 4, trains.joined(separator: "\n"))
+        for seed in [1, 2] {
+            XCTAssertTrue(
+                trains.contains {
+                    $0.contains("/main-s\(seed)/metrics.jsonl") && $0.contains("--seed \(seed) --lr 0.02")
+                        && $0.contains("--validation 100")
+                }, trains.joined(separator: "\n"))
+        }
+        let choice = try String(contentsOfFile: suite + "/select-lr.json", encoding: .utf8)
+        XCTAssertTrue(choice.contains(#""chosen": "0.02""#), choice + r.output)
+    }
 }
