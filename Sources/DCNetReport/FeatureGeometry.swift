@@ -51,15 +51,18 @@ public struct FeatureGeometry: Sendable, Equatable {
         count = used.count
     }
 
-    /// Angle in degrees between two vectors (clamped, so rounding never leaves acos's domain);
-    /// 0 when either is zero.
+    /// Angle in degrees between two vectors; 0 when either is zero. As 2·atan2(||â − b̂||, ||â + b̂||)
+    /// rather than acos(â·b̂), which loses all precision for small angles (features of one class
+    /// can be a fraction of a degree apart).
     public static func angle(_ a: [Double], _ b: [Double]) -> Double {
-        var ab = 0.0, aa = 0.0, bb = 0.0
+        let na = a.reduce(0) { $0 + $1 * $1 }.squareRoot(), nb = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard na > 0 && nb > 0 else { return 0 }
+        var minus = 0.0, plus = 0.0
         for (x, y) in zip(a, b) {
-            ab += x * y; aa += x * x; bb += y * y
+            let d = x / na - y / nb, s = x / na + y / nb
+            minus += d * d; plus += s * s
         }
-        guard aa > 0 && bb > 0 else { return 0 }
-        return acos(min(1, max(-1, ab / (aa * bb).squareRoot()))) * 180 / Double.pi
+        return 2 * atan2(minus.squareRoot(), plus.squareRoot()) * 180 / Double.pi
     }
 }
 

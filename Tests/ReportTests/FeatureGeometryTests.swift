@@ -80,3 +80,27 @@ final class FeatureGeometryTests: XCTestCase {
         XCTAssertEqual(svg.components(separatedBy: "legend-marker").count - 1, 3)
     }
 }
+
+/// The report section: a row per run (a dash without geometry), and a link per plot.
+final class FeatureGeometrySectionTests: XCTestCase {
+    func testTableAndPlots() throws {
+        let g = try XCTUnwrap(FeatureGeometry(features: [1, 0, 1, 0.1, 0, 1], labels: [0, 0, 1], dimension: 2))
+        let md = FeatureGeometrySection.markdown([
+            .init(
+                run: "tanh|cos", images: 3, geometry: g, plotFile: FeatureGeometrySection.plotFileName(run: "tanh|cos")),
+            .init(run: "empty", images: 0, geometry: nil, plotFile: nil),
+        ])
+        XCTAssertTrue(md.contains("## Feature geometry"))
+        XCTAssertTrue(md.contains("| tanh\\|cos | 3 | 1.90° | 87.14° | 0.022 |"), md)
+        XCTAssertTrue(md.contains("| empty | 0 | — | — | — |"), md)
+        XCTAssertTrue(md.contains("(features-tanh-cos.svg)"), md)
+        XCTAssertEqual(md.components(separatedBy: "![").count - 1, 1)
+        XCTAssertTrue(FeatureGeometrySection.markdown([]).contains("No `<run>/features.safetensors`"))
+    }
+
+    /// Small angles keep their precision (acos would round 1e-4° to 0 or a few times too much).
+    func testSmallAnglesArePrecise() {
+        let t = 1e-4 * Double.pi / 180
+        XCTAssertEqual(FeatureGeometry.angle([1, 0], [cos(t), sin(t)]), 1e-4, accuracy: 1e-10)
+    }
+}

@@ -190,5 +190,18 @@ final class CLITests: XCTestCase {
                 XCTAssertEqual(z, logits[n * K + k], accuracy: 1e-4 * max(1, abs(z)), "image \(n) class \(k)")
             }
         }
+
+        // `report --features` finds <run>/features.safetensors: a table row and a scatter plot.
+        let suite = TempDir("cli-features-suite")
+        suite.mkdir("r1")
+        suite.write("r1/features.safetensors", try FileIO.readAll(out))
+        suite.write("groups.json", Array("[]".utf8))
+        let report = try runProcess(try binary(), ["report", "--suite", suite.path, "--features", suite.path])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let markdown = try String(contentsOfFile: suite.file("report.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("## Feature geometry") && markdown.contains("| r1 | 7 | "), markdown)
+        XCTAssertTrue(markdown.contains("![features of r1](features-r1.svg)"), markdown)
+        let svg = try String(contentsOfFile: suite.file("features-r1.svg"), encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "class=\"marker\"").count - 1, 7)
     }
 }
