@@ -20,14 +20,20 @@ public final class Network {
     public let state: [StateBuffer]
     public let inputShape: Shape
     public let outputShape: Shape
+    /// The input shape of the last layer (what `penultimate` returns for a full batch).
+    public let penultimateShape: Shape
     public let arena: Arena
 
     public init(layers: [Layer], input: Shape, classes: Int, labelSmoothing: Float = 0) {
         self.layers = layers
         self.inputShape = input
         arena = Arena()
-        var shape = input
-        for layer in layers { shape = layer.build(input: shape, arena: arena) }
+        var shape = input, lastInput = input
+        for layer in layers {
+            lastInput = shape
+            shape = layer.build(input: shape, arena: arena)
+        }
+        penultimateShape = lastInput
         precondition(shape.perSample == classes, "network ends in \(shape), expected \(classes) logits")
         outputShape = shape
         loss = SoftmaxCrossEntropy(classes: classes, labelSmoothing: labelSmoothing)
@@ -81,6 +87,16 @@ public final class Network {
     /// Logits for a batch (images.shape.n ≤ the built batch).
     public func forward(_ images: Tensor, mode: Mode) -> Tensor {
         layers.reduce(images) { $1.forward($0, mode: mode) }
+    }
+
+    /// The input of the last layer for a batch, in evaluation mode: for CNN-9 and ResNet-32 the
+    /// globally pooled features the linear classifier sees ([n, channels, 1, 1]). It runs the same
+    /// layers as `forward` except the last, so the tensor returned is the one `forward` hands the
+    /// classifier; it is a view of that layer's output buffer, valid until the next forward pass.
+    /// Evaluation mode only: a training-mode pass would move the running statistics without the
+    /// backward that belongs to it.
+    public func penultimate(_ images: Tensor) -> Tensor {
+        layers.dropLast().reduce(images) { $1.forward($0, mode: .evaluation) }
     }
 
     /// Backpropagates dL/dlogits through every layer, last first, calling `layerDone(i)` once

@@ -61,6 +61,9 @@ public struct SVGPlot: Sendable {
     public var integerX = false
     /// Draw a marker at every point (useful for sparse data such as a few epsilons).
     public var showMarkers = false
+    /// Join the points of a series with a line; off for scatter plots (with `showMarkers`), where
+    /// the order of the points means nothing. The legend then shows a marker, not a line sample.
+    public var showLines = true
 
     /// Okabe–Ito palette: distinguishable with the common forms of colour blindness.
     public static let colors = [
@@ -198,10 +201,12 @@ public struct SVGPlot: Sendable {
                 penDown = true
             }
             let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
-            svg +=
-                "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\""
-                + " stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
-            for point in markerPoints(entry.points, all: showMarkers || finiteSeries[index].count == 1) {
+            if showLines {
+                svg +=
+                    "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\""
+                    + " stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
+            }
+            for point in markerPoints(entry.points, all: showMarkers || !showLines || finiteSeries[index].count == 1) {
                 svg +=
                     "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\""
                     + " fill=\"\(color)\" stroke=\"none\"/>\n"
@@ -217,9 +222,15 @@ public struct SVGPlot: Sendable {
                 let (color, dash) = SVGPlot.style(at: index)
                 let y = top + 8 + Double(index) * 20
                 let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
-                svg +=
-                    "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\""
-                    + " y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                if showLines {
+                    svg +=
+                        "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\""
+                        + " y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                } else {
+                    svg +=
+                        "<circle class=\"legend-marker\" cx=\"\(fmt(legendX + legendSampleWidth / 2))\""
+                        + " cy=\"\(fmt(y))\" r=\"4\" fill=\"\(color)\" stroke=\"none\"/>\n"
+                }
                 svg +=
                     "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\""
                     + " y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"

@@ -105,6 +105,8 @@ public final class Optimizer {
     public func step(learningRate lr: Float, globalStep: Int) -> Float {
         let w = network.values, grad = network.gradients
         if config.orthogonality > 0 { addOrthogonalityGradient() }
+        // Before the norm: clipping and the logged norm then see the gradient the update uses.
+        if config.weightedGradients == true { weightFilterGradients() }
         let norm = dotFloats(grad, grad, network.parameterCount).squareRoot()
         if let clip = config.gradientClipNorm, norm > clip {
             BLAS.sscal(count: network.parameterCount, alpha: clip / norm, x: grad)
@@ -149,6 +151,23 @@ public final class Optimizer {
                 let row = layer.weight.value + k * n
                 let norm = dotFloats(row, row, n).squareRoot()
                 if norm > 0 { BLAS.sscal(count: n, alpha: 1 / norm, x: row) }
+            }
+        }
+    }
+
+    /// Multiplies the gradient of each decoupled filter (one row of its layer's [out, in·k·k] weight)
+    /// by the filter's norm. The operators see ŵ = w/||w||, so dL/dw = (I − ŵŵᵀ)·dL/dŵ / ||w||: the
+    /// step on a filter shrinks as it grows. Scaling by ||w|| (the same ε as the forward pass, so the
+    /// factors cancel exactly) makes the update independent of the filter's scale. Runs after the
+    /// all-reduce, so every replica scales by the same norms.
+    func weightFilterGradients() {
+        for layer in decoupledLayers {
+            let K = layer.outChannels, n = layer.weight.count / K
+            let w = layer.weight.value!, dw = layer.weight.gradient!
+            for k in 0..<K {
+                let row = w + k * n
+                let norm = (dotFloats(row, row, n) + DecoupledConv2D.normEpsilon).squareRoot()
+                BLAS.sscal(count: n, alpha: norm, x: dw + k * n)
             }
         }
     }

@@ -79,6 +79,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Training images held out for validation (`--validation`; nil: none). Part of the
     /// configuration because it changes what the model trains on.
     public var validation: Int? = nil
+    /// `--weighted-gradients`: the gradient of each decoupled filter is multiplied by the filter's norm
+    /// before the update (nil: off). Optional so checkpoints written before it existed still decode.
+    public var weightedGradients: Bool? = nil
 
     /// Micro-batches per rank per step.
     public var microBatches: Int { accumulation ?? 1 }
@@ -147,6 +150,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             p.append("adamBetas must be two numbers in [0, 1) (got \(adamBetas))")
         }
         if let v = validation, v < 0 { p.append("--validation must be ≥ 0 (got \(v))") }
+        if weightedGradients == true, case .baseline = model.convolution {
+            p.append("--weighted-gradients needs a decoupled --operator, not baseline (it has no decoupled filters)")
+        }
         if !(adamEpsilon > 0) { p.append("adamEpsilon must be positive (got \(adamEpsilon))") }
         if !(stepGamma > 0) { p.append("--step-gamma must be positive (got \(stepGamma))") }
         if !warmupEpochs.isFinite { p.append("--warmup-epochs must be finite (got \(warmupEpochs))") }

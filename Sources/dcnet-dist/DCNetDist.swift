@@ -15,7 +15,7 @@ struct DCNetDist: ParsableCommand {
             of each global batch and averages gradients with all-reduce; rank 0 prints, evaluates and checkpoints. \
             Without mpirun it runs as a single rank.
             """,
-        subcommands: [Train.self, Evaluate.self, Attack.self, Report.self, Inspect.self])
+        subcommands: [Train.self, Evaluate.self, Attack.self, Features.self, Report.self, Inspect.self])
 }
 
 /// Runs `body` on every rank and turns failures into one clear message and a non-zero exit on all

@@ -17,6 +17,12 @@ struct Report: ParsableCommand {
     @Option(help: "Report title.") var title: String = "DCNet experiment report"
     @Option(help: "Budget text for the header (default: the suite definition's \"budget\").") var budget: String?
     @Option(help: "Command that produced the suite, for the header (default: this command line).") var command: String?
+    @Option(
+        help: ArgumentHelp(
+            "Directory holding <run>/features.safetensors files (dcnet-dist features; usually the suite): adds a "
+                + "feature-geometry section with the angular spreads per run and PCA scatter plots.")
+    )
+    var features: String?
 
     func run() throws {
         let suiteURL = URL(fileURLWithPath: suite).standardizedFileURL
@@ -41,7 +47,14 @@ struct Report: ParsableCommand {
         if let output { report.outputDirectory = URL(fileURLWithPath: output).standardizedFileURL }
 
         let written = try report.write()
-        print("wrote \(written.reportFile.path) and \(written.plotFiles.count) plot(s); \(loaded.count) group(s)")
+        let featurePlots = try features.map {
+            try appendFeatureGeometry(
+                from: URL(fileURLWithPath: $0).standardizedFileURL, to: written.reportFile,
+                plots: written.reportFile.deletingLastPathComponent())
+        }
+        print(
+            "wrote \(written.reportFile.path) and \(written.plotFiles.count + (featurePlots?.count ?? 0)) plot(s); "
+                + "\(loaded.count) group(s)")
         for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 

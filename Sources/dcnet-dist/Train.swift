@@ -177,6 +177,13 @@ struct Train: ParsableCommand {
     @Option(help: "Renormalise decoupled filters to unit norm every N steps (0: never).") var projectEvery: Int = 0
     @Option(help: "lambda of the orthogonality regulariser on decoupled filters (the authors used 1e-5; 0: off).")
     var orthogonality: Float = 0
+    @Flag(
+        help: ArgumentHelp(
+            "Multiply the gradient of each decoupled filter by its norm ||w|| before the update, making the update "
+                + "independent of the filter's scale (the operators see w/||w||, whose gradient carries 1/||w||). "
+                + "This is our reading of the paper's description of weighted gradients.")
+    )
+    var weightedGradients = false
     @Option(help: "Input scaling: authors ((x−127.5)/128) or meanstd.") var scaling: ScalingKind = .authors
     @Flag(help: "No pad-4 random crop and horizontal flip.") var noAugment = false
     @Option(help: "Last partial global batch of an epoch: wrap (filled from the start of the order) or drop.")
@@ -260,6 +267,7 @@ struct Train: ParsableCommand {
         config.learningRateScaling = lrScaling == .none ? nil : lrScaling
         config.referenceBatch = lrScaling == .none ? nil : referenceBatch
         config.validation = validation == 0 ? nil : validation
+        config.weightedGradients = weightedGradients ? true : nil
         return config
     }
 

@@ -1,5 +1,8 @@
 import DCNetData
 import DCNetFormats
+import DCNetLayers
+import DCNetModels
+import DCNetTraining
 import Foundation
 import TestSupport
 import XCTest
@@ -119,5 +122,86 @@ final class CLITests: XCTestCase {
         run.mkdir("empty")
         try assertRejected(
             ["eval", "--checkpoint", run.file("empty"), "--data", goodData.path], mentions: ["empty", "no checkpoint"])
+    }
+
+    /// `features` on a tiny trained checkpoint writes the classifier's input for the first --limit
+    /// test images: the same features as an evaluation-mode forward of the restored network, from
+    /// which the classifier gives the network's logits. The run trains with --weighted-gradients,
+    /// which the checkpoint's configuration records.
+    func testFeaturesMatchAnEvaluationModeForward() throws {
+        let run = TempDir("cli-features")
+        let train = try runProcess(
+            try binary(),
+            [
+                "train", "--data", goodData.path, "--batch-size", "4", "--eval-every", "0", "--checkpoint-dir",
+                run.path,
+                "--weighted-gradients",
+            ]
+                + small)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let checkpoint = run.file("ckpt-00000001.safetensors")
+        let out = run.file("features.safetensors")
+        // Batches of 3 over 7 images: a partial last batch.
+        let r = try runProcess(
+            try binary(),
+            [
+                "features", "--checkpoint", run.path, "--data", goodData.path, "--out", out, "--limit", "7",
+                "--batch-size", "3", "--threads", "1",
+            ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+
+        let file = try SafeTensorsFile.read(path: out)
+        let contents = try Checkpoint.read(checkpoint)
+        XCTAssertEqual(contents.config.weightedGradients, true)
+        let model = contents.config.model
+        XCTAssertEqual(file.metadata["dcnet.checkpoint"], checkpoint)
+        XCTAssertEqual(file.metadata["dcnet.model.architecture"], "cnn9")
+        XCTAssertEqual(file.metadata["dcnet.model.convolution"], model.convolution.description)
+        let features = try XCTUnwrap(file["features"]), labels = try XCTUnwrap(file["labels"])
+        let D = model.widths.last!
+        XCTAssertEqual(features.dtype, .f32)
+        XCTAssertEqual(features.shape, [7, D])
+        XCTAssertEqual(labels.shape, [7])
+
+        let network = model.makeNetwork(batch: 7)
+        try Checkpoint.apply(contents, to: network, optimizer: nil, model: model)
+        let test = try CIFAR.load(directory: goodData.path, variant: .cifar10, split: .test).prefix(7)
+        XCTAssertEqual(labels.uint8s, test.labels)
+        let images = network.arena.tensor(network.inputShape)
+        let batchLabels = UnsafeMutablePointer<Int32>.allocate(capacity: 7)
+        defer { batchLabels.deallocate() }
+        fillBatch(
+            images: test, indices: 0..<7, epoch: 0, seed: 0, augment: false,
+            scaling: contents.config.scaling.scaling, into: images.data, labels: batchLabels)
+        let expected = Array(network.penultimate(images).buffer)
+        let written = try XCTUnwrap(features.floats)
+        XCTAssertEqual(written.count, expected.count)
+        // Batches of 3 against one batch of 7: the same arithmetic per image, up to GEMM blocking.
+        for i in written.indices { XCTAssertEqual(written[i], expected[i], accuracy: 1e-5 * max(1, abs(expected[i]))) }
+        // The features are the classifier's input: W·f + b gives the forward pass's logits.
+        let logits = Array(network.forward(images, mode: .evaluation).buffer)
+        let classifier = try XCTUnwrap(network.layers.last as? Linear)
+        let K = model.classes
+        let w = classifier.weight.value!, b = classifier.bias.value!
+        for n in 0..<7 {
+            for k in 0..<K {
+                var z = b[k]
+                for d in 0..<D { z += w[k * D + d] * written[n * D + d] }
+                XCTAssertEqual(z, logits[n * K + k], accuracy: 1e-4 * max(1, abs(z)), "image \(n) class \(k)")
+            }
+        }
+
+        // `report --features` finds <run>/features.safetensors: a table row and a scatter plot.
+        let suite = TempDir("cli-features-suite")
+        suite.mkdir("r1")
+        suite.write("r1/features.safetensors", try FileIO.readAll(out))
+        suite.write("groups.json", Array("[]".utf8))
+        let report = try runProcess(try binary(), ["report", "--suite", suite.path, "--features", suite.path])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let markdown = try String(contentsOfFile: suite.file("report.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("## Feature geometry") && markdown.contains("| r1 | 7 | "), markdown)
+        XCTAssertTrue(markdown.contains("![features of r1](features-r1.svg)"), markdown)
+        let svg = try String(contentsOfFile: suite.file("features-r1.svg"), encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "class=\"marker\"").count - 1, 7)
     }
 }

@@ -1,6 +1,7 @@
 import DCNetLayers
 import DCNetModels
 import DCNetTraining
+import Foundation
 import XCTest
 
 /// Each rule of the configuration's validation: a configuration that breaks it, and only it, gives
@@ -48,6 +49,25 @@ final class ConfigValidationTests: XCTestCase {
         assertOneProblem({ $0.projectEvery = -3 }, mentions: ["--project-every", "-3"])
         assertOneProblem({ $0.orthogonality = -1 }, mentions: ["--orthogonality", "-1"])
         assertOneProblem({ $0.stepMilestones = [5, 0] }, mentions: ["--step-milestones", "0"])
+        assertOneProblem(
+            {
+                $0.weightedGradients = true; $0.model.convolution = .baseline
+            },
+            mentions: ["--weighted-gradients", "baseline"])
+    }
+
+    /// A checkpoint's configuration written before --weighted-gradients existed (no key) still
+    /// decodes, as off; the flag off is not written, so such configurations stay as they were.
+    func testWeightedGradientsIsOptionalInTheStoredConfiguration() throws {
+        var config = valid
+        config.weightedGradients = true
+        XCTAssertEqual(config.problems(ranks: 1), [])
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
+        XCTAssertEqual(json["weightedGradients"] as? Bool, true)
+        json.removeValue(forKey: "weightedGradients")
+        let old = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertNil(old.weightedGradients)
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(valid), as: UTF8.self).contains("weightedGradients"))
     }
 
     /// The rank-dependent rule is left out of the rank-free check the command line makes before MPI starts.

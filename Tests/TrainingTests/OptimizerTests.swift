@@ -219,4 +219,85 @@ final class OptimizerTests: XCTestCase {
                 "the model should have every role under test, has \(roles)")
         }
     }
+
+    // MARK: weighted gradients
+
+    /// With --weighted-gradients the update of each decoupled filter (a row of its [out, in·k·k]
+    /// weight) is the update without it times the filter's norm; every other parameter moves as
+    /// without. Filters get different scales, so a missing or shared factor shows.
+    func testWeightedGradientsScaleEachFilterUpdateByItsNorm() throws {
+        let model = tinyModel(tanhConv)
+        var updates: [[Float]] = []
+        var network: Network!
+        var filters = 0
+        for weighted in [false, true] {
+            network = model.makeNetwork(batch: 1)
+            var rng = Xoshiro256StarStar(seed: 21)
+            network.initializeParameters(using: &rng)
+            for layer in network.allLayers.compactMap({ $0 as? DecoupledConv2D }) {
+                let n = layer.weight.count / layer.outChannels
+                for i in 0..<layer.weight.count { layer.weight.value[i] *= Float(1 + i / n) * 0.7 }
+            }
+            var config = TrainingConfig(model: model)
+            // Nesterov momentum: its first step is lr·(1 + mu)·g, still linear in the gradient.
+            config.optimizer = .sgd; config.momentum = 0.9; config.nesterov = true; config.weightDecay = 0
+            config.weightedGradients = weighted
+            let opt = Optimizer(config: config, network: network)
+            let before = Array(network.valueBuffer)
+            var g = Xoshiro256StarStar(seed: 22)
+            for i in 0..<network.parameterCount { network.gradients[i] = Float(g.nextNormal()) }
+            opt.step(learningRate: 0.1, globalStep: 0)
+            updates.append(zip(network.valueBuffer, before).map { $0 - $1 })
+            // Reconstruct the norms from the values before the step.
+            if weighted {
+                var offset = 0
+                for p in network.parameters {
+                    let rows = p.role == .decoupledFilter ? p.dims[0] : 1, n = p.count / rows
+                    if p.role == .decoupledFilter { filters += rows }
+                    for k in 0..<rows {
+                        let lo = offset + k * n
+                        let norm =
+                            p.role == .decoupledFilter
+                            ? (before[lo..<(lo + n)].reduce(0) { $0 + $1 * $1 } + DecoupledConv2D.normEpsilon)
+                                .squareRoot() : 1
+                        // Updates are differences of stored values: each carries the rounding of w
+                        // (half an ulp), the plain one then scaled by the norm.
+                        for i in lo..<(lo + n) {
+                            let rounding = (norm + 1) * 2 * before[i].magnitude.ulp
+                            XCTAssertEqual(
+                                updates[1][i], norm * updates[0][i],
+                                accuracy: 1e-5 * abs(norm * updates[0][i]) + rounding,
+                                "\(p.name) filter \(k)")
+                        }
+                    }
+                    offset += p.count
+                }
+            }
+        }
+        XCTAssertGreaterThan(filters, 8, "the model should have decoupled filters")
+    }
+
+    /// A tiny decoupled model trains with --weighted-gradients, and two runs are bit-identical.
+    func testWeightedGradientsTrainingIsDeterministic() throws {
+        let data = try learnableDataset(train: 64, test: 16)
+        var runs: [(losses: [Float], values: [Float])] = []
+        for _ in 0..<2 {
+            var config = tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05)
+            config.weightedGradients = true
+            XCTAssertEqual(config.problems(ranks: 1), [])
+            let trainer = try Trainer(config: config, options: tinyOptions(data: data.path, maxSteps: 6))
+            _ = try trainer.run()
+            runs.append((trainer.stepLosses, Array(trainer.network.valueBuffer)))
+        }
+        XCTAssertEqual(runs[0].losses.count, 6)
+        XCTAssertTrue(runs[0].losses.allSatisfy(\.isFinite), "\(runs[0].losses)")
+        XCTAssertEqual(runs[0].losses, runs[1].losses)
+        XCTAssertEqual(runs[0].values, runs[1].values)
+        // And it is not a no-op: the trajectory differs from the unweighted one.
+        let plain = try Trainer(
+            config: tinyConfig(tinyModel(tanhConv), batch: 16, lr: 0.05),
+            options: tinyOptions(data: data.path, maxSteps: 6))
+        _ = try plain.run()
+        XCTAssertNotEqual(Array(plain.network.valueBuffer), runs[0].values)
+    }
 }

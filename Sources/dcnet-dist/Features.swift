@@ -1,0 +1,76 @@
+import ArgumentParser
+import DCNetData
+import DCNetEvaluation
+import DCNetFormats
+import DCNetLayers
+import DCNetTraining
+import Foundation
+import MPI
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the penultimate features of the test set (the classifier's input) as safetensors.",
+        discussion: """
+            Runs the test set in evaluation mode, distributed over the ranks (each rank its contiguous \
+            evaluation shard), and writes on rank 0 `features` [N, D] (F32: the globally pooled features \
+            the final linear layer sees) and `labels` [N] (U8), with metadata naming the checkpoint and the \
+            model. `dcnet-dist report --features` reads <run>/features.safetensors files.
+            """)
+
+    @Option(help: "Checkpoint (.safetensors, or a checkpoint directory: its newest readable one).")
+    var checkpoint: String
+    @Option(help: "Directory with the CIFAR binary files.") var data: String
+    @Option(help: "Output file (.safetensors; rank 0 writes it atomically).") var out: String
+    @Option(help: "Only the first N test images.") var limit: Int?
+    @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
+    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
+        if let l = limit, l <= 0 { throw ValidationError("--limit must be positive (got \(l))") }
+        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
+        if !FileManager.default.fileExists(atPath: checkpoint) {
+            throw ValidationError("--checkpoint \(checkpoint): no such file or directory")
+        }
+        if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
+    }
+
+    func run() throws {
+        runJob { world in
+            let console = Console(rank: world.rank)
+            let model = try CheckpointedModel(
+                path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                communicator: world)
+            var test = try model.loadTestSet(directory: data)
+            if let limit { test = test.prefix(min(limit, test.count)) }
+            let features = try model.penultimateFeatures(test)
+            try world.agree(console: console, what: "writing \(out)") {
+                guard let features else { return }
+                try features.file(metadata: featureMetadata(model)).write(to: out)
+            }
+            if let features {
+                console.print(
+                    "\(model.path): wrote \(out): features [\(features.count), \(features.dimension)] "
+                        + "and labels of \(features.count) test images (\(world.size) rank(s))")
+            }
+            return 0
+        }
+    }
+
+    /// What the features came from: the checkpoint file, its run and its model configuration.
+    func featureMetadata(_ model: CheckpointedModel) -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let modelJSON = (try? encoder.encode(model.config.model)).map { String(decoding: $0, as: UTF8.self) }
+        var m = [
+            "dcnet.checkpoint": model.path, "dcnet.run": runName(model.path),
+            "dcnet.dataset": model.config.dataset,
+            "dcnet.model.architecture": model.config.model.architecture.rawValue,
+            "dcnet.model.convolution": model.config.model.convolution.description,
+            "dcnet.features.input_of": model.network.layers.last?.name ?? "",
+        ]
+        if let modelJSON { m["dcnet.model"] = modelJSON }
+        return m
+    }
+}
