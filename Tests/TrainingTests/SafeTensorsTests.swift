@@ -125,6 +125,16 @@ final class SafeTensorsTests: XCTestCase {
         return out + h + data
     }
 
+    /// Sizes from the header are multiplied with overflow checks: a shape whose byte size does not
+    /// fit in an Int (2⁶¹ F32 elements = 2⁶³ bytes) is an error, not a trap.
+    func testHugeShapesAreRefusedNotATrap() {
+        for shape in ["[2305843009213693952]", "[4294967296,4294967296]", "[3037000500,3037000500,4]"] {
+            expectError(
+                .badHeader,
+                raw(#"{"a":{"dtype":"F32","shape":"# + shape + #","data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]))
+        }
+    }
+
     func testDamagedFilesDetected() throws {
         let good = try sample().serialized()
         let n = Int(good[0]) | Int(good[1]) << 8
