@@ -58,20 +58,15 @@ extension CheckpointedModel {
     /// rank contributes zeros there, so the sum is exact). Rank 0 gets the features; the others nil.
     public func penultimateFeatures(_ dataset: LabeledImages) throws -> PenultimateFeatures? {
         let D = network.penultimateShape.perSample
-        let shard = DataOrder.evaluationShard(count: dataset.count, rank: communicator.rank, size: communicator.size)
         var values = [Float](repeating: 0, count: dataset.count * D)
-        var start = shard.lowerBound
-        let capacity = network.inputShape.n
-        while start < shard.upperBound {
-            let end = min(start + capacity, shard.upperBound)
-            fillBatch(
-                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                scaling: config.scaling.scaling, into: images.data, labels: labels)
-            let f = network.penultimate(images.prefix(samples: end - start))
+        Trainer.forEachEvaluationBatch(
+            network: network, dataset: dataset, scaling: config.scaling.scaling, communicator: communicator,
+            images: images, labels: labels
+        ) { batch, input in
+            let f = network.penultimate(input)
             values.withUnsafeMutableBufferPointer {
-                ($0.baseAddress! + start * D).update(from: f.data, count: (end - start) * D)
+                ($0.baseAddress! + batch.lowerBound * D).update(from: f.data, count: batch.count * D)
             }
-            start = end
         }
         communicator.watchdog?.enter("gathering features")
         try communicator.reduce(&values, op: .sum, root: 0)

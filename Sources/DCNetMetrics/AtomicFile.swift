@@ -37,17 +37,9 @@ public enum AtomicFile {
         }
         var renamed = false
         defer { if !renamed { unlink(temporary) } }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                close(fd)
-                throw FileWriteError(
-                    path: path, reason: "write failed after \(done) of \(bytes.count) bytes: \(errorText(code))")
-            }
-            done += n
+        if let failure = writeAll(fd, bytes) {
+            close(fd)
+            throw FileWriteError(path: path, reason: failure)
         }
         // fsync and close report delayed write errors (NFS, quota) that write did not.
         guard fsync(fd) == 0 else {
@@ -67,3 +59,19 @@ public enum AtomicFile {
 
 // At file scope: inside `AtomicFile` the name `write` means its own methods.
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
+
+/// Writes every byte to `fd`, retrying after interruptions; nil when done, else what went wrong
+/// (shared by the whole-file and the appending writers).
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> String? {
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 {
+            let code = errno
+            if code == EINTR { continue }
+            return "write failed after \(done) of \(bytes.count) bytes: \(String(cString: strerror(code)))"
+        }
+        done += n
+    }
+    return nil
+}

@@ -25,10 +25,7 @@ public struct MetricsLine: Sendable, Equatable {
     public var line: Int
     public var record: MetricsRecord
 
-    public init(line: Int, record: MetricsRecord) {
-        self.line = line
-        self.record = record
-    }
+    public init(line: Int, record: MetricsRecord) { (self.line, self.record) = (line, record) }
 }
 
 /// The records of one JSON-lines file, in file order, and the lines that were skipped.

@@ -58,18 +58,7 @@ public final class MetricsWriter {
             }
         }
         let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw MetricsWriteError(
-                    path: path,
-                    reason: "write failed after \(done) of \(bytes.count) bytes: \(String(cString: strerror(code)))")
-            }
-            done += n
-        }
+        if let failure = writeAll(descriptor, bytes) { throw MetricsWriteError(path: path, reason: failure) }
     }
 
     /// Opens, appends and closes: for commands that write once (`dcnet-dist attack`).

@@ -35,23 +35,18 @@ extension Trainer {
         labels: UnsafeMutablePointer<Int32>
     ) throws -> Evaluation {
         let K = network.outputShape.perSample
-        let shard = DataOrder.evaluationShard(count: dataset.count, rank: communicator.rank, size: communicator.size)
         var sums = [Double](repeating: 0, count: 2 + K * K)
-        var start = shard.lowerBound
-        let capacity = network.inputShape.n
-        while start < shard.upperBound {
-            let end = min(start + capacity, shard.upperBound)
-            fillBatch(
-                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                scaling: scaling, into: images.data, labels: labels)
-            let logits = network.forward(images.prefix(samples: end - start), mode: .evaluation)
+        try forEachEvaluationBatch(
+            network: network, dataset: dataset, scaling: scaling, communicator: communicator, images: images,
+            labels: labels
+        ) { batch, input in
+            let logits = network.forward(input, mode: .evaluation)
             _ = network.loss.forward(logits: logits, labels: labels)
-            for i in 0..<(end - start) {
+            for i in 0..<batch.count {
                 sums[0] += Double(network.loss.sampleLoss[i])
                 sums[2 + Int(labels[i]) * K + Int(network.loss.predictions[i])] += 1
             }
-            sums[1] += Double(end - start)
-            start = end
+            sums[1] += Double(batch.count)
         }
         communicator.watchdog?.enter("evaluation")
         try communicator.allReduce(&sums, op: .sum)
@@ -65,5 +60,25 @@ extension Trainer {
         return Evaluation(
             loss: sums[0] / Double(max(count, 1)), accuracy: Double(correct) / Double(max(count, 1)),
             count: count, confusion: confusion)
+    }
+
+    /// This rank's contiguous shard of `dataset` (so every image is counted exactly once whatever
+    /// the rank count), in batches of the network's input capacity: `body` gets the batch's image
+    /// indices and the filled input (labels in `labels`). Evaluation mode: no augmentation.
+    public static func forEachEvaluationBatch(
+        network: Network, dataset: LabeledImages, scaling: Scaling, communicator: Communicator, images: Tensor,
+        labels: UnsafeMutablePointer<Int32>, _ body: (Range<Int>, Tensor) throws -> Void
+    ) rethrows {
+        let shard = DataOrder.evaluationShard(count: dataset.count, rank: communicator.rank, size: communicator.size)
+        var start = shard.lowerBound
+        let capacity = network.inputShape.n
+        while start < shard.upperBound {
+            let end = min(start + capacity, shard.upperBound)
+            fillBatch(
+                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                scaling: scaling, into: images.data, labels: labels)
+            try body(start..<end, images.prefix(samples: end - start))
+            start = end
+        }
     }
 }

@@ -190,10 +190,7 @@ struct Train: ParsableCommand {
     var remainder: RemainderKind = .wrap
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
     @Option(
-        help: ArgumentHelp(
-            "Hold out N training images for validation, evaluated after each epoch (a fixed choice: the same images "
-                + "for every seed and rank count). Choose settings on validation, not on the test set.")
-    )
+        help: "Training images held out for validation after each epoch (the same ones for any seed or rank count).")
     var validation: Int = 0
     @Option(help: "Stop after this many steps in total (benchmarks and smoke runs).") var maxSteps: Int?
 

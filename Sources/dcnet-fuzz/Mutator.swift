@@ -36,7 +36,8 @@ struct Mutator {
     mutating func mutateBytes(_ input: [UInt8], rounds: Int? = nil) -> [UInt8] {
         var b = input
         for _ in 0..<(rounds ?? 1 + below(3)) {
-            switch below(8) {
+            let operation = below(8)
+            switch operation {
             case 0:
                 let at = below(b.count + 1)
                 log.append("truncate at \(at) of \(b.count)")
@@ -60,18 +61,14 @@ struct Mutator {
                 let at = below(b.count), n = min(1 + below(16), b.count - at)
                 log.append("delete \(n) bytes at \(at)")
                 b.removeSubrange(at..<at + n)
-            case 5:
-                guard b.count >= 8 else { continue }
-                let at = below(b.count - 7)
+            case 5, 6:
+                // A length-like field at an extreme: 8 or 4 little-endian bytes anywhere.
+                let width = operation == 5 ? 8 : 4
+                guard b.count >= width else { continue }
+                let at = below(b.count - width + 1)
                 let v = pick(Self.extremeWords(size: b.count))
-                log.append("u64 at \(at) = \(v)")
-                b.replaceSubrange(at..<at + 8, with: Self.littleEndian(v, 8))
-            case 6:
-                guard b.count >= 4 else { continue }
-                let at = below(b.count - 3)
-                let v = pick(Self.extremeWords(size: b.count))
-                log.append("u32 at \(at) = \(UInt32(truncatingIfNeeded: v))")
-                b.replaceSubrange(at..<at + 4, with: Self.littleEndian(v, 4))
+                log.append("u\(width * 8) at \(at) = \(width == 8 ? v : UInt64(UInt32(truncatingIfNeeded: v)))")
+                b.replaceSubrange(at..<at + width, with: Self.littleEndian(v, width))
             default:
                 guard b.count > 1 else { continue }
                 let from = below(b.count), to = below(b.count), n = min(1 + below(64), b.count - from)

@@ -1,0 +1,181 @@
+import DCNetData
+import DCNetLayers
+import DCNetMetrics
+import DCNetModels
+import DCNetTensor
+import Foundation
+import TestSupport
+import XCTest
+
+@testable import DCNetEvaluation
+@testable import DCNetTraining
+
+/// scripts/experiments with a stub dcnet-dist: finished runs and attacks are skipped on a rerun,
+/// unfinished runs resume with --resume, attacks wait for their runs.
+final class ExperimentSuiteRunnerTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func shell(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The directory, stub binary, call log and suite definition paths of a stub suite in `directory`.
+    private func stubPaths(_ directory: TempDir) -> (String, String, String, String) {
+        (directory.path, directory.file("stub"), directory.file("calls.log"), directory.file("suite.json"))
+    }
+
+    /// scripts/experiments, skipping the test where it or jq (which it needs) is missing.
+    private func experimentsScript() throws -> String {
+        let script = Self.root.appendingPathComponent("scripts/experiments").path
+        guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no scripts/experiments") }
+        guard (try? shell(["-c", "command -v jq"], environment: [:]).status) == 0 else {
+            throw XCTSkip("jq not installed")
+        }
+        return script
+    }
+
+    func testRerunSkipsFinishedRunsAndResumesUnfinishedOnes() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("suite"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        try """
+        #!/usr/bin/env bash
+        # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL.
+        echo "$*" >> "\(log)"
+        cmd=$1; shift
+        while [[ $# -gt 0 ]]; do
+            case $1 in
+                --checkpoint-dir) ckpt=$2 ;; --metrics) metrics=$2 ;; --output) output=$2 ;;
+            esac
+            shift
+        done
+        case $cmd in
+            train)
+                mkdir -p "$ckpt"; touch "$ckpt/ckpt-00000001.safetensors"
+                run=$(basename "$(dirname "$ckpt")")
+                [[ $run == "${STUB_FAIL:-}" ]] && exit 3
+                echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
+            attack) echo '{"kind":"attack"}' >> "$output" ;;
+        esac
+        exit 0
+        """.write(toFile: stub, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
+        try """
+        {"name": "tiny",
+         "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
+         "train_flags": ["--width", "0.25"],
+         "runs": [{"name": "a", "flags": ["--operator", "baseline"]}, {"name": "b", "flags": ["--operator", "tanh"]}],
+         "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"],
+                     "black_box": [{"source": "a", "targets": ["b"]}]},
+         "groups": []}
+        """.write(toFile: definition, atomically: true, encoding: .utf8)
+        let suite = dir + "/suite"
+        let args = [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"]
+        func calls() -> [String] {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: log)
+            return text.split(separator: "\n").map(String.init)
+        }
+
+        // 1. b fails: a is done and attacked; the transfer attack onto b waits.
+        var r = try shell(args, environment: ["DCNET_BIN": stub, "STUB_FAIL": "b"])
+        XCTAssertEqual(r.status, 1, r.output)
+        var c = calls()
+        XCTAssertEqual(c.filter { $0.hasPrefix("train") }.count, 2, c.joined(separator: "\n"))
+        XCTAssertFalse(c.contains { $0.hasPrefix("train") && $0.contains("--resume") })
+        XCTAssertEqual(c.filter { $0.hasPrefix("attack") }.count, 1)
+        XCTAssertTrue(c.contains { $0.hasPrefix("report") })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: suite + "/a/DONE"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: suite + "/b/DONE"))
+
+        // 2. Rerun: a is skipped, b resumes, only the missing attack runs.
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = calls()
+        let trains = c.filter { $0.hasPrefix("train") }
+        XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(
+            trains[0].contains("--checkpoint-dir \(suite)/b/checkpoints") && trains[0].contains("--resume"), trains[0])
+        let attacks = c.filter { $0.hasPrefix("attack") }
+        XCTAssertEqual(attacks.count, 1)
+        XCTAssertTrue(attacks[0].contains("--source-checkpoint \(suite)/a/checkpoints"), attacks[0])
+        XCTAssertTrue(attacks[0].contains("--epsilon 1,2") && attacks[0].contains("--limit 10"), attacks[0])
+        XCTAssertTrue(r.output.contains("a: done (skipped)"), r.output)
+
+        // 3. Everything done: only the report is rewritten.
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = calls()
+        XCTAssertEqual(c.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(c[0].hasPrefix("report --suite \(suite)"), c[0])
+
+        // --dry-run runs nothing.
+        r = try shell(args + ["--dry-run"], environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(calls().isEmpty)
+        XCTAssertTrue(r.output.contains("report --suite"), r.output)
+    }
+
+    /// Seeds become <run>-s<K> with --seed K; the select step picks the grid run with the best final
+    /// validation accuracy, writes its choice to the suite and the seeded runs train with it.
+    func testSeedsAndTheLearningRateSelectStep() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("seeds"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        // The stub's validation accuracy peaks at lr 0.02, so that is the one to pick.
+        try """
+        #!/usr/bin/env bash
+        echo "$*" >> "\(log)"
+        cmd=$1; shift
+        lr=0
+        while [[ $# -gt 0 ]]; do
+            case $1 in --metrics) metrics=$2 ;; --lr) lr=$2 ;; esac
+            shift
+        done
+        if [[ $cmd == train ]]; then
+            mkdir -p "$(dirname "$metrics")"
+            accuracy=$([[ $lr == 0.02 ]] && echo 0.6 || echo 0.4)
+            echo '{"kind":"epoch","epoch":1,"validation_accuracy":'"$accuracy"'}' >> "$metrics"
+        fi
+        exit 0
+        """.write(toFile: stub, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
+        try """
+        {"name": "seeds",
+         "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 0, "bim_steps": 1,
+                                "validation": 100}},
+         "select": [{"name": "lr", "flag": "--lr", "candidates": {"0.01": "g1-s1", "0.02": "g2-s1"}}],
+         "runs": [{"name": "g1", "seeds": [1], "flags": ["--lr", "0.01"]},
+                  {"name": "g2", "seeds": [1], "flags": ["--lr", "0.02"]},
+                  {"name": "main", "seeds": [1, 2], "select": ["lr"], "flags": []}],
+         "attacks": {"methods": [], "epsilons": [1]},
+         "groups": []}
+        """.write(toFile: definition, atomically: true, encoding: .utf8)
+        let suite = dir + "/suite"
+        let r = try shell(
+            [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"],
+            environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        let trains = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
+            $0.hasPrefix("train")
+        }
+        XCTAssertEqual(trains.count, 4, trains.joined(separator: "\n"))
+        for seed in [1, 2] {
+            XCTAssertTrue(
+                trains.contains {
+                    $0.contains("/main-s\(seed)/metrics.jsonl") && $0.contains("--seed \(seed) --lr 0.02")
+                        && $0.contains("--validation 100")
+                }, trains.joined(separator: "\n"))
+        }
+        let choice = try String(contentsOfFile: suite + "/select-lr.json", encoding: .utf8)
+        XCTAssertTrue(choice.contains(#""chosen": "0.02""#), choice + r.output)
+    }
+}
