@@ -50,7 +50,12 @@ wait_reading() {
 }
 
 # alive PID: the process exists and is not a zombie waiting for mpirun to reap it.
-alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+# The state is read once: a process reaped between two reads of /proc would otherwise look alive.
+alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
 
 # freeze_one_loading: stops ranks[0] while it reads the data (before it can reach the first
 # collective after loading), so ranks[1] cannot start training whenever it is signalled.
@@ -142,7 +147,11 @@ for _ in $(seq 1 100); do
 done
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 kill -CONT "${ranks[0]}" 2>/dev/null || true
-! alive "$target" || { show stderr "$err"; fail "rank process $target still runs 5 s after the second SIGINT"; }
+if alive "$target"; then
+    show stderr "$err"
+    echo "state of $target: $(cat /proc/"$target"/status 2>/dev/null | grep -E '^(State|SigBlk|SigPnd|ShdPnd)' | tr '\n' ' ')"
+    fail "rank process $target still runs 5 s after the second SIGINT"
+fi
 finish_job
 [[ $rc -ne 0 ]] || { show stdout "$out"; fail "job exited 0 after a second SIGINT"; }
 grep -q 'second SIGINT: exiting at once' "$err" || { show stderr "$err"; fail "no message about the second SIGINT"; }
