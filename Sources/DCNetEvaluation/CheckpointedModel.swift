@@ -29,10 +29,10 @@ public final class CheckpointedModel {
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
         var contents: Checkpoint.Contents?
-        var file = path
         try communicator.agree(console: console, what: "reading checkpoint \(path)") {
-            (file, contents) = try Self.read(path)
+            contents = try Self.read(path)
         }
+        let file = contents!.path
         self.path = file
         if !contents!.note.isEmpty { console.print("note: " + contents!.note) }
         config = contents!.config
@@ -48,18 +48,15 @@ public final class CheckpointedModel {
 
     /// A file, or the newest checkpoint in a directory that reads without error (a damaged newest
     /// one is skipped, as `train --resume` skips it).
-    static func read(_ path: String) throws -> (String, Checkpoint.Contents) {
-        guard FileIO.isDirectory(path) else { return (path, try Checkpoint.read(path)) }
-        let files = Checkpoint.list(in: path)
-        guard !files.isEmpty else {
-            throw CheckpointError(path: path, message: "no checkpoint (ckpt-*.safetensors) in this directory")
-        }
+    static func read(_ path: String) throws -> Checkpoint.Contents {
+        guard FileIO.isDirectory(path) else { return try Checkpoint.read(path) }
         var failures: [String] = []
-        for file in files {
-            do { return (file, try Checkpoint.read(file)) } catch { failures.append("\(error)") }
-        }
+        if let newest = Checkpoint.newestValid(in: path, skipped: { failures.append("\($1)") }) { return newest }
         throw CheckpointError(
-            path: path, message: "no readable checkpoint in this directory:\n  " + failures.joined(separator: "\n  "))
+            path: path,
+            message: failures.isEmpty
+                ? "no checkpoint (ckpt-*.safetensors) in this directory"
+                : "no readable checkpoint in this directory:\n  " + failures.joined(separator: "\n  "))
     }
 
     public func loadTestSet(directory: String) throws -> LabeledImages {

@@ -302,7 +302,7 @@ public struct SafeTensorsFile: Sendable {
 }
 
 /// Start offsets (absolute indices of `haystack`) of every occurrence of `needle`.
-private func occurrences(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> [Int] {
+func occurrences(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> [Int] {
     guard !needle.isEmpty, haystack.count >= needle.count else { return [] }
     var found: [Int] = []
     var i = haystack.startIndex

@@ -50,11 +50,9 @@ extension SafeTensorsFile {
             crc.update(header)
             for (_, t) in tensors { crc.update(t.bytes) }
             let quoted = Array("\"\(placeholder)\"".utf8)
-            guard
-                let at = (0...(header.count - quoted.count)).first(where: {
-                    header[$0..<$0 + quoted.count].elementsEqual(quoted)
-                })
-            else { throw SafeTensorsError(.invalidArgument, path: "safetensors", "checksum placeholder not in header") }
+            guard let at = occurrences(of: quoted, in: header[...]).first else {
+                throw SafeTensorsError(.invalidArgument, path: "safetensors", "checksum placeholder not in header")
+            }
             let digits = Array(hex8(crc.value).utf8)
             for k in 0..<8 { header[at + quoted.count - 9 + k] = digits[k] }
         }

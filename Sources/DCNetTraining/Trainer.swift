@@ -154,11 +154,11 @@ public final class Trainer {
             throw JobError(
                 rank: communicator.rank, "--validation \(held) leaves no training images (\(dir) has \(all.count))")
         }
+        let limited = options.evalLimit.map { test.prefix(min($0, test.count)) } ?? test
+        guard held > 0 else { return (all, all.prefix(0), limited) }
         let split = DataOrder.validationSplit(count: all.count, size: held)
-        let train = held == 0 ? all : all.subset(indices: split.train)
         return (
-            train, all.subset(indices: split.validation),
-            options.evalLimit.map { test.prefix(min($0, test.count)) } ?? test
+            all.subset(indices: split.train), all.subset(indices: split.validation), limited
         )
     }
 
