@@ -22,7 +22,9 @@ public struct ClaimEvaluator: Sendable {
     /// `replicates`: per setting named in the group, its seeds with usable data (first seed first).
     public func evaluate(_ group: ExperimentGroup, replicates: [String: [Replicate]]) -> ClaimResult {
         let present = replicates.filter { !$0.value.isEmpty }
-        return ClaimResult(group: group, outcome: outcome(group, replicates: present))
+        return ClaimResult(
+            group: group, outcome: outcome(group, replicates: present),
+            cleanAccuracy: group.minCleanAccuracy.map { cleanAccuracy(group, bar: $0, replicates: present) })
     }
 
     private func outcome(_ group: ExperimentGroup, replicates: [String: [Replicate]]) -> ClaimResult.Outcome {
@@ -43,9 +45,16 @@ public struct ClaimEvaluator: Sendable {
                         candidate: candidate, baseline: baseline, verdict: .notEvaluated,
                         evidence: .unavailable(.runMissing))
                 }
-                let peers = Paired(replicates[baseline]!.map(\.name), replicates[candidate]!.map(\.name))
-                let (verdict, evidence) = compare(group.test, metrics, baseMetrics, peers: peers)
-                let seeds = replicateComparison(group.test, replicates[candidate]!, replicates[baseline]!)
+                let (ours, theirs) = (replicates[candidate]!, replicates[baseline]!)
+                if group.test == .betterSeparation {
+                    return separation(candidate: candidate, baseline: baseline, ours, theirs)
+                }
+                // Accuracy is read on the final model when every compared run held out validation
+                // images: the best epoch by test accuracy would choose on the test set.
+                let final = (ours + theirs).allSatisfy { RunSummary($0.metrics).hasValidation }
+                let peers = Paired(theirs.map(\.name), ours.map(\.name))
+                let (verdict, evidence) = compare(group.test, metrics, baseMetrics, peers: peers, final: final)
+                let seeds = replicateComparison(group.test, ours, theirs, final: final)
                 return Comparison(
                     candidate: candidate, baseline: baseline,
                     verdict: combined(verdict, seeds, test: group.test), evidence: evidence, replicates: seeds)
@@ -54,7 +63,7 @@ public struct ClaimEvaluator: Sendable {
 
     /// A single seed on either side caps the verdict at "suggests"; with seeds on both sides the
     /// mean difference must exceed twice its standard error.
-    private func combined(_ firstSeed: Verdict, _ seeds: ReplicateComparison?, test: ClaimTest) -> Verdict {
+    func combined(_ firstSeed: Verdict, _ seeds: ReplicateComparison?, test: ClaimTest) -> Verdict {
         guard let seeds, firstSeed != .notEvaluated else { return firstSeed }
         let verdict: Verdict
         if seeds.values.candidate.count == 1 && seeds.values.baseline.count == 1 {
@@ -78,23 +87,26 @@ public struct ClaimEvaluator: Sendable {
     }
 
     private func replicateComparison(
-        _ test: ClaimTest, _ candidates: [Replicate], _ baselines: [Replicate]
+        _ test: ClaimTest, _ candidates: [Replicate], _ baselines: [Replicate], final: Bool
     ) -> ReplicateComparison? {
         switch test {
         case .fasterConvergence:
             return convergenceSeeds(candidates, baselines)
         case .higherAccuracy, .noHigherAccuracy:
             func values(_ replicates: [Replicate]) -> SeedValues {
-                let best = replicates.compactMap { r in RunSummary(r.metrics).bestTestAccuracy.map { (r.name, $0) } }
-                return SeedValues(runs: best.map(\.0), values: best.map(\.1))
+                let judged = replicates.compactMap { r in
+                    RunSummary(r.metrics).judgedTestAccuracy(final: final).map { (r.name, $0) }
+                }
+                return SeedValues(runs: judged.map(\.0), values: judged.map(\.1))
             }
             let paired = Paired(values(candidates), values(baselines))
             guard paired.candidate.count > 0, paired.baseline.count > 0 else { return nil }
             return ReplicateComparison(
-                measure: .bestTestAccuracy, values: paired, threshold: nil, epochsToReach: nil, comparedEpochs: [])
+                measure: final ? .finalTestAccuracy : .bestTestAccuracy, values: paired, threshold: nil,
+                epochsToReach: nil, comparedEpochs: [])
         case .moreRobust:
             return robustnessSeeds(candidates, baselines)
-        case .reachesAccuracy:
+        case .reachesAccuracy, .betterSeparation:
             return nil
         }
     }
@@ -178,19 +190,19 @@ public struct ClaimEvaluator: Sendable {
     static let peerSource = "\u{0}peer"
 
     private func compare(
-        _ test: ClaimTest, _ metrics: RunMetrics, _ baseMetrics: RunMetrics, peers: Paired<[String]>
+        _ test: ClaimTest, _ metrics: RunMetrics, _ baseMetrics: RunMetrics, peers: Paired<[String]>, final: Bool
     ) -> (Verdict, Evidence) {
         switch test {
         case .fasterConvergence:
             return convergence(RunSummary(metrics), RunSummary(baseMetrics))
         case .higherAccuracy:
-            return accuracy(RunSummary(metrics), RunSummary(baseMetrics), claimsHigher: true)
+            return accuracy(RunSummary(metrics), RunSummary(baseMetrics), claimsHigher: true, final: final)
         case .noHigherAccuracy:
-            return accuracy(RunSummary(metrics), RunSummary(baseMetrics), claimsHigher: false)
+            return accuracy(RunSummary(metrics), RunSummary(baseMetrics), claimsHigher: false, final: final)
         case .moreRobust:
             return robustness(metrics, baseMetrics, peers: peers)
-        case .reachesAccuracy:
-            preconditionFailure("absolute claims are not comparisons")
+        case .reachesAccuracy, .betterSeparation:
+            preconditionFailure("absolute claims and feature separation are evaluated on their own")
         }
     }
 
@@ -230,16 +242,20 @@ public struct ClaimEvaluator: Sendable {
         return (verdict, .convergence(statistics))
     }
 
+    /// `final`: judged on the final model's test accuracy, else on the best over epochs.
     private func accuracy(
-        _ summary: RunSummary, _ baseSummary: RunSummary, claimsHigher: Bool
+        _ summary: RunSummary, _ baseSummary: RunSummary, claimsHigher: Bool, final useFinal: Bool
     ) -> (Verdict, Evidence) {
-        guard let best = summary.bestTestAccuracy, let baseBest = baseSummary.bestTestAccuracy else {
+        guard let best = summary.bestTestAccuracy, let baseBest = baseSummary.bestTestAccuracy,
+            let judged = summary.judgedTestAccuracy(final: useFinal),
+            let baseJudged = baseSummary.judgedTestAccuracy(final: useFinal)
+        else {
             return (.notEvaluated, .unavailable(.noTestAccuracy))
         }
         let final = summary.finalTestAccuracy.flatMap { final in
             baseSummary.finalTestAccuracy.map { Paired(final, $0) }
         }
-        let direction = Direction(difference: best - baseBest, noiseMargin: noiseMargin)
+        let direction = Direction(difference: judged - baseJudged, noiseMargin: noiseMargin)
         let verdict: Verdict
         switch (direction, claimsHigher) {
         case (.ahead, true), (.behind, false), (.tied, false): verdict = .supported
@@ -247,24 +263,27 @@ public struct ClaimEvaluator: Sendable {
         case (.tied, true): verdict = .inconclusive
         }
         let statistics = AccuracyStatistics(
-            claimsHigher: claimsHigher, bestTestAccuracy: Paired(best, baseBest), finalTestAccuracy: final,
+            claimsHigher: claimsHigher, usesFinalTestAccuracy: useFinal, bestTestAccuracy: Paired(best, baseBest),
+            finalTestAccuracy: final,
             epochsCompleted: Paired(summary.epochsCompleted, baseSummary.epochsCompleted), direction: direction)
         return (verdict, .accuracy(statistics))
     }
 
     /// The first seed's numbers as evidence; with several seeds the claim holds when every seed
-    /// reaches the target and fails when none does.
+    /// reaches the target and fails when none does. Read on the final model's test accuracy when
+    /// every seed has validation records, else on the best over epochs.
     private func reach(run: String, target: Double, replicates: [Replicate]) -> Comparison {
         guard let metrics = replicates.first?.metrics else {
             return Comparison(
                 candidate: run, baseline: nil, verdict: .notEvaluated, evidence: .unavailable(.runMissing))
         }
+        let final = replicates.allSatisfy { RunSummary($0.metrics).hasValidation }
         let summary = RunSummary(metrics)
         let statistics = ReachStatistics(
-            target: target, bestTestAccuracy: summary.bestTestAccuracy,
-            firstEpochReaching: summary.epochToReach(target), diverged: summary.diverged,
-            epochsCompleted: summary.epochsCompleted, epochsPlanned: summary.epochsPlanned)
-        let best = replicates.map { RunSummary($0.metrics).bestTestAccuracy ?? -1 }
+            target: target, usesFinalTestAccuracy: final, bestTestAccuracy: summary.bestTestAccuracy,
+            finalTestAccuracy: summary.finalTestAccuracy, firstEpochReaching: summary.epochToReach(target),
+            diverged: summary.diverged, epochsCompleted: summary.epochsCompleted, epochsPlanned: summary.epochsPlanned)
+        let best = replicates.map { RunSummary($0.metrics).judgedTestAccuracy(final: final) ?? -1 }
         let reachedCount = best.filter { $0 >= target }.count
         let verdict: Verdict
         if replicates.count == 1 {
@@ -276,7 +295,7 @@ public struct ClaimEvaluator: Sendable {
         return Comparison(
             candidate: run, baseline: nil, verdict: verdict, evidence: .reach(statistics),
             replicates: ReplicateComparison(
-                measure: .bestTestAccuracy,
+                measure: final ? .finalTestAccuracy : .bestTestAccuracy,
                 values: Paired(
                     SeedValues(runs: replicates.map(\.name), values: best), SeedValues(runs: [], values: [])),
                 threshold: target, epochsToReach: nil, comparedEpochs: []))

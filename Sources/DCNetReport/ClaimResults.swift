@@ -61,6 +61,8 @@ public struct ClaimResult: Sendable, Equatable {
 
     public let group: ExperimentGroup
     public let outcome: Outcome
+    /// With the group's `min_clean_accuracy`: every run's final clean test accuracy against the bar.
+    public var cleanAccuracy: CleanAccuracyCheck? = nil
 
     /// The verdict per compared run (empty when nothing could be compared).
     public var verdicts: [Verdict] {
@@ -85,8 +87,35 @@ public struct Comparison: Sendable, Equatable {
 public struct Replicate: Sendable, Equatable {
     public var name: String
     public var metrics: RunMetrics
+    /// The angular geometry of its penultimate test-set features, when they were exported
+    /// (`dcnet-dist features`); read by the caller, since this module reads no safetensors.
+    public var featureGeometry: FeatureGeometry?
 
-    public init(name: String, metrics: RunMetrics) { (self.name, self.metrics) = (name, metrics) }
+    public init(name: String, metrics: RunMetrics, featureGeometry: FeatureGeometry? = nil) {
+        (self.name, self.metrics, self.featureGeometry) = (name, metrics, featureGeometry)
+    }
+}
+
+/// The runs of a group checked against its `min_clean_accuracy`.
+public struct CleanAccuracyCheck: Sendable, Equatable {
+    public struct Run: Sendable, Equatable {
+        /// The group's setting (e.g. `tanh`) the run (e.g. `tanh-s2`) is a seed of.
+        public let setting: String
+        public let run: String
+        /// The final model's test accuracy (``RunSummary/finalTestAccuracy``); nil when the run has
+        /// none or is missing, which counts as not meeting the bar.
+        public let accuracy: Double?
+        public let meetsBar: Bool
+    }
+
+    public let bar: Double
+    /// Every run directory of the group (each seed), in table order.
+    public let runs: [Run]
+
+    public var runsBelowBar: [Run] { runs.filter { !$0.meetsBar } }
+
+    /// The runs of these settings that miss the bar.
+    public func runsBelowBar(settings: [String]) -> [Run] { runsBelowBar.filter { settings.contains($0.setting) } }
 }
 
 /// Values of one setting over its seeds.
@@ -114,9 +143,20 @@ public struct ReplicateComparison: Sendable, Equatable {
     public enum Measure: String, Sendable, Equatable {
         /// Mean validation (or test) accuracy over the compared epochs: the area under the curve.
         case meanValidationAccuracy, meanTestAccuracy
+        /// The highest test accuracy over epochs: picks on the test set, used only without validation
+        /// records (older suites).
         case bestTestAccuracy
+        /// The final model's test accuracy: used when every compared run has validation records.
+        case finalTestAccuracy
         /// Mean adversarial accuracy over the attack settings every replicate was evaluated under.
         case meanAdversarialAccuracy
+        /// Mean intra-class angle over mean inter-class angle of the penultimate features.
+        case featureAngleRatio
+
+        /// True when a smaller value is the claimed direction (the angle ratio).
+        public var lowerIsBetter: Bool { self == .featureAngleRatio }
+        /// True when the values are fractions shown in percent (all but the angle ratio).
+        public var isAccuracy: Bool { self != .featureAngleRatio }
     }
 
     public let measure: Measure
@@ -137,10 +177,13 @@ public struct ReplicateComparison: Sendable, Equatable {
     }
     public var isSingleSeed: Bool { standardError == nil }
 
-    /// Ahead/behind when the mean difference exceeds twice its standard error; with a single seed on
-    /// either side the noise margin stands in for it.
+    /// Ahead/behind (in the claimed direction: lower for the angle ratio) when the mean difference
+    /// exceeds twice its standard error; with a single seed on either side the noise margin stands
+    /// in for it.
     public func direction(noiseMargin: Double) -> Direction {
-        Direction(difference: difference, noiseMargin: standardError.map { 2 * $0 } ?? noiseMargin)
+        Direction(
+            difference: measure.lowerIsBetter ? -difference : difference,
+            noiseMargin: standardError.map { 2 * $0 } ?? noiseMargin)
     }
 }
 
@@ -151,6 +194,7 @@ public enum Evidence: Sendable, Equatable {
     case accuracy(AccuracyStatistics)
     case reach(ReachStatistics)
     case robustness(RobustnessStatistics)
+    case separation(SeparationStatistics)
 }
 
 public enum Unavailable: Sendable, Equatable {
@@ -161,6 +205,9 @@ public enum Unavailable: Sendable, Equatable {
     case noCommonTestAccuracies
     case noTestAccuracy
     case noMatchedAttacks
+    /// Runs of the comparison without feature geometry (no `features.safetensors`, or no
+    /// finite angle ratio).
+    case noFeatures([String])
 }
 
 public struct ConvergenceStatistics: Sendable, Equatable {
@@ -192,22 +239,36 @@ public struct ThresholdReached: Sendable, Equatable {
 public struct AccuracyStatistics: Sendable, Equatable {
     /// True: the claim is that the candidate is more accurate; false: that it is not.
     public let claimsHigher: Bool
+    /// True: the verdict reads the final model's test accuracy (every compared run has validation
+    /// records, so the test set chooses nothing); false: the best test accuracy over epochs.
+    public var usesFinalTestAccuracy: Bool = false
     public let bestTestAccuracy: Paired<Double>
     public let finalTestAccuracy: Paired<Double>?
     public let epochsCompleted: Paired<Int>
     public let direction: Direction
+
+    /// The verdict's quantity, candidate and baseline.
+    public var judged: Paired<Double> {
+        usesFinalTestAccuracy ? (finalTestAccuracy ?? bestTestAccuracy) : bestTestAccuracy
+    }
 }
 
 public struct ReachStatistics: Sendable, Equatable {
     public let target: Double
+    /// True: judged on the final model's test accuracy (the run has validation records); false: on
+    /// the best test accuracy over epochs.
+    public var usesFinalTestAccuracy: Bool = false
     public let bestTestAccuracy: Double?
+    public var finalTestAccuracy: Double? = nil
     /// First epoch at or above the target, when it was reached.
     public let firstEpochReaching: Int?
     public let diverged: Bool
     public let epochsCompleted: Int
     public let epochsPlanned: Int?
 
-    public var reached: Bool { bestTestAccuracy.map { $0 >= target } ?? false }
+    /// The verdict's quantity.
+    public var judgedAccuracy: Double? { usesFinalTestAccuracy ? finalTestAccuracy : bestTestAccuracy }
+    public var reached: Bool { judgedAccuracy.map { $0 >= target } ?? false }
 }
 
 public struct RobustnessStatistics: Sendable, Equatable {
@@ -218,4 +279,17 @@ public struct RobustnessStatistics: Sendable, Equatable {
     public let behind: Int
 
     public var tied: Int { matchedSettings - ahead - behind }
+}
+
+public struct SeparationStatistics: Sendable, Equatable {
+    /// The first seed with features of each side.
+    public let runs: Paired<String>
+    public let intraClassAngle: Paired<Double>
+    public let interClassAngle: Paired<Double>
+    /// Intra over inter: smaller is better separated.
+    public let ratio: Paired<Double>
+    /// Ahead: the candidate's ratio is smaller beyond the noise margin.
+    public let direction: Direction
+    /// Seeds of either side left out for want of features.
+    public let runsWithoutFeatures: [String]
 }

@@ -6,16 +6,22 @@ public enum ClaimTest: Sendable, Equatable, Codable {
     /// completed (the area under the learning curve), reported with the accuracy after those epochs
     /// and the epochs needed to reach the accuracy thresholds.
     case fasterConvergence
-    /// Candidates reach a higher best test accuracy than the baseline.
+    /// Candidates reach a higher test accuracy than the baseline: the final model's when every
+    /// compared run has validation records (the test set then chooses nothing), else the best over
+    /// epochs (older suites).
     case higherAccuracy
-    /// Candidates do not beat the baseline's best test accuracy (a claim that a variant does not
-    /// help, e.g. the paper's finding on weighted operators).
+    /// Candidates do not beat the baseline's test accuracy, read as for `higherAccuracy` (a claim
+    /// that a variant does not help, e.g. the paper's finding on weighted operators).
     case noHigherAccuracy
     /// Every candidate reaches at least this test accuracy (fraction), e.g. training without
-    /// batch normalization or ReLU.
+    /// batch normalization or ReLU; read as for `higherAccuracy`.
     case reachesAccuracy(Double)
     /// Candidates keep a higher accuracy than the baseline under the same attacks.
     case moreRobust
+    /// Candidates' penultimate features separate the classes better: a smaller ratio of the mean
+    /// intra-class angle to the mean inter-class angle (``FeatureGeometry/ratio``). Needs the
+    /// runs' features (`dcnet-dist features`), which the caller passes in with the replicates.
+    case betterSeparation
 
     private enum CodingKeys: String, CodingKey { case kind, accuracy }
 
@@ -28,12 +34,13 @@ public enum ClaimTest: Sendable, Equatable, Codable {
         case "no-higher-accuracy": self = .noHigherAccuracy
         case "reaches-accuracy": self = .reachesAccuracy(try container.decode(Double.self, forKey: .accuracy))
         case "more-robust": self = .moreRobust
+        case "better-separation": self = .betterSeparation
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
                 debugDescription:
                     "unknown claim test \"\(kind)\"; expected faster-convergence, higher-accuracy, no-higher-accuracy,"
-                    + " reaches-accuracy or more-robust"
+                    + " reaches-accuracy, more-robust or better-separation"
             )
         }
     }
@@ -48,6 +55,7 @@ public enum ClaimTest: Sendable, Equatable, Codable {
             try container.encode("reaches-accuracy", forKey: .kind)
             try container.encode(accuracy, forKey: .accuracy)
         case .moreRobust: try container.encode("more-robust", forKey: .kind)
+        case .betterSeparation: try container.encode("better-separation", forKey: .kind)
         }
     }
 }
@@ -56,7 +64,8 @@ public enum ClaimTest: Sendable, Equatable, Codable {
 ///
 /// JSON form (for a `groups.json` next to the suite):
 /// `{"name": "operators", "claim": "TanhConv converges faster than ...", "runs": ["baseline", "tanh-cos"],
-///   "baseline": "baseline", "test": {"kind": "faster-convergence"}}`
+///   "baseline": "baseline", "test": {"kind": "faster-convergence"}}`, optionally with
+/// `"min_clean_accuracy": 0.8` (see ``minCleanAccuracy``).
 public struct ExperimentGroup: Sendable, Equatable, Codable {
     /// Section title; a file-name-safe form of it prefixes the plot files.
     public var name: String
@@ -67,16 +76,42 @@ public struct ExperimentGroup: Sendable, Equatable, Codable {
     /// The run the others are compared with; `nil` means the first of `runs`.
     public var baseline: String?
     public var test: ClaimTest
+    /// The clean test accuracy (fraction) a model must reach for the claim to be about models that
+    /// work, e.g. 0.8 for robustness. The report lists every run's final clean test accuracy against
+    /// it and flags the verdict when a run misses it; the verdict itself is kept.
+    public var minCleanAccuracy: Double?
 
     public init(
         name: String, claim: String, runs: [String], baseline: String? = nil,
-        test: ClaimTest = .fasterConvergence
+        test: ClaimTest = .fasterConvergence, minCleanAccuracy: Double? = nil
     ) {
         self.name = name
         self.claim = claim
         self.runs = runs
         self.baseline = baseline
         self.test = test
+        self.minCleanAccuracy = minCleanAccuracy
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, claim, runs, baseline, test
+        case minCleanAccuracy = "min_clean_accuracy"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        claim = try container.decode(String.self, forKey: .claim)
+        runs = try container.decode([String].self, forKey: .runs)
+        baseline = try container.decodeIfPresent(String.self, forKey: .baseline)
+        test = try container.decode(ClaimTest.self, forKey: .test)
+        minCleanAccuracy = try container.decodeIfPresent(Double.self, forKey: .minCleanAccuracy)
+        // A fraction, like every accuracy in the groups: 80 (percent) would fail every run.
+        if let bar = minCleanAccuracy, !(0...1).contains(bar) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .minCleanAccuracy, in: container,
+                debugDescription: "min_clean_accuracy must be a fraction in [0, 1] (got \(bar))")
+        }
     }
 
     public var baselineRun: String? { baseline ?? runs.first }

@@ -12,10 +12,17 @@ extension ExperimentReport {
         let baselineRuns = Set(group.baselineRun.map { replicates[$0] ?? [$0] } ?? [])
         var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
 
-        // Table.
-        let thresholdHeaders = accuracyThresholds.map { "Epochs to \(Markdown.percent($0, decimals: 0))" }
+        // Table. With validation records in every run, the epoch a selection would pick is the best
+        // by validation accuracy, and the thresholds are read on the validation curve.
+        let summaries = runs.compactMap { states[$0]?.summary }
+        let validation = !summaries.isEmpty && summaries.allSatisfy(\.hasValidation)
+        let thresholdHeaders = accuracyThresholds.map {
+            "Epochs to \(Markdown.percent($0, decimals: 0))\(validation ? " (val.)" : "")"
+        }
+        let selection =
+            validation ? ["Best val. acc. (epoch)", "Test acc. at that epoch"] : ["Best test acc. (epoch)"]
         let headers =
-            ["Run", "Epochs", "Final test acc.", "Best test acc. (epoch)"] + thresholdHeaders
+            ["Run", "Epochs", "Final test acc."] + selection + thresholdHeaders
             + ["Images/s (median)", "Final train loss"]
         lines.append("| " + headers.joined(separator: " | ") + " |")
         lines.append("|" + headers.indices.map { $0 == 0 ? "---" : "---:" }.joined(separator: "|") + "|")
@@ -34,10 +41,21 @@ extension ExperimentReport {
                 epochs += " of \(planned)"
             }
             if summary.diverged { epochs += " (diverged)" }
-            let best = summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"
-            let reach = accuracyThresholds.map { summary.epochToReach($0).map(String.init) ?? "—" }
+            let best: [String]
+            if validation {
+                let chosen = summary.bestByValidation
+                best = [
+                    chosen.map { "\(Markdown.percent($0.validationAccuracy)) (\($0.epoch))" } ?? "—",
+                    chosen.map { Markdown.percent($0.testAccuracy) } ?? "—",
+                ]
+            } else {
+                best = [summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"]
+            }
+            let reach = accuracyThresholds.map {
+                summary.epochToReach($0, withinEpochs: nil, validation: validation).map(String.init) ?? "—"
+            }
             let cells =
-                [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—", best] + reach
+                [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—"] + best + reach
                 + [
                     summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
                     summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—",
@@ -45,6 +63,7 @@ extension ExperimentReport {
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         lines.append("")
+        if let note = quantityNote(group.test, runs: summaries, validation: validation) { lines += [note, ""] }
 
         // Plots.
         let present = runs.filter { states[$0]?.summary != nil }
@@ -70,10 +89,21 @@ extension ExperimentReport {
         lines.append("![\(Markdown.altText(group.name)): training loss per epoch](\(lossFile))")
         lines.append("")
 
+        // Models that work: each run's clean accuracy against the group's bar.
+        let verdictText = VerdictText(noiseMargin: noiseMargin)
+        if let check = result.cleanAccuracy {
+            lines.append(
+                "**Models that work:** this claim is only meaningful on models with a clean test accuracy of at least "
+                    + "\(Markdown.percent(check.bar, decimals: 0)) (the final model's test accuracy):")
+            lines.append("")
+            lines += verdictText.cleanAccuracyLines(check).map { "- \($0)" }
+            lines.append("")
+        }
+
         // Verdict.
         lines.append("**Verdict:**")
         lines.append("")
-        lines += VerdictText(noiseMargin: noiseMargin).lines(for: result).map { "- \($0)" }
+        lines += verdictText.lines(for: result).map { "- \($0)" }
         lines.append("")
         let seedCounts = Set(group.runs.map { (replicates[$0] ?? [$0]).count })
         if seedCounts.contains(1) {
@@ -89,6 +119,32 @@ extension ExperimentReport {
         }
         lines.append("")
         return (lines.joined(separator: "\n") + "\n", [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
+    }
+
+    /// Which quantity an accuracy or separation verdict reads, under the group's table.
+    func quantityNote(_ test: ClaimTest, runs: [RunSummary], validation: Bool) -> String? {
+        switch test {
+        case .higherAccuracy, .noHigherAccuracy, .reachesAccuracy:
+            if validation {
+                return "_Verdict quantity: the final model's test accuracy (“Final test acc.”). Every run holds "
+                    + "out validation images, so the test set chooses nothing; “Best val. acc.” is the epoch a "
+                    + "selection on the validation images would pick, shown for reference only._"
+            }
+            if runs.contains(where: \.hasValidation) {
+                return
+                    "_Verdict quantity: the final model's test accuracy where both compared settings have validation "
+                    + "records in every seed, else the best test accuracy over epochs (“Best test acc.”), which picks "
+                    + "the epoch on the test set._"
+            }
+            return "_Verdict quantity: the best test accuracy over epochs (“Best test acc.”). These runs have no "
+                + "validation records (an older suite), so the epoch is picked on the test set, flattering every run "
+                + "alike._"
+        case .betterSeparation:
+            return "_Verdict quantity: the intra/inter-class angle ratio of the penultimate test-set features "
+                + "(see “Feature geometry”); the accuracies above are context._"
+        case .fasterConvergence, .moreRobust:
+            return nil
+        }
     }
 
     // MARK: - Attacks

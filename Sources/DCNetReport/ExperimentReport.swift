@@ -9,7 +9,8 @@ import Foundation
 ///
 /// Written to `outputDirectory` (default: the suite directory): `report.md`,
 /// `<group>-accuracy.svg` and `<group>-loss.svg` per group (`<group>` is the group name made
-/// file-name safe), and `attack-<method>-<mode>.svg` per attack method and mode.
+/// file-name safe), `attack-<method>-<mode>.svg` per attack method and mode, and with ``features``
+/// the feature scatters the entries carry.
 public struct ExperimentReport {
     public var suiteDirectory: URL
     public var groups: [ExperimentGroup]
@@ -36,6 +37,11 @@ public struct ExperimentReport {
     /// `<setting>-s<seed>` per seed (see experiments/README.md). Settings not listed here are looked
     /// up on disk: `<setting>/` if it exists, else every `<setting>-s<N>/`, in seed order.
     public var replicates: [String: [String]] = [:]
+
+    /// Penultimate-feature geometry per run directory (`report --features`; the caller reads the
+    /// safetensors): it feeds the feature-separation claims and adds the feature-geometry section.
+    /// Nil: no section, and separation claims are not evaluated.
+    public var features: [String: FeatureGeometrySection.Entry]?
 
     public init(suiteDirectory: URL, groups: [ExperimentGroup]) {
         self.suiteDirectory = suiteDirectory
@@ -99,7 +105,11 @@ public struct ExperimentReport {
         }
 
         let seeds = resolved.mapValues { names in
-            names.compactMap { name in states[name]?.metrics.map { Replicate(name: name, metrics: $0) } }
+            names.compactMap { name in
+                states[name]?.metrics.map {
+                    Replicate(name: name, metrics: $0, featureGeometry: features?[name]?.geometry)
+                }
+            }
         }
         let evaluator = ClaimEvaluator(noiseMargin: noiseMargin, accuracyThresholds: accuracyThresholds)
         var markdown = header(runNames: runNames, states: states)
@@ -119,8 +129,34 @@ public struct ExperimentReport {
         let (attackMarkdown, attackPlots) = attackSection(runNames: runNames, states: states)
         markdown += attackMarkdown
         plots += attackPlots
+        if let features {
+            markdown += featureSection(features, runNames: runNames, replicates: resolved) + "\n"
+            plots += features.values.sorted { $0.run < $1.run }.compactMap { e in
+                guard let file = e.plotFile, let plot = e.plot else { return nil }
+                return (file, plot)
+            }
+        }
         markdown += runsAppendix(runNames: runNames, states: states)
         return (markdown, plots, missing)
+    }
+
+    /// The feature-geometry section: rows in report order (then any other run with features), and
+    /// the first seed of each setting of a feature-separation group side by side, baseline first.
+    func featureSection(
+        _ features: [String: FeatureGeometrySection.Entry], runNames: [String], replicates: [String: [String]]
+    ) -> String {
+        let order = orderedUnique(runNames.filter { features[$0] != nil } + features.keys.sorted())
+        let sideBySide = groups.filter { $0.test == .betterSeparation }.map { group in
+            let settings = orderedUnique((group.baselineRun.map { [$0] } ?? []) + group.runs)
+            let panels = settings.compactMap { setting -> FeatureGeometrySection.SideBySide.Panel? in
+                // The first seed with a scatter stands for the setting.
+                guard let run = (replicates[setting] ?? [setting]).first(where: { features[$0]?.plotFile != nil })
+                else { return nil }
+                return .init(run: run, label: run + (setting == group.baselineRun ? " (baseline)" : ""))
+            }
+            return FeatureGeometrySection.SideBySide(title: group.name, panels: panels)
+        }
+        return FeatureGeometrySection.markdown(order.map { features[$0]! }, sideBySide: sideBySide)
     }
 
     // MARK: - Loading

@@ -59,6 +59,23 @@ public struct RunSummary: Sendable, Equatable {
     /// True when every epoch record carries a validation accuracy (the run used `--validation`).
     public var hasValidation: Bool { !epochs.isEmpty && epochs.allSatisfy { $0.validationAccuracy != nil } }
 
+    /// The accuracy claims' quantity: the final model's test accuracy when `final` (the compared runs
+    /// have validation records, so the test set chooses nothing), else the best over epochs.
+    public func judgedTestAccuracy(final: Bool) -> Double? {
+        final ? finalTestAccuracy.flatMap { $0.isFinite ? $0 : nil } : bestTestAccuracy
+    }
+
+    /// The epoch of the highest validation accuracy (the first of equals), with it and the test
+    /// accuracy of that epoch: what a selection on the validation images would pick.
+    public var bestByValidation: (epoch: Int, validationAccuracy: Double, testAccuracy: Double?)? {
+        var best: EpochRecord?
+        for record in epochs {
+            guard let v = record.validationAccuracy, v.isFinite else { continue }
+            if v > (best?.validationAccuracy ?? -.infinity) { best = record }
+        }
+        return best.map { ($0.epoch, $0.validationAccuracy!, $0.testAccuracy) }
+    }
+
     /// The accuracy a learning curve is read from: validation when `validation`, else test.
     public func curveAccuracy(atEpoch epoch: Int, validation: Bool) -> Double? {
         let record = epochs.first { $0.epoch == epoch }

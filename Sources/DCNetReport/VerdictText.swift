@@ -9,8 +9,38 @@ struct VerdictText {
         case .noRuns: return ["No runs in this group."]
         case .singleRun(let run): return ["Only one run (`\(run)`): nothing to compare."]
         case .baselineMissing(let run): return ["Cannot be evaluated yet: the baseline run `\(run)` is missing."]
-        case .comparisons(let comparisons): return comparisons.map(sentence)
+        case .comparisons(let comparisons):
+            return comparisons.map { sentence($0) + flag($0, result.cleanAccuracy) }
         }
+    }
+
+    /// One line per run of a group with `min_clean_accuracy`: its final clean test accuracy and
+    /// whether it meets the bar.
+    func cleanAccuracyLines(_ check: CleanAccuracyCheck) -> [String] {
+        guard !check.runs.isEmpty else { return ["No run has results yet."] }
+        let bar = Markdown.percent(check.bar, decimals: 0)
+        return check.runs.map { run in
+            guard let accuracy = run.accuracy else {
+                return "\(run.run): no final test accuracy recorded — cannot show that it meets the \(bar) bar."
+            }
+            // Just below the bar shows two decimals, so it does not read as the bar itself.
+            let shown =
+                !run.meetsBar && Markdown.percent(accuracy) == Markdown.percent(check.bar)
+                ? Markdown.percent(accuracy, decimals: 2) : Markdown.percent(accuracy)
+            return "\(run.run): final clean test accuracy \(shown) — "
+                + (run.meetsBar ? "meets the \(bar) bar." : "**below the \(bar) bar**.")
+        }
+    }
+
+    /// Appended to a verdict when a run it rests on misses the group's clean-accuracy bar.
+    private func flag(_ comparison: Comparison, _ check: CleanAccuracyCheck?) -> String {
+        guard let check else { return "" }
+        let below = check.runsBelowBar(settings: [comparison.candidate] + (comparison.baseline.map { [$0] } ?? []))
+        guard !below.isEmpty else { return "" }
+        let names = below.map { "`\($0.run)`" }.joined(separator: ", ")
+        return " **Flag:** \(names) \(below.count == 1 ? "is" : "are") below the "
+            + "\(Markdown.percent(check.bar, decimals: 0)) clean-accuracy bar: the verdict stands, but this claim is "
+            + "only meaningful on models that work."
     }
 
     private var tie: String { "no difference beyond ±\(Markdown.points(noiseMargin))" }
@@ -45,6 +75,12 @@ struct VerdictText {
             claim = Claim(
                 phrase: "of stronger robustness", budget: "", otherWins: "the baseline is more robust",
                 mixed: "holds only for some attack settings")
+        case .separation(let statistics):
+            body = separation(statistics, candidate: candidate, baseline: baseline)
+            claim = Claim(
+                phrase: "of better feature separation", budget: "",
+                otherWins: "the baseline's classes are better separated",
+                tie: "no difference beyond ±\(Markdown.number(noiseMargin, decimals: 3)) in the ratio")
         }
         guard let seeds = comparison.replicates else {
             return body + ending(comparison.verdict, claim, seeds: nil)
@@ -55,9 +91,9 @@ struct VerdictText {
             let extra =
                 seeds.values.candidate.count > 1 || seeds.values.baseline.count > 1
                 ? "; " + seedSummary(seeds, candidate: candidate, baseline: baseline) : ""
-            return body + extra + ending(comparison.verdict, claim, seeds: seeds)
+            return body + extra + leftOut(comparison.evidence) + ending(comparison.verdict, claim, seeds: seeds)
         }
-        return seedSummary(seeds, candidate: candidate, baseline: baseline)
+        return seedSummary(seeds, candidate: candidate, baseline: baseline) + leftOut(comparison.evidence)
             + ending(comparison.verdict, claim, seeds: seeds)
     }
 
@@ -67,11 +103,13 @@ struct VerdictText {
         var budget: String
         var otherWins: String
         var mixed = ""
+        /// The single-seed tie margin in the measure's units (default: the margin in pp).
+        var tie: String? = nil
     }
 
     private func ending(_ verdict: Verdict, _ claim: Claim, seeds: ReplicateComparison?) -> String {
         let multi = seeds.map { !$0.isSingleSeed } ?? false
-        let margin = multi ? "no difference beyond 2 standard errors" : tie
+        let margin = multi ? "no difference beyond 2 standard errors" : (claim.tie ?? tie)
         let what = "the paper's claim \(claim.phrase)"
         switch verdict {
         case .supported:
@@ -93,10 +131,15 @@ struct VerdictText {
 
     /// "a vs b over 3 vs 3 seeds, <measure>: mean ± sd vs mean ± sd (per seed: …); difference ± SE".
     private func seedSummary(_ r: ReplicateComparison, candidate: String, baseline: String) -> String {
-        func pct(_ value: Double) -> String { String(format: "%.1f", value * 100) }
-        func summary(_ v: SeedValues) -> String {
-            Markdown.percent(v.mean) + (v.standardDeviation.map { " ± \(pct($0))" } ?? "")
+        // Accuracies in percent (differences in pp); the angle ratio as a plain number.
+        let accuracy = r.measure.isAccuracy
+        func pct(_ value: Double) -> String {
+            accuracy ? String(format: "%.1f", value * 100) : Markdown.number(value, decimals: 3)
         }
+        func summary(_ v: SeedValues) -> String {
+            (accuracy ? Markdown.percent(v.mean) : pct(v.mean)) + (v.standardDeviation.map { " ± \(pct($0))" } ?? "")
+        }
+        func difference(_ value: Double) -> String { accuracy ? Markdown.points(value) : pct(value) }
         func perSeed(_ v: SeedValues) -> String { v.values.map(pct).joined(separator: ", ") }
         let (c, b) = (r.values.candidate, r.values.baseline)
         let measure: String
@@ -109,13 +152,15 @@ struct VerdictText {
                 ? "epochs \(epochs.first ?? 0)–\(epochs.last ?? 0)" : "\(epochs.count) comparable epochs"
             measure = "mean \(kind) accuracy over \(range)"
         case .bestTestAccuracy: measure = "best test accuracy"
+        case .finalTestAccuracy: measure = "final test accuracy"
         case .meanAdversarialAccuracy: measure = "mean adversarial accuracy over the matched attack settings"
+        case .featureAngleRatio: measure = "intra/inter-class angle ratio of the features (smaller: better separated)"
         }
         var text =
             "\(candidate) vs \(baseline) over \(c.count) vs \(b.count) seed\(b.count == 1 ? "" : "s"), \(measure): "
             + "\(summary(c)) vs \(summary(b)) (mean ± sd; per seed: \(perSeed(c)) vs \(perSeed(b)))"
-        text += "; difference \(r.difference >= 0 ? "+" : "")\(Markdown.points(r.difference))"
-        if let se = r.standardError { text += " (standard error \(Markdown.points(se)))" }
+        text += "; difference \(r.difference >= 0 ? "+" : "")\(difference(r.difference))"
+        if let se = r.standardError { text += " (standard error \(difference(se)))" }
         if let threshold = r.threshold, let reach = r.epochsToReach {
             func epochs(_ list: [Int?]) -> String { list.map { $0.map(String.init) ?? "—" }.joined(separator: ", ") }
             text +=
@@ -138,6 +183,10 @@ struct VerdictText {
         case .noMatchedAttacks:
             return "\(candidate) vs \(baseline): no attack results for the same method, mode and epsilon "
                 + "— cannot be evaluated."
+        case .noFeatures(let runs):
+            let which = runs.isEmpty ? "" : " for " + runs.map { "`\($0)`" }.joined(separator: ", ")
+            return "\(candidate) vs \(baseline): not evaluated: no features\(which) (`<run>/features.safetensors`, "
+                + "written by `dcnet-dist features`; pass their directory with `report --features`)."
         }
     }
 
@@ -174,6 +223,17 @@ struct VerdictText {
     }
 
     private func accuracy(_ s: AccuracyStatistics, candidate: String, baseline: String) -> String {
+        if s.usesFinalTestAccuracy, let final = s.finalTestAccuracy {
+            let best = s.bestTestAccuracy
+            var text =
+                "\(candidate) vs \(baseline): final test accuracy \(Markdown.percent(final.candidate)) vs "
+                + "\(Markdown.percent(final.baseline)) (best over epochs \(Markdown.percent(best.candidate)) vs "
+                + "\(Markdown.percent(best.baseline)), not used: it would pick on the test set)"
+            if s.epochsCompleted.candidate != s.epochsCompleted.baseline {
+                text += ", unequal budgets: \(s.epochsCompleted.candidate) vs \(s.epochsCompleted.baseline) epochs"
+            }
+            return text
+        }
         var text =
             "\(candidate) vs \(baseline): best test accuracy \(Markdown.percent(s.bestTestAccuracy.candidate)) vs "
             + "\(Markdown.percent(s.bestTestAccuracy.baseline))"
@@ -195,29 +255,45 @@ struct VerdictText {
         case .inconclusive: strength = " (inconclusive: only some seeds reach it)"
         default: strength = " (single seed: not a test)"
         }
+        let quantity = s.usesFinalTestAccuracy ? "final test accuracy" : "best test accuracy"
         let seedText =
             seeds.flatMap { $0.values.candidate.count > 1 ? $0.values.candidate : nil }
             .map { v in
-                "; best test accuracy per seed: " + v.values.map { Markdown.percent($0) }.joined(separator: ", ")
+                "; \(quantity) per seed: " + v.values.map { Markdown.percent($0) }.joined(separator: ", ")
             } ?? ""
-        let bestText = s.bestTestAccuracy.map { Markdown.percent($0) } ?? "no test accuracy"
+        let bestText = s.judgedAccuracy.map { Markdown.percent($0) } ?? "no test accuracy"
         let targetText = Markdown.percent(s.target, decimals: 0)
         if s.reached {
             let epoch = s.firstEpochReaching.map { " (first at epoch \($0))" } ?? ""
             let verb = verdict == .supported ? "supports" : (verdict == .suggests ? "suggests" : "bears on")
-            return "\(run): best test accuracy \(bestText), reaches \(targetText)\(epoch)\(seedText) "
+            return "\(run): \(quantity) \(bestText), reaches \(targetText)\(epoch)\(seedText) "
                 + "— \(verb) the paper's claim\(strength)."
         }
         let reason = s.diverged ? " and its loss diverged" : ""
         let budget =
             s.epochsPlanned.map { $0 > s.epochsCompleted ? " after \(s.epochsCompleted) of \($0) epochs" : "" }
             ?? " after \(s.epochsCompleted) epochs"
-        return "\(run): best test accuracy \(bestText)\(budget), below \(targetText)\(reason)\(seedText) "
+        return "\(run): \(quantity) \(bestText)\(budget), below \(targetText)\(reason)\(seedText) "
             + "— the paper's claim does not hold at this budget\(strength)."
     }
 
+    private func separation(_ s: SeparationStatistics, candidate: String, baseline: String) -> String {
+        func angle(_ value: Double) -> String { Markdown.number(value, decimals: 2) + "°" }
+        return "\(candidate) vs \(baseline): intra/inter-class angle ratio of the penultimate features "
+            + "\(Markdown.number(s.ratio.candidate, decimals: 3)) vs \(Markdown.number(s.ratio.baseline, decimals: 3)) "
+            + "(smaller: better separated; intra-class \(angle(s.intraClassAngle.candidate)) vs "
+            + "\(angle(s.intraClassAngle.baseline)), inter-class \(angle(s.interClassAngle.candidate)) vs "
+            + "\(angle(s.interClassAngle.baseline)))"
+    }
+
+    /// Seeds a separation verdict had to leave out for want of features.
+    private func leftOut(_ evidence: Evidence) -> String {
+        guard case .separation(let s) = evidence, !s.runsWithoutFeatures.isEmpty else { return "" }
+        return "; without features, left out: " + s.runsWithoutFeatures.map { "`\($0)`" }.joined(separator: ", ")
+    }
+
     private func robustness(_ s: RobustnessStatistics, candidate: String, baseline: String) -> String {
-        var text =
+        let text =
             "\(candidate) vs \(baseline) under \(s.matchedSettings) matched attack "
             + "setting\(s.matchedSettings == 1 ? "" : "s"): "
             + "mean adversarial accuracy \(Markdown.percent(s.meanAdversarialAccuracy.candidate)) vs "

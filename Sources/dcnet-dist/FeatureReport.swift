@@ -4,32 +4,33 @@ import DCNetReport
 import Foundation
 
 /// `report --features DIR`: every DIR/<run>/features.safetensors (written by `dcnet-dist features`)
-/// becomes a row of the feature-geometry table and a scatter plot in `output`; the section is
-/// appended to the report file. Returns the plots written.
-func appendFeatureGeometry(from directory: URL, to reportFile: URL, plots output: URL) throws -> [URL] {
+/// becomes an entry of the report's feature geometry (its angles, which also feed the
+/// feature-separation claims, and its PCA scatter, which the report writes next to report.md).
+/// The report module reads no safetensors, so the geometry is computed here and handed over.
+/// A file that cannot be read is skipped with a warning: its run then counts as without features.
+func featureEntries(from directory: URL) -> [String: FeatureGeometrySection.Entry] {
     let runs = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
-    var entries: [FeatureGeometrySection.Entry] = [], plots: [URL] = []
+    var entries: [String: FeatureGeometrySection.Entry] = [:]
     for run in runs {
         let path = directory.appendingPathComponent(run).appendingPathComponent("features.safetensors").path
         guard FileManager.default.fileExists(atPath: path) else { continue }
-        let (f, metadata) = try PenultimateFeatures.read(path)
+        let f: PenultimateFeatures, metadata: [String: String]
+        do {
+            (f, metadata) = try PenultimateFeatures.read(path)
+        } catch {
+            FileHandle.standardError.write(Data("warning: \(path): skipped, cannot be read: \(error)\n".utf8))
+            continue
+        }
         let labels = f.labels.map(Int.init)
         let geometry = FeatureGeometry(features: f.values, labels: labels, dimension: f.dimension)
         let names = CIFARVariant(rawValue: metadata["dcnet.dataset"] ?? "")?.defaultClassNames ?? []
-        var plotFile: String?
-        if f.count > 0 {
-            let name = FeatureGeometrySection.plotFileName(run: run)
-            let url = output.appendingPathComponent(name)
-            try FeatureProjection(features: f.values, dimension: f.dimension)
-                .scatter(labels: labels, classNames: names, title: "Penultimate features: \(run)")
-                .write(to: url)
-            plots.append(url); plotFile = name
-        }
-        entries.append(.init(run: run, images: f.count, geometry: geometry, plotFile: plotFile))
+        let plot =
+            f.count > 0
+            ? FeatureProjection(features: f.values, dimension: f.dimension)
+                .scatter(labels: labels, classNames: names, title: "Penultimate features: \(run)") : nil
+        entries[run] = .init(
+            run: run, images: f.count, geometry: geometry,
+            plotFile: plot.map { _ in FeatureGeometrySection.plotFileName(run: run) }, plot: plot)
     }
-    var report = try String(contentsOf: reportFile, encoding: .utf8)
-    if !report.hasSuffix("\n\n") { report += report.hasSuffix("\n") ? "\n" : "\n\n" }
-    report += FeatureGeometrySection.markdown(entries)
-    try Data(report.utf8).write(to: reportFile, options: .atomic)
-    return plots
+    return entries
 }

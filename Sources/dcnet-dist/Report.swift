@@ -20,7 +20,8 @@ struct Report: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Directory holding <run>/features.safetensors files (dcnet-dist features; usually the suite): adds a "
-                + "feature-geometry section with the angular spreads per run and PCA scatter plots.")
+                + "feature-geometry section with the angular spreads per run and PCA scatter plots, and feeds the "
+                + "better-separation claims (default: the suite directory when a group has such a claim).")
     )
     var features: String?
 
@@ -45,16 +46,14 @@ struct Report: ParsableCommand {
         // Without --command the header's command already is this invocation.
         if command != nil { report.reportCommand = invocation }
         if let output { report.outputDirectory = URL(fileURLWithPath: output).standardizedFileURL }
+        // A feature-separation claim needs the features: without --features they are looked for in the suite.
+        let featureDirectory =
+            features.map { URL(fileURLWithPath: $0).standardizedFileURL }
+            ?? (loaded.contains { $0.test == .betterSeparation } ? suiteURL : nil)
+        if let featureDirectory { report.features = featureEntries(from: featureDirectory) }
 
         let written = try report.write()
-        let featurePlots = try features.map {
-            try appendFeatureGeometry(
-                from: URL(fileURLWithPath: $0).standardizedFileURL, to: written.reportFile,
-                plots: written.reportFile.deletingLastPathComponent())
-        }
-        print(
-            "wrote \(written.reportFile.path) and \(written.plotFiles.count + (featurePlots?.count ?? 0)) plot(s); "
-                + "\(loaded.count) group(s)")
+        print("wrote \(written.reportFile.path) and \(written.plotFiles.count) plot(s); \(loaded.count) group(s)")
         for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 
