@@ -8,8 +8,9 @@ import DCNetTraining
 import Foundation
 import MPI
 
-// Gradient-based L∞ adversarial attacks (FGSM, BIM, PGD) on a network in evaluation mode, white-box
-// (crafted on the evaluated network) or black-box (crafted on a source network and transferred).
+// Gradient-based L∞ adversarial attacks (FGSM, BIM, PGD) on networks in evaluation mode: crafted once
+// on one network and evaluated on it (white-box) and on any number of other networks (black-box
+// transfer), so the crafting (tens of gradient passes per image for BIM/PGD) is paid once.
 //
 // Units. Attacks live in the space of raw pixels 0…255 per channel: the L∞ budget ε is given in
 // pixel levels (`--epsilon 8` = 8 of 255 levels) and every adversarial image stays inside [0, 255].
@@ -196,78 +197,121 @@ public struct AttackResult: Sendable {
     public var minPixel: Double, maxPixel: Double
 }
 
-/// Evaluates a target network under attacks crafted on itself (white-box) or on a source network
-/// (black-box transfer), over `DataOrder.evaluationShard` of each rank with sums all-reduced.
+/// The results of one attack setting: on the crafting network itself (white-box) and on each
+/// transfer target (black-box), each with the clean accuracy of the network it was evaluated on.
+public struct AttackOutcome: Sendable {
+    /// In the crafting network's units.
+    public var settings: AttackSettings
+    /// On the crafting network; nil unless the evaluation was asked to include it.
+    public var whiteBox: AttackResult?
+    /// One per transfer target, in the order the targets were given.
+    public var transfers: [AttackResult]
+}
+
+/// Crafts adversarial examples on one network and evaluates them on that network (white-box,
+/// optional) and on a list of transfer targets (black-box), over `DataOrder.evaluationShard` of
+/// each rank with sums all-reduced. Each image is crafted once per setting for all of them.
+///
+/// Pixel values are the common currency: a transfer target sees the adversarial images converted
+/// from the crafting network's model units to pixels and then to its own model units (even when
+/// its scaling is the same), the white-box evaluation sees them as crafted. With one transfer
+/// target and no white-box evaluation this is the single-source black-box attack; with no targets,
+/// the white-box attack.
 public final class AdversarialEvaluation {
-    public let target: Network, targetScaling: Scaling
-    public let source: Adversary
-    public let isTransfer: Bool
+    public let adversary: Adversary
+    public let whiteBox: Bool
+    public let transferTargets: [(network: Network, scaling: Scaling)]
     public let communicator: Communicator?
-    private let clean: Tensor, adversarial: Tensor, targetInput: Tensor
+    private let clean: Tensor, adversarial: Tensor
+    /// Per transfer target: its input batch (in its arena) and pixel map.
+    private let transferInputs: [Tensor], transferMaps: [PixelMap]
     private let labels: UnsafeMutablePointer<Int32>
 
-    /// `source` nil: white-box. Both networks must be built for the same batch size.
+    /// All networks must be built for the same batch size; a target may be the crafting network itself.
     public init(
-        target: Network, targetScaling: Scaling, source: (Network, Scaling)? = nil,
-        communicator: Communicator?
+        crafting network: Network, scaling: Scaling, whiteBox: Bool = true,
+        transferTargets: [(network: Network, scaling: Scaling)] = [], communicator: Communicator?
     ) {
-        self.target = target; self.targetScaling = targetScaling
-        let (net, scaling) = source ?? (target, targetScaling)
-        precondition(net.inputShape == target.inputShape, "source and target must be built for the same batch")
-        self.source = Adversary(network: net, scaling: scaling)
-        isTransfer = source != nil
+        precondition(whiteBox || !transferTargets.isEmpty, "an attack evaluated on no network")
+        for t in transferTargets {
+            precondition(
+                t.network.inputShape == network.inputShape,
+                "the crafting network and the transfer targets must be built for the same batch")
+        }
+        adversary = Adversary(network: network, scaling: scaling)
+        self.whiteBox = whiteBox
+        self.transferTargets = transferTargets
         self.communicator = communicator
-        clean = net.arena.tensor(net.inputShape)
-        adversarial = net.arena.tensor(net.inputShape)
-        targetInput = target.arena.tensor(target.inputShape)
-        labels = .allocate(capacity: target.inputShape.n)
+        clean = network.arena.tensor(network.inputShape)
+        adversarial = network.arena.tensor(network.inputShape)
+        transferInputs = transferTargets.map { $0.network.arena.tensor($0.network.inputShape) }
+        transferMaps = transferTargets.map { PixelMap($0.scaling) }
+        labels = .allocate(capacity: network.inputShape.n)
     }
     deinit { labels.deallocate() }
 
-    /// Settings are given in the crafting (source) network's units.
-    public func run(dataset: LabeledImages, settings: [AttackSettings]) throws -> [AttackResult] {
+    /// Images of `input` the network classifies correctly (labels: the current batch's).
+    private func correct(_ network: Network, _ input: Tensor) -> Int {
+        network.loss.forward(logits: network.forward(input, mode: .evaluation), labels: labels).correct
+    }
+
+    /// Settings are given in the crafting network's units. Returns one outcome per setting.
+    public func run(dataset: LabeledImages, settings: [AttackSettings]) throws -> [AttackOutcome] {
         let rank = communicator?.rank ?? 0, size = communicator?.size ?? 1
         let shard = DataOrder.evaluationShard(count: dataset.count, rank: rank, size: size)
-        let capacity = target.inputShape.n
-        let sMap = source.map, tMap = PixelMap(targetScaling)
-        let plane = target.inputShape.spatial
-        // sums: [images, clean correct, adversarial correct per setting...];
-        // maxima: [max pert, max pixel, -min pixel] per setting.
-        var sums = [Double](repeating: 0, count: 2 + settings.count)
+        let network = adversary.network, capacity = network.inputShape.n
+        let sMap = adversary.map
+        let plane = network.inputShape.spatial
+        // Models, in this order: the crafting network (if white-box), then the transfer targets.
+        let firstTransfer = whiteBox ? 1 : 0, models = firstTransfer + transferTargets.count
+        // sums: [images, clean correct per model, then per setting adversarial correct per model];
+        // maxima: [max pert, max pixel, -min pixel] per setting (of the crafted images: one for all models).
+        var sums = [Double](repeating: 0, count: 1 + models * (1 + settings.count))
         var maxima = [Double](repeating: -.infinity, count: 3 * settings.count)
         var start = shard.lowerBound
         while start < shard.upperBound {
             let end = min(start + capacity, shard.upperBound), n = end - start
+            let x0 = clean.prefix(samples: n), adv = adversarial.prefix(samples: n)
+            sums[0] += Double(n)
+            for m in transferTargets.indices {
+                fillBatch(
+                    images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
+                    scaling: transferTargets[m].scaling, into: transferInputs[m].data, labels: labels)
+                sums[1 + firstTransfer + m] += Double(
+                    correct(transferTargets[m].network, transferInputs[m].prefix(samples: n)))
+            }
             fillBatch(
                 images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                scaling: targetScaling, into: targetInput.data, labels: labels)
-            let cleanCorrect = target.loss.forward(
-                logits: target.forward(targetInput.prefix(samples: n), mode: .evaluation),
-                labels: labels
-            ).correct
-            fillBatch(
-                images: dataset, indices: start..<end, epoch: 0, seed: 0, augment: false,
-                scaling: source.scaling, into: clean.data, labels: labels)
-            sums[0] += Double(n); sums[1] += Double(cleanCorrect)
+                scaling: adversary.scaling, into: clean.data, labels: labels)
+            if whiteBox { sums[1] += Double(correct(network, x0)) }
             for (j, s) in settings.enumerated() {
-                let x0 = clean.prefix(samples: n), adv = adversarial.prefix(samples: n)
-                source.craft(clean: x0, labels: labels, settings: s, firstIndex: start, into: adv)
+                adversary.craft(clean: x0, labels: labels, settings: s, firstIndex: start, into: adv)
                 var maxPert = 0.0, maxPixel = -Double.infinity, minPixel = Double.infinity
                 for k in 0..<n {
-                    let a = adv.sample(k), b = x0.sample(k), t = targetInput.sample(k)
+                    let a = adv.sample(k), b = x0.sample(k)
                     for c in 0..<3 {
                         for i in c * plane..<(c + 1) * plane {
                             let p = sMap.toPixels(a[i], channel: c)
                             maxPert = max(maxPert, Double(abs(p - sMap.toPixels(b[i], channel: c))))
                             maxPixel = max(maxPixel, Double(p)); minPixel = min(minPixel, Double(p))
-                            if isTransfer { t[i] = tMap.toModel(p, channel: c) }
                         }
                     }
                 }
-                let input = isTransfer ? targetInput.prefix(samples: n) : adv
-                let correct = target.loss.forward(logits: target.forward(input, mode: .evaluation), labels: labels)
-                    .correct
-                sums[2 + j] += Double(correct)
+                let row = 1 + models * (1 + j)
+                if whiteBox { sums[row] += Double(correct(network, adv)) }
+                for m in transferTargets.indices {
+                    let input = transferInputs[m], tMap = transferMaps[m]
+                    for k in 0..<n {
+                        let a = adv.sample(k), t = input.sample(k)
+                        for c in 0..<3 {
+                            for i in c * plane..<(c + 1) * plane {
+                                t[i] = tMap.toModel(sMap.toPixels(a[i], channel: c), channel: c)
+                            }
+                        }
+                    }
+                    sums[row + firstTransfer + m] += Double(
+                        correct(transferTargets[m].network, input.prefix(samples: n)))
+                }
                 maxima[3 * j] = max(maxima[3 * j], maxPert)
                 maxima[3 * j + 1] = max(maxima[3 * j + 1], maxPixel)
                 maxima[3 * j + 2] = max(maxima[3 * j + 2], -minPixel)
@@ -279,11 +323,16 @@ public final class AdversarialEvaluation {
             try communicator.allReduce(&maxima, op: .max)
         }
         let count = max(sums[0], 1)
-        return settings.enumerated().map { j, s in
+        func result(_ j: Int, _ s: AttackSettings, model m: Int) -> AttackResult {
             AttackResult(
-                settings: s, images: Int(sums[0]), cleanAccuracy: sums[1] / count,
-                adversarialAccuracy: sums[2 + j] / count, maxPerturbationPixels: maxima[3 * j],
+                settings: s, images: Int(sums[0]), cleanAccuracy: sums[1 + m] / count,
+                adversarialAccuracy: sums[1 + models * (1 + j) + m] / count, maxPerturbationPixels: maxima[3 * j],
                 minPixel: -maxima[3 * j + 2], maxPixel: maxima[3 * j + 1])
+        }
+        return settings.enumerated().map { j, s in
+            AttackOutcome(
+                settings: s, whiteBox: whiteBox ? result(j, s, model: 0) : nil,
+                transfers: transferTargets.indices.map { result(j, s, model: firstTransfer + $0) })
         }
     }
 }

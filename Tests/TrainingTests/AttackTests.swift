@@ -74,15 +74,23 @@ enum Toy {
 final class AttackTests: XCTestCase {
     let test = Toy.dataset(count: 48, seed: 99)
 
+    /// The single-model forms: white-box on `network`, or (with `source`) black-box from `source`
+    /// to `network` only.
     func evaluate(
         _ network: Network, _ settings: [AttackSettings], source: Network? = nil,
-        scaling: Scaling = .authors
+        scaling: Scaling = .authors, targetScaling: Scaling? = nil
     ) throws -> [AttackResult] {
-        try AdversarialEvaluation(
-            target: network, targetScaling: scaling,
-            source: source.map { ($0, scaling) }, communicator: nil
+        guard let source else {
+            return try AdversarialEvaluation(crafting: network, scaling: scaling, communicator: nil)
+                .run(dataset: test, settings: settings).map { $0.whiteBox! }
+        }
+        let outcomes = try AdversarialEvaluation(
+            crafting: source, scaling: scaling, whiteBox: false,
+            transferTargets: [(network, targetScaling ?? scaling)], communicator: nil
         )
         .run(dataset: test, settings: settings)
+        XCTAssertTrue(outcomes.allSatisfy { $0.whiteBox == nil && $0.transfers.count == 1 })
+        return outcomes.map { $0.transfers[0] }
     }
 
     func testEpsilonUnits() {
@@ -206,16 +214,71 @@ final class AttackTests: XCTestCase {
         XCTAssertEqual(other[0].cleanAccuracy, try evaluate(Toy.tanhModel, settings)[0].cleanAccuracy)
     }
 
+    /// One crafting pass, evaluated white-box and on several targets (one of them the crafting
+    /// network itself through pixels, one with another input scaling), gives exactly the numbers of
+    /// the single-model evaluation and of crafting with `Adversary` directly.
+    func testOneCraftingEvaluatedWhiteBoxAndOnSeveralTargets() throws {
+        let settings = [
+            AttackSettings(method: .fgsm, epsilon: 4, scaling: .authors),
+            AttackSettings(method: .bim, epsilon: 8, steps: 3, scaling: .authors),
+            AttackSettings(method: .pgd, epsilon: 8, steps: 3, scaling: .authors, seed: 3),
+        ]
+        let source = Toy.baselineModel
+        let targets: [(network: Network, scaling: Scaling)] = [
+            (Toy.tanhModel, .authors), (source, .authors), (Toy.tanhModel, .cifar10MeanStd),
+        ]
+        let outcomes = try AdversarialEvaluation(
+            crafting: source, scaling: .authors, transferTargets: targets, communicator: nil
+        )
+        .run(dataset: test, settings: settings)
+        XCTAssertEqual(outcomes.count, settings.count)
+        let white = try evaluate(source, settings)
+        let clean = targets.map { accuracy(of: $0.network, on: test, mode: .evaluation, scaling: $0.scaling) }
+        for (j, o) in outcomes.enumerated() {
+            let what = "\(settings[j].method)"
+            XCTAssertEqual(o.settings, settings[j])
+            let w = try XCTUnwrap(o.whiteBox)
+            XCTAssertEqual(w.adversarialAccuracy, white[j].adversarialAccuracy, what)
+            XCTAssertEqual(w.cleanAccuracy, white[j].cleanAccuracy, what)
+            XCTAssertEqual(w.maxPerturbationPixels, white[j].maxPerturbationPixels, what)
+            XCTAssertEqual(o.transfers.count, targets.count)
+            let reference = referenceAccuracies(
+                settings[j], source: source, targets: [(source, nil)] + targets.map { ($0.network, $0.scaling) })
+            XCTAssertEqual(w.adversarialAccuracy, reference[0], what)
+            for (m, r) in o.transfers.enumerated() {
+                XCTAssertEqual(r.adversarialAccuracy, reference[1 + m], "target \(m), \(what)")
+                XCTAssertEqual(r.cleanAccuracy, clean[m], "target \(m), \(what)")
+                XCTAssertEqual(r.maxPerturbationPixels, w.maxPerturbationPixels)
+                XCTAssertEqual(r.images, test.count)
+            }
+        }
+        // The targets are told apart: different models (or scalings) give different numbers.
+        let perTarget = targets.indices.map { m in outcomes.map { $0.transfers[m].adversarialAccuracy } }
+        XCTAssertNotEqual(perTarget[0], perTarget[1])
+        XCTAssertNotEqual(perTarget[0], perTarget[2])
+        // The attack is not vacuous: BIM at eps 8 hurts the crafting network.
+        XCTAssertLessThan(outcomes[1].whiteBox!.adversarialAccuracy, outcomes[1].whiteBox!.cleanAccuracy)
+    }
+
     /// Accuracy of `target` on the test set attacked on `source` (both with the authors' scaling),
     /// batch by batch through `Adversary` directly, with the same pixel round trip as a transfer.
     func transferAccuracy(_ s: AttackSettings, source: Network, target: Network) -> Double {
+        referenceAccuracies(s, source: source, targets: [(target, .authors)])[0]
+    }
+
+    /// Accuracies of `targets` on the test set attacked once on `source` (crafted with the authors'
+    /// scaling) through `Adversary` directly: each target sees the images through the same pixel round
+    /// trip as a transfer into its scaling, or (scaling nil) as crafted, as the white-box evaluation does.
+    func referenceAccuracies(
+        _ s: AttackSettings, source: Network, targets: [(network: Network, scaling: Scaling?)]
+    ) -> [Double] {
         let batch = source.inputShape.n
         let adversary = Adversary(network: source, scaling: .authors), map = PixelMap(.authors)
         let clean = source.arena.tensor(source.inputShape), adv = source.arena.tensor(source.inputShape)
-        let input = target.arena.tensor(target.inputShape)
+        let inputs = targets.map { $0.network.arena.tensor($0.network.inputShape) }
         let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
         defer { labels.deallocate() }
-        var correct = 0
+        var correct = [Int](repeating: 0, count: targets.count)
         for start in stride(from: 0, to: test.count, by: batch) {
             let end = min(start + batch, test.count), n = end - start
             fillBatch(
@@ -223,16 +286,20 @@ final class AttackTests: XCTestCase {
                 into: clean.data, labels: labels)
             adversary.craft(
                 clean: clean.prefix(samples: n), labels: labels, settings: s, firstIndex: start, into: adv)
-            for k in 0..<n {
-                for i in 0..<3072 {
-                    let c = i / 1024
-                    input.sample(k)[i] = map.toModel(map.toPixels(adv.sample(k)[i], channel: c), channel: c)
+            for (m, target) in targets.enumerated() {
+                let targetMap = target.scaling.map(PixelMap.init)
+                for k in 0..<n {
+                    for i in 0..<3072 {
+                        let c = i / 1024, x = adv.sample(k)[i]
+                        inputs[m].sample(k)[i] =
+                            targetMap.map { $0.toModel(map.toPixels(x, channel: c), channel: c) } ?? x
+                    }
                 }
+                let logits = target.network.forward(inputs[m].prefix(samples: n), mode: .evaluation)
+                correct[m] += target.network.loss.forward(logits: logits, labels: labels).correct
             }
-            let logits = target.forward(input.prefix(samples: n), mode: .evaluation)
-            correct += target.loss.forward(logits: logits, labels: labels).correct
         }
-        return Double(correct) / Double(test.count)
+        return correct.map { Double($0) / Double(test.count) }
     }
 
     /// dL/dx from `network.backward(inputGradient: true)` in evaluation mode against central differences.

@@ -1,6 +1,7 @@
 import DCNetData
 import DCNetFormats
 import DCNetLayers
+import DCNetMetrics
 import DCNetModels
 import DCNetTraining
 import Foundation
@@ -203,5 +204,117 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(markdown.contains("![features of r1](features-r1.svg)"), markdown)
         let svg = try String(contentsOfFile: suite.file("features-r1.svg"), encoding: .utf8)
         XCTAssertEqual(svg.components(separatedBy: "class=\"marker\"").count - 1, 7)
+    }
+
+    /// `attack --transfer-to` crafts once on --checkpoint and evaluates white-box and on every target:
+    /// the records are those of the separate jobs (white-box on the source, --source-checkpoint per
+    /// target), except the date, and each lands in its own run's file. Target C has another input
+    /// scaling, so the images reach it through pixel values.
+    func testAttackTransfersToSeveralTargetsInOneJob() throws {
+        // The attack tests' toy classes (learnt in a few dozen steps, and not robust at these budgets).
+        let data = TempDir("cli-attack-data")
+        try writeCIFAR10(train: Toy.dataset(count: 160, seed: 7), test: Toy.dataset(count: 23, seed: 99), to: data.path)
+        let suite = TempDir("cli-attack")
+        let runs = [("A", ["--seed", "1"]), ("B", ["--seed", "2"]), ("C", ["--seed", "3", "--scaling", "meanstd"])]
+        for (run, flags) in runs {
+            let r = try runProcess(
+                try binary(),
+                [
+                    "train", "--data", data.path, "--operator", "baseline", "--width", "0.0625", "--batch-size", "32",
+                    "--epochs", "8", "--lr", "0.1", "--warmup-epochs", "0", "--schedule", "constant", "--no-augment",
+                    "--eval-every", "0", "--threads", "1", "--checkpoint-dir", suite.file("\(run)/checkpoints"),
+                ] + flags)
+            XCTAssertEqual(r.status, 0, "training \(run): \(r.stderr)")
+        }
+        func checkpoints(_ run: String) -> String { suite.file("\(run)/checkpoints") }
+        func records(_ path: String) throws -> [AttackRecord] {
+            try MetricsReader.read(path: path).records.compactMap {
+                guard case .attack(var a) = $0 else {
+                    XCTFail("not an attack record in \(path): \($0)")
+                    return nil
+                }
+                a.date = nil
+                return a
+            }
+        }
+        for method in ["fgsm", "pgd"] {
+            let out = TempDir("cli-attack-\(method)")
+            let common = [
+                "--data", data.path, "--method", method, "--epsilon", "0,8,32", "--steps", "2", "--batch-size", "5",
+                "--threads", "1", "--seed", "9",
+            ]
+            // One job; for PGD the target names are left to their paths (<suite>/B/checkpoints → B).
+            let names = method == "fgsm" ? ["--transfer-name", "B", "--transfer-name", "C"] : []
+            let one = try runProcess(
+                try binary(),
+                [
+                    "attack", "--checkpoint", checkpoints("A"), "--name", "A", "--output", out.file("one/A.jsonl"),
+                    "--transfer-to", checkpoints("B"), "--transfer-output", out.file("one/B.jsonl"),
+                    "--transfer-to", checkpoints("C"), "--transfer-output", out.file("one/C.jsonl"),
+                ] + names + common)
+            XCTAssertEqual(one.status, 0, one.stderr)
+            // One console line per model and epsilon.
+            for (model, count) in [("A white-box", 3), ("B black-box from A", 3), ("C black-box from A", 3)] {
+                let lines = one.stdout.components(separatedBy: model + ": accuracy").count - 1
+                XCTAssertEqual(lines, count, "\(model):\n\(one.stdout)")
+            }
+            // The separate jobs of before.
+            var separate = [
+                ["--checkpoint", checkpoints("A"), "--name", "A", "--output", out.file("old/A.jsonl")]
+            ]
+            for target in ["B", "C"] {
+                separate.append([
+                    "--checkpoint", checkpoints(target), "--name", target, "--output", out.file("old/\(target).jsonl"),
+                    "--source-checkpoint", checkpoints("A"), "--source-name", "A",
+                ])
+            }
+            for args in separate {
+                let r = try runProcess(try binary(), ["attack"] + args + common)
+                XCTAssertEqual(r.status, 0, r.stderr)
+            }
+            var accuracies: [[Double]] = []
+            for run in ["A", "B", "C"] {
+                let new = try records(out.file("one/\(run).jsonl")), old = try records(out.file("old/\(run).jsonl"))
+                XCTAssertEqual(new.count, 3, "\(method) \(run)")
+                XCTAssertEqual(new, old, "\(method) \(run): one job against separate jobs")
+                for r in new {
+                    XCTAssertEqual(r.method, method)
+                    XCTAssertEqual(r.mode, run == "A" ? .whiteBox : .blackBox, "\(method) \(run)")
+                    XCTAssertEqual(r.source, "A", "\(method) \(run)")
+                    XCTAssertEqual(r.target, run, "\(method) \(run)")
+                    XCTAssertEqual(r.images, 23)
+                }
+                XCTAssertEqual(new.map(\.epsilonPixels), [0, 8, 32])
+                XCTAssertEqual(new[0].adversarialAccuracy, new[0].cleanAccuracy, "\(method) \(run): eps 0")
+                accuracies.append(new.map { $0.cleanAccuracy ?? -1 } + new.map(\.adversarialAccuracy))
+            }
+            // Not vacuous: at eps 32 the attack hurts the crafting model and transfers to a target, so
+            // evaluating clean images, or the wrong model, would show.
+            XCTAssertLessThan(accuracies[0][5], accuracies[0][2], "\(method): \(accuracies)")
+            XCTAssertTrue(accuracies[1...].contains { $0[5] < $0[2] }, "\(method): \(accuracies)")
+        }
+    }
+
+    /// --transfer-name / --transfer-output must match --transfer-to in number; --transfer-to excludes
+    /// --source-checkpoint, needs --transfer-output when --output is given, and must exist.
+    func testAttackTransferArgumentsAreChecked() throws {
+        let base = ["attack", "--checkpoint", goodData.path, "--data", goodData.path, "--epsilon", "1"]
+        let to = ["--transfer-to", goodData.path, "--transfer-to", goodData.path]
+        try assertRejected(
+            base + to + ["--transfer-output", "x.jsonl"],
+            mentions: ["--transfer-output is given 1 time(s) but --transfer-to 2 time(s)"])
+        try assertRejected(
+            base + to + ["--transfer-name", "a", "--transfer-name", "b", "--transfer-name", "c"],
+            mentions: ["--transfer-name is given 3 time(s) but --transfer-to 2 time(s)"])
+        try assertRejected(
+            base + ["--transfer-output", "x.jsonl"],
+            mentions: ["--transfer-output is given 1 time(s) but --transfer-to 0 time(s)"])
+        try assertRejected(
+            base + to + ["--source-checkpoint", goodData.path],
+            mentions: ["--transfer-to cannot be combined with --source-checkpoint"])
+        try assertRejected(
+            base + to + ["--output", "a.jsonl"], mentions: ["--transfer-to with --output needs --transfer-output"])
+        try assertRejected(
+            base + ["--transfer-to", "/nonexistent/ckpt"], mentions: ["--transfer-to /nonexistent/ckpt"])
     }
 }
