@@ -54,7 +54,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         cmd=$1; shift
         while [[ $# -gt 0 ]]; do
             case $1 in
-                --checkpoint-dir) ckpt=$2 ;; --metrics) metrics=$2 ;; --output) output=$2 ;;
+                --checkpoint-dir) ckpt=$2 ;; --metrics) metrics=$2 ;; --output) outputs+=("$2") ;;
+                --transfer-output) outputs+=("$2") ;; --out) out=$2 ;;
             esac
             shift
         done
@@ -64,7 +65,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
                 run=$(basename "$(dirname "$ckpt")")
                 [[ $run == "${STUB_FAIL:-}" ]] && exit 3
                 echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
-            attack) echo '{"kind":"attack"}' >> "$output" ;;
+            attack) for o in "${outputs[@]}"; do echo '{"kind":"attack"}' >> "$o"; done ;;
+            features) touch "$out" ;;
         esac
         exit 0
         """.write(toFile: stub, atomically: true, encoding: .utf8)
@@ -74,6 +76,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
          "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 10, "bim_steps": 2}},
          "train_flags": ["--width", "0.25"],
          "runs": [{"name": "a", "flags": ["--operator", "baseline"]}, {"name": "b", "flags": ["--operator", "tanh"]}],
+         "features": ["a"],
          "attacks": {"methods": ["fgsm"], "epsilons": [1, 2], "white_box": ["a"],
                      "black_box": [{"source": "a", "targets": ["b"]}]},
          "groups": []}
@@ -86,14 +89,15 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
             return text.split(separator: "\n").map(String.init)
         }
 
-        // 1. b fails: a is done and attacked; the transfer attack onto b waits.
+        // 1. b fails: a is done and attacked white-box at the end; the transfer attack onto b waits.
         var r = try shell(args, environment: ["DCNET_BIN": stub, "STUB_FAIL": "b"])
         XCTAssertEqual(r.status, 1, r.output)
         var c = calls()
         XCTAssertEqual(c.filter { $0.hasPrefix("train") }.count, 2, c.joined(separator: "\n"))
         XCTAssertFalse(c.contains { $0.hasPrefix("train") && $0.contains("--resume") })
         XCTAssertEqual(c.filter { $0.hasPrefix("attack") }.count, 1)
-        XCTAssertTrue(c.contains { $0.hasPrefix("report") })
+        XCTAssertTrue(c.contains { $0.hasPrefix("report") && $0.contains("--features \(suite)") })
+        XCTAssertEqual(c.filter { $0.hasPrefix("features --checkpoint \(suite)/a/checkpoints") }.count, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: suite + "/a/DONE"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: suite + "/b/DONE"))
 
@@ -105,9 +109,13 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
         XCTAssertTrue(
             trains[0].contains("--checkpoint-dir \(suite)/b/checkpoints") && trains[0].contains("--resume"), trains[0])
-        let attacks = c.filter { $0.hasPrefix("attack") }
+        var attacks = c.filter { $0.hasPrefix("attack") }
         XCTAssertEqual(attacks.count, 1)
-        XCTAssertTrue(attacks[0].contains("--source-checkpoint \(suite)/a/checkpoints"), attacks[0])
+        // Crafted on a again, evaluated only on b: a's white-box result is already recorded.
+        XCTAssertTrue(
+            attacks[0].contains("--checkpoint \(suite)/a/checkpoints")
+                && attacks[0].contains("--transfer-to \(suite)/b/checkpoints --transfer-name b")
+                && !attacks[0].contains("--output "), attacks[0])
         XCTAssertTrue(attacks[0].contains("--epsilon 1,2") && attacks[0].contains("--limit 10"), attacks[0])
         XCTAssertTrue(r.output.contains("a: done (skipped)"), r.output)
 
@@ -118,6 +126,22 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertEqual(c.count, 1, c.joined(separator: "\n"))
         XCTAssertTrue(c[0].hasPrefix("report --suite \(suite)"), c[0])
 
+        // 4. A fresh suite where both runs train: one job crafts on a and evaluates a (white-box) and b
+        // (transfer), recorded in both runs' files.
+        try FileManager.default.removeItem(atPath: suite)
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = calls()
+        attacks = c.filter { $0.hasPrefix("attack") }
+        XCTAssertEqual(attacks.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(
+            attacks[0].contains("--output \(suite)/a/attacks.jsonl")
+                && attacks[0].contains("--transfer-output \(suite)/b/attacks.jsonl"), attacks[0])
+        for run in ["a", "b"] {
+            let done = try String(contentsOfFile: "\(suite)/\(run)/attacks.done", encoding: .utf8)
+            XCTAssertEqual(done, "fgsm steps=1 eps=1,2 source=\(run == "a" ? "self" : "a") images=10\n", run)
+        }
+
         // --dry-run runs nothing.
         r = try shell(args + ["--dry-run"], environment: ["DCNET_BIN": stub])
         XCTAssertEqual(r.status, 0, r.output)
@@ -126,7 +150,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
     }
 
     /// Seeds become <run>-s<K> with --seed K; the select step picks the grid run with the best final
-    /// validation accuracy, writes its choice to the suite and the seeded runs train with it.
+    /// validation accuracy, writes its choice to the suite and the seeded runs train with it (seed 1 is
+    /// the chosen grid run itself).
     func testSeedsAndTheLearningRateSelectStep() throws {
         let (script, suiteDirectory) = (try experimentsScript(), TempDir("seeds"))
         let (dir, stub, log, definition) = stubPaths(suiteDirectory)
@@ -152,7 +177,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         {"name": "seeds",
          "scales": {"default": {"epochs": 1, "train_limit": 0, "eval_limit": 0, "attack_limit": 0, "bim_steps": 1,
                                 "validation": 100}},
-         "select": [{"name": "lr", "flag": "--lr", "candidates": {"0.01": "g1-s1", "0.02": "g2-s1"}}],
+         "select": [{"name": "lr", "flag": "--lr", "candidates": {"0.01": "g1-s1", "0.02": "g2-s1"}, "reuse": true}],
          "runs": [{"name": "g1", "seeds": [1], "flags": ["--lr", "0.01"]},
                   {"name": "g2", "seeds": [1], "flags": ["--lr", "0.02"]},
                   {"name": "main", "seeds": [1, 2], "select": ["lr"], "flags": []}],
@@ -167,8 +192,10 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         let trains = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
             $0.hasPrefix("train")
         }
-        XCTAssertEqual(trains.count, 4, trains.joined(separator: "\n"))
-        for seed in [1, 2] {
+        // main-s1 is g2-s1 (same flags and seed, "reuse": true): linked, not trained again.
+        XCTAssertEqual(trains.count, 3, trains.joined(separator: "\n"))
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: suite + "/main-s1"), "g2-s1")
+        for seed in [2] {
             XCTAssertTrue(
                 trains.contains {
                     $0.contains("/main-s\(seed)/metrics.jsonl") && $0.contains("--seed \(seed) --lr 0.02")
