@@ -124,6 +124,10 @@ public final class CollectiveWatchdog {
     /// "rank 3 (node2)".
     public func name(_ r: Int) -> String { "rank \(r) (\(hosts.indices.contains(r) ? hosts[r] : "?"))" }
 
+    /// A gap between two polls of one wait longer than this (the longest sleep between polls is
+    /// 1 ms) means this process was not running: stopped, or the machine was suspended.
+    static let selfStopGap = 2.0
+
     /// Numbers the next collective; call when starting one on the watched communicator.
     @usableFromInline
     func begin() -> Int {
@@ -144,11 +148,19 @@ public final class CollectiveWatchdog {
         var nextWarning = configuration.warnEvery
         var interruptedAt: Double?, announced = false
         var pause: Int = 0  // nanoseconds between polls
-        defer { blockedSeconds += MPI_Wtime() - start }
+        // Time this rank itself did not run (SIGSTOP of the whole job by an operator, a suspended
+        // machine) is not evidence against the others: a gap between two polls far longer than
+        // the longest sleep is left out of the wait, so a paused and continued job carries on.
+        // A rank stopped alone still ends the job: the others keep polling without gaps.
+        var lastPoll = start, notRunning = 0.0
+        defer { blockedSeconds += MPI_Wtime() - start - notRunning }
         while true {
             try mpiCheck(MPI_Test(&request, &flag, dcnet_mpi_status_ignore()), "MPI_Test")
             if flag != 0 { return }
-            let waited = MPI_Wtime() - start
+            let now = MPI_Wtime()
+            if now - lastPoll > Self.selfStopGap { notRunning += now - lastPoll }
+            lastPoll = now
+            let waited = now - start - notRunning
             // Spin like MPI_Wait through ordinary waits (the end of backward, a slower rank
             // arriving): over TCP every round of the reduction needs this rank inside MPI, and a
             // sleeping rank would add its sleep to each round (measured: 3% of a step at 1 Gbit/s

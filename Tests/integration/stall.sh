@@ -52,3 +52,35 @@ sleep 1
 left=$(pgrep -f "dcnet-dist train --data $WORK/data" || true)
 [[ -z $left ]] || { ps -o pid,stat,args -p $left; fail "processes left after the job ended"; }
 pass "rank 1 stopped: job ended in ${elapsed}s with exit $rc: $(grep -m1 'have not arrived' "$WORK/err")"
+
+# The whole job paused and continued (an operator's SIGSTOP/SIGCONT of every rank, e.g. to take a
+# benchmark on a shared machine) for longer than the timeout: the time the ranks themselves were
+# stopped does not count against the deadline, and the job finishes normally.
+rm -f "$rc_file" "$WORK/out" "$WORK/err"
+(
+    rc=0
+    timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" train --data "$WORK/data" \
+        --batch-size 6 --epochs 4 --collective-timeout $timeout_s "${SMALL[@]}" \
+        >"$WORK/out" 2>"$WORK/err" || rc=$?
+    echo $rc >"$rc_file"
+) &
+launcher=$!
+for _ in $(seq 600); do
+    grep -q "^step *5 " "$WORK/out" 2>/dev/null && break
+    [[ -f $rc_file ]] && break
+    sleep 0.2
+done
+grep -q "^step *5 " "$WORK/out" || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "training did not reach step 5"; }
+ranks=$(pgrep -f "^$DCNET_BIN train --data $WORK/data" || true)
+[[ -n $ranks ]] || fail "no rank processes found"
+# shellcheck disable=SC2086
+kill -STOP $ranks
+sleep $((2 * timeout_s + 5))
+# shellcheck disable=SC2086
+kill -CONT $ranks
+wait "$launcher"
+rc=$(cat "$rc_file")
+[[ $rc -eq 0 ]] || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "the paused job exited $rc after SIGCONT"; }
+grep -q "collective timeout" "$WORK/err" && { show stderr "$WORK/err"; fail "a timeout was reported for a paused job"; }
+grep -q "epoch 4" "$WORK/out" || { show stdout "$WORK/out"; fail "the paused job did not finish its 4 epochs"; }
+pass "every rank paused $((2 * timeout_s + 5)) s (timeout ${timeout_s} s) and continued: the job finished, exit 0"
