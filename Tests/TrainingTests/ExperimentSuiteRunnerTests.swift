@@ -97,6 +97,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertFalse(c.contains { $0.hasPrefix("train") && $0.contains("--resume") })
         XCTAssertEqual(c.filter { $0.hasPrefix("attack") }.count, 1)
         XCTAssertTrue(c.contains { $0.hasPrefix("report") && $0.contains("--features \(suite)") })
+        // A partial report after each of the two runs, and the final one.
+        XCTAssertEqual(c.filter { $0.hasPrefix("report") }.count, 3, c.joined(separator: "\n"))
         XCTAssertEqual(c.filter { $0.hasPrefix("features --checkpoint \(suite)/a/checkpoints") }.count, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: suite + "/a/DONE"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: suite + "/b/DONE"))
