@@ -101,6 +101,7 @@ struct Attack: ParsableCommand {
     @Option(help: "Images per rank and pass.") var batchSize: Int = 100
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
+    @OptionGroup var job: JobOptions
 
     func epsilons() throws -> [Double] {
         try epsilon.split(separator: ",").map {
@@ -156,7 +157,7 @@ struct Attack: ParsableCommand {
 
     func run() throws {
         let epsilonValues = try epsilons()
-        runJob { world in
+        runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let console = Console(rank: world.rank)
             func load(_ path: String) throws -> CheckpointedModel {
                 try CheckpointedModel(

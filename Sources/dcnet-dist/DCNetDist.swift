@@ -22,13 +22,19 @@ struct DCNetDist: ParsableCommand {
 /// ranks. Agreed failures (JobError: every rank knows) exit normally; anything else may leave other
 /// ranks inside a collective, so it aborts the MPI job. So does any exit with nonblocking operations
 /// dropped in flight (an error unwound past them): finalising would wait for them.
-func runJob(_ body: (Communicator) throws -> Int32) -> Never {
+///
+/// `collectiveTimeout` (seconds; 0: none) installs the collective watchdog on the world communicator
+/// of a multi-rank job, so a stopped rank or a lost host ends the job with the ranks named.
+func runJob(collectiveTimeout: Double? = nil, _ body: (Communicator) throws -> Int32) -> Never {
     MPIRuntime.initialize()
     let world = Communicator.world
     // POSIX writes: FileHandle.write traps on Linux when stderr is gone (a closed pipe).
     let console = Console(rank: world.rank)
     var code: Int32
     do {
+        if let timeout = collectiveTimeout, world.size > 1 {
+            try world.installWatchdog(.init(timeout: timeout > 0 ? timeout : nil, program: "dcnet-dist"))
+        }
         code = try body(world)
     } catch let e as JobError {
         if world.rank == 0 || e.rank == world.rank { console.error("error: \(e)") }

@@ -19,6 +19,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
+    @OptionGroup var job: JobOptions
 
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
@@ -29,7 +30,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        runJob { world in
+        runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let model = try CheckpointedModel(
                 path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
                 communicator: world)

@@ -25,6 +25,7 @@ struct Features: ParsableCommand {
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
+    @OptionGroup var job: JobOptions
 
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
@@ -37,7 +38,7 @@ struct Features: ParsableCommand {
     }
 
     func run() throws {
-        runJob { world in
+        runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let console = Console(rank: world.rank)
             let model = try CheckpointedModel(
                 path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,

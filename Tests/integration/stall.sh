@@ -84,3 +84,47 @@ rc=$(cat "$rc_file")
 grep -q "collective timeout" "$WORK/err" && { show stderr "$WORK/err"; fail "a timeout was reported for a paused job"; }
 grep -q "epoch 4" "$WORK/out" || { show stdout "$WORK/out"; fail "the paused job did not finish its 4 epochs"; }
 pass "every rank paused $((2 * timeout_s + 5)) s (timeout ${timeout_s} s) and continued: the job finished, exit 0"
+
+# The same for the commands that run over a checkpoint: `attack` with a stopped rank ends within
+# the timeout, naming it (they hung before: no watchdog outside training).
+rm -f "$rc_file"
+"$DCNET_BIN" train --data "$WORK/data" --batch-size 8 --epochs 1 "${SMALL[@]}" \
+    --checkpoint-dir "$WORK/ckpt" >"$WORK/train.out" 2>&1 || { show output "$WORK/train.out"; fail "training failed"; }
+(
+    rc=0
+    timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" attack --checkpoint "$WORK/ckpt" \
+        --data "$WORK/data" --method bim --steps 300 --epsilon 1 --batch-size 4 --threads 1 \
+        --collective-timeout $timeout_s >"$WORK/out" 2>"$WORK/err" || rc=$?
+    echo $rc >"$rc_file"
+) &
+launcher=$!
+# Stop rank 1 once it has computed for a second (start-up, MPI_Init included, is long over; MPI_Init
+# itself is outside any watchdog). Rank 0 finishes its 300 BIM steps (seconds to half a minute) and
+# then waits at the final reduction for a rank that never comes.
+victim=""
+for _ in $(seq 600); do
+    [[ -f $rc_file ]] && break
+    victim=$(pgrep -f "^$DCNET_BIN attack" | while read -r p; do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && echo "$p"; done | head -1 \
+        || true)
+    if [[ -n $victim ]]; then
+        ticks=$(awk '{print $14 + $15}' "/proc/$victim/stat" 2>/dev/null || echo 0)
+        ((ticks >= $(getconf CLK_TCK))) && break
+    fi
+    sleep 0.2
+done
+[[ -n $victim && ! -f $rc_file ]] || { show stderr "$WORK/err"; fail "attack rank 1 was not found running"; }
+kill -STOP "$victim"
+stopped_at=$SECONDS
+wait "$launcher"
+elapsed=$((SECONDS - stopped_at))
+rc=$(cat "$rc_file")
+kill -CONT "$victim" 2>/dev/null || true
+[[ $rc -ne 0 && $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/err"; fail "attack with a stopped rank: exit $rc"; }
+((elapsed <= 150)) || fail "the attack job took ${elapsed}s to end (limit: rank 0's attack + ${timeout_s} s + margin = 150 s)"
+grep -q "ranks that have not arrived (or cannot be reached): rank 1 (" "$WORK/err" \
+    || { show stderr "$WORK/err"; fail "the attack job's message does not name rank 1"; }
+sleep 1
+left=$(pgrep -f "^$DCNET_BIN attack" || true)
+[[ -z $left ]] || { ps -o pid,stat,args -p $left; fail "attack processes left after the job ended"; }
+pass "attack, rank 1 stopped: job ended in ${elapsed}s with exit $rc"
