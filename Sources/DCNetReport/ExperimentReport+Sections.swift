@@ -65,29 +65,44 @@ extension ExperimentReport {
         lines.append("")
         if let note = quantityNote(group.test, runs: summaries, validation: validation) { lines += [note, ""] }
 
-        // Plots.
-        let present = runs.filter { states[$0]?.summary != nil }
-        // One series per run: `value` of each epoch record against the epoch.
-        func epochSeries(_ value: @escaping (EpochRecord) -> Double) -> [SVGPlot.Series] {
-            present.map { run in
-                SVGPlot.Series(
-                    name: run,
-                    points: states[run]!.metrics!.epochs.map { SVGPlot.Point(x: Double($0.epoch), y: value($0)) })
-            }
-        }
+        // Plots: per setting, the mean over its seeds per epoch, with the range over seeds as a band.
+        let curves = LearningCurves(
+            settings: group.runs,
+            replicates: Dictionary(
+                uniqueKeysWithValues: group.runs.map { setting in
+                    (
+                        setting,
+                        (replicates[setting] ?? [setting]).compactMap { run in
+                            states[run]?.metrics.map { Replicate(name: run, metrics: $0) }
+                        }
+                    )
+                }))
+        let accuracyName = curves.validation ? "validation accuracy" : "test accuracy"
+        let banded = curves.accuracy.contains { $0.seedCount > 1 }
         var accuracyPlot = SVGPlot(
-            title: "\(group.name): test accuracy", xLabel: "epoch", yLabel: "test accuracy (%)",
-            series: epochSeries { ($0.testAccuracy ?? .nan) * 100 })
+            title: "\(group.name): \(accuracyName)", xLabel: "epoch", yLabel: "\(accuracyName) (%)",
+            series: curves.accuracy.map { $0.series() })
         accuracyPlot.integerX = true
+        accuracyPlot.bandDescription = SeedCurve.bandDescription
         var lossPlot = SVGPlot(
             title: "\(group.name): training loss", xLabel: "epoch", yLabel: "training loss",
-            series: epochSeries { $0.trainLoss ?? .nan })
+            series: curves.loss.map { $0.series() })
         lossPlot.integerX = true
+        lossPlot.bandDescription = SeedCurve.bandDescription
         let accuracyFile = "\(slug)-accuracy.svg"
         let lossFile = "\(slug)-loss.svg"
-        lines.append("![\(Markdown.altText(group.name)): test accuracy per epoch](\(accuracyFile))")
+        lines.append("![\(Markdown.altText(group.name)): \(accuracyName) per epoch](\(accuracyFile))")
         lines.append("![\(Markdown.altText(group.name)): training loss per epoch](\(lossFile))")
         lines.append("")
+        if banded {
+            lines.append(
+                "_Plots: one line per setting, the mean over its seeds at the epochs every seed completed; the shaded "
+                    + "band is the min–max range over the seeds (settings with one seed: a plain line). Accuracy: "
+                    + (curves.validation
+                        ? "validation accuracy (held-out training images)._"
+                        : "test accuracy (no validation records)._"))
+            lines.append("")
+        }
 
         // Models that work: each run's clean accuracy against the group's bar.
         let verdictText = VerdictText(noiseMargin: noiseMargin)
@@ -149,9 +164,12 @@ extension ExperimentReport {
 
     // MARK: - Attacks
 
-    func attackSection(runNames: [String], states: [String: RunState]) -> (
-        String, [(fileName: String, plot: SVGPlot)]
-    ) {
+    /// Per attack method: the curves of accuracy against ε over seeds (one plot) and a table of their
+    /// mean ± sd, then the per-run tables of each mode. `settings` orders the lines and `seeds` holds
+    /// each setting's runs with data.
+    func attackSection(
+        runNames: [String], states: [String: RunState], settings: [String], seeds: [String: [Replicate]]
+    ) -> (String, [(fileName: String, plot: SVGPlot)]) {
         let perRun = runNames.compactMap { run -> (String, [AttackTable.Key: AttackRecord])? in
             guard let attacks = states[run]?.metrics?.attacks, !attacks.isEmpty else { return nil }
             return (run, AttackTable.latest(attacks))
@@ -161,68 +179,109 @@ extension ExperimentReport {
             "## Adversarial robustness", "",
             "Accuracy on perturbed test images; ε is the L∞ budget in pixel units (0–255). "
                 + "White-box attacks are crafted on the model itself, black-box attacks on the source model and"
-                + " transferred.",
+                + " transferred (“tanh ← baseline”: tanh attacked with examples crafted on the baseline, the seeds"
+                + " paired: `tanh-s2 ← baseline-s2`).",
             "",
         ]
         var plots: [(fileName: String, plot: SVGPlot)] = []
-        let settings = Set(perRun.flatMap { $0.1.keys.map(\.setting) }).sorted()
+        let curves = Dictionary(
+            uniqueKeysWithValues: AttackCurves.build(settings: settings, replicates: seeds).map { ($0.method, $0) })
+        let modeSettings = Set(perRun.flatMap { $0.1.keys.map(\.setting) }).sorted()
         var usedFiles: Set<String> = []
-        for setting in settings {
-            // Rows: one per (model, source); columns: clean accuracy then each epsilon.
-            struct Row { let label: String; var byEpsilon: [Double: AttackRecord] }
-            var rows: [Row] = []
-            for (run, table) in perRun {
-                let keys = table.keys.filter { $0.setting == setting }
-                for source in orderedUnique(keys.map { $0.source ?? "" }) {
-                    let label = source.isEmpty ? run : "\(run) ← \(source)"
-                    var byEpsilon: [Double: AttackRecord] = [:]
-                    for key in keys where (key.source ?? "") == source { byEpsilon[key.epsilonPixels] = table[key]! }
-                    rows.append(Row(label: label, byEpsilon: byEpsilon))
+        for method in orderedUnique(modeSettings.map { AttackCurves.Method(method: $0.method, steps: $0.steps) }) {
+            if let methodCurves = curves[method], !methodCurves.lines.isEmpty {
+                var fileName = "attack-\(Markdown.slug(method.fileStem)).svg"
+                var suffix = 2
+                while usedFiles.contains(fileName) {
+                    fileName = "attack-\(Markdown.slug(method.fileStem))-\(suffix).svg"; suffix += 1
                 }
+                usedFiles.insert(fileName)
+                lines += attackCurveLines(methodCurves, fileName: fileName)
+                var plot = SVGPlot(
+                    title: "\(method.title): accuracy vs ε", xLabel: "ε (pixels, L∞)", yLabel: "accuracy (%)",
+                    series: methodCurves.series)
+                plot.showMarkers = true
+                plot.yInclude = [0]
+                plot.xInclude = [0]
+                plot.bandDescription = SeedCurve.bandDescription
+                plots.append((fileName, plot))
             }
-            let epsilons = Set(rows.flatMap(\.byEpsilon.keys)).sorted()
-            lines.append("### \(setting.title)")
-            lines.append("")
-            let headers =
-                ["Model", "Clean"]
-                + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
-            lines.append("| " + headers.joined(separator: " | ") + " |")
-            lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
-            for row in rows {
-                let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first
-                let cells =
-                    [Markdown.cell(row.label), clean.map { Markdown.percent($0) } ?? "—"]
-                    + epsilons.map { row.byEpsilon[$0].map { Markdown.percent($0.adversarialAccuracy) } ?? "—" }
-                lines.append("| " + cells.joined(separator: " | ") + " |")
+            for setting in modeSettings where setting.method == method.method && setting.steps == method.steps {
+                lines += attackTableLines(setting, perRun: perRun)
             }
-            lines.append("")
-
-            var fileName = "attack-\(Markdown.slug(setting.fileStem)).svg"
-            var suffix = 2
-            while usedFiles.contains(fileName) {
-                fileName = "attack-\(Markdown.slug(setting.fileStem))-\(suffix).svg"; suffix += 1
-            }
-            usedFiles.insert(fileName)
-            var plot = SVGPlot(
-                title: "\(setting.title): accuracy vs ε", xLabel: "ε (pixels, L∞)", yLabel: "accuracy (%)",
-                series: rows.map { row in
-                    var points = row.byEpsilon.keys.sorted().map {
-                        SVGPlot.Point(x: $0, y: row.byEpsilon[$0]!.adversarialAccuracy * 100)
-                    }
-                    // The clean accuracy is the ε = 0 point of the curve.
-                    if row.byEpsilon[0] == nil, let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first {
-                        points.insert(SVGPlot.Point(x: 0, y: clean * 100), at: 0)
-                    }
-                    return SVGPlot.Series(name: row.label, points: points)
-                })
-            plot.showMarkers = true
-            plot.yInclude = [0]
-            plot.xInclude = [0]
-            plots.append((fileName, plot))
-            lines.append("![\(Markdown.altText(setting.title)): accuracy versus epsilon](\(fileName))")
-            lines.append("")
         }
         return (lines.joined(separator: "\n") + "\n", plots)
+    }
+
+    /// The curve plot's link and caption, and the table of the lines' mean ± sd over seeds.
+    private func attackCurveLines(_ curves: AttackCurves, fileName: String) -> [String] {
+        let title = curves.method.title
+        var lines = ["### \(title): accuracy against ε, mean over seeds", ""]
+        lines.append("![\(Markdown.altText(title)): accuracy versus epsilon, mean over seeds](\(fileName))")
+        lines.append("")
+        let banded = curves.lines.contains { $0.curve.seedCount > 1 }
+        lines.append(
+            "_One line per attacked setting and source (white-box, or transferred from another setting with the "
+                + "same seed), the mean over the seeds at the ε every seed was attacked with; ε = 0 is the clean "
+                + "accuracy."
+                + (banded ? " The shaded band is the min–max range over the seeds._" : "_"))
+        lines.append("")
+        let epsilons = Set(curves.lines.flatMap { $0.curve.points.map(\.x) }).filter { $0 != 0 }.sorted()
+        let headers =
+            ["Model", "Seeds", "Clean"]
+            + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
+        lines.append("| " + headers.joined(separator: " | ") + " |")
+        lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
+        for line in curves.lines {
+            func cell(_ x: Double) -> String {
+                guard let point = line.curve.points.first(where: { $0.x == x }) else { return "—" }
+                let values = SeedValues(runs: [], values: point.values)
+                let sd = values.standardDeviation.map { " ± " + Markdown.number($0 * 100, decimals: 1) } ?? ""
+                return Markdown.percent(values.mean) + sd
+            }
+            let cells =
+                [Markdown.cell(AttackCurves.Line.label(target: line.target, source: line.source))]
+                + ["\(line.curve.seedCount)", cell(0)] + epsilons.map(cell)
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+        }
+        lines.append("")
+        lines.append("_Mean ± sample standard deviation over the seeds, in percent (one seed: no spread)._")
+        lines.append("")
+        return lines
+    }
+
+    /// One attack setting's table: a row per run (and black-box source), the clean accuracy then each ε.
+    private func attackTableLines(
+        _ setting: AttackTable.Setting, perRun: [(String, [AttackTable.Key: AttackRecord])]
+    ) -> [String] {
+        // Rows: one per (model, source); columns: clean accuracy then each epsilon.
+        struct Row { let label: String; var byEpsilon: [Double: AttackRecord] }
+        var rows: [Row] = []
+        for (run, table) in perRun {
+            let keys = table.keys.filter { $0.setting == setting }
+            for source in orderedUnique(keys.map { $0.source ?? "" }) {
+                let label = source.isEmpty ? run : "\(run) ← \(source)"
+                var byEpsilon: [Double: AttackRecord] = [:]
+                for key in keys where (key.source ?? "") == source { byEpsilon[key.epsilonPixels] = table[key]! }
+                rows.append(Row(label: label, byEpsilon: byEpsilon))
+            }
+        }
+        let epsilons = Set(rows.flatMap(\.byEpsilon.keys)).sorted()
+        var lines = ["### \(setting.title)", ""]
+        let headers =
+            ["Model", "Clean"]
+            + epsilons.map { "ε = \(Markdown.number($0, decimals: $0 == $0.rounded() ? 0 : 2))" }
+        lines.append("| " + headers.joined(separator: " | ") + " |")
+        lines.append("|---|" + Array(repeating: "---:", count: headers.count - 1).joined(separator: "|") + "|")
+        for row in rows {
+            let clean = row.byEpsilon.values.compactMap(\.cleanAccuracy).first
+            let cells =
+                [Markdown.cell(row.label), clean.map { Markdown.percent($0) } ?? "—"]
+                + epsilons.map { row.byEpsilon[$0].map { Markdown.percent($0.adversarialAccuracy) } ?? "—" }
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+        }
+        lines.append("")
+        return lines
     }
 
     // MARK: - Appendix

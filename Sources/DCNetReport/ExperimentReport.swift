@@ -9,8 +9,11 @@ import Foundation
 ///
 /// Written to `outputDirectory` (default: the suite directory): `report.md`,
 /// `<group>-accuracy.svg` and `<group>-loss.svg` per group (`<group>` is the group name made
-/// file-name safe), `attack-<method>-<mode>.svg` per attack method and mode, and with ``features``
-/// the feature scatters the entries carry.
+/// file-name safe: per setting the mean over its seeds per epoch, with the min–max band over seeds;
+/// validation accuracy when every run has validation records, else test accuracy),
+/// `attack-<method>.svg` per attack method (e.g. `attack-fgsm.svg`, `attack-bim-10.svg`: accuracy
+/// against ε per attacked setting and source, mean and band over seeds), and with ``features`` the
+/// feature scatters the entries carry.
 public struct ExperimentReport {
     public var suiteDirectory: URL
     public var groups: [ExperimentGroup]
@@ -126,7 +129,8 @@ public struct ExperimentReport {
             markdown += section
             plots += groupPlots
         }
-        let (attackMarkdown, attackPlots) = attackSection(runNames: runNames, states: states)
+        let (attackMarkdown, attackPlots) = attackSection(
+            runNames: runNames, states: states, settings: settings, seeds: seeds)
         markdown += attackMarkdown
         plots += attackPlots
         if let features {

@@ -29,7 +29,9 @@ public enum XMLEscaping {
 ///
 /// Non-finite points are skipped and break the line (a gap shows missing data rather than
 /// interpolating across it). A series with a single finite point is drawn as a marker. Each
-/// series is one `<path>`, so the files stay small and easy to post-process.
+/// series is one `<path>`, so the files stay small and easy to post-process. A series may carry a
+/// band (e.g. the range over seeds around their mean): one filled, semi-transparent `<path>` in the
+/// series' colour, drawn under every line.
 public struct SVGPlot: Sendable {
     public struct Point: Sendable, Equatable {
         public var x: Double
@@ -37,14 +39,31 @@ public struct SVGPlot: Sendable {
         public init(x: Double, y: Double) { self.x = x; self.y = y }
     }
 
+    /// The lower and upper edge of a band at `x`.
+    public struct BandPoint: Sendable, Equatable {
+        public var x: Double
+        public var lower: Double
+        public var upper: Double
+        public init(x: Double, lower: Double, upper: Double) { (self.x, self.lower, self.upper) = (x, lower, upper) }
+        var isFinite: Bool { x.isFinite && lower.isFinite && upper.isFinite }
+    }
+
     public struct Series: Sendable, Equatable {
         public var name: String
         public var points: [Point]
-        public init(name: String, points: [Point]) { self.name = name; self.points = points }
+        /// The shaded band, in x order; empty: none. Non-finite points are skipped and break the band;
+        /// an isolated finite point is drawn as a narrow bar.
+        public var band: [BandPoint]
+        public init(name: String, points: [Point], band: [BandPoint] = []) {
+            self.name = name
+            self.points = points
+            self.band = band
+        }
         public init(name: String, xy: [(Double, Double)]) {
             self.init(name: name, points: xy.map { Point(x: $0.0, y: $0.1) })
         }
         var finitePoints: [Point] { points.filter { $0.x.isFinite && $0.y.isFinite } }
+        var finiteBand: [BandPoint] { band.filter(\.isFinite) }
     }
 
     public var title: String
@@ -64,6 +83,11 @@ public struct SVGPlot: Sendable {
     /// Join the points of a series with a line; off for scatter plots (with `showMarkers`), where
     /// the order of the points means nothing. The legend then shows a marker, not a line sample.
     public var showLines = true
+    /// What the bands show (e.g. "band: min–max over seeds"), written under the legend when a
+    /// series has a band.
+    public var bandDescription: String?
+    /// Opacity of the band fill.
+    public static let bandOpacity = 0.18
 
     /// Okabe–Ito palette: distinguishable with the common forms of colour blindness.
     public static let colors = [
@@ -94,9 +118,10 @@ public struct SVGPlot: Sendable {
     public func render() -> String {
         let finiteSeries = series.map(\.finitePoints)
         let allPoints = finiteSeries.flatMap { $0 }
-        let hasData = !allPoints.isEmpty
-        let xs = allPoints.map(\.x) + xInclude.filter(\.isFinite)
-        let ys = allPoints.map(\.y) + yInclude.filter(\.isFinite)
+        let allBands = series.flatMap(\.finiteBand)
+        let hasData = !allPoints.isEmpty || !allBands.isEmpty
+        let xs = allPoints.map(\.x) + allBands.map(\.x) + xInclude.filter(\.isFinite)
+        let ys = allPoints.map(\.y) + allBands.flatMap { [$0.lower, $0.upper] } + yInclude.filter(\.isFinite)
         let xScale = TickScale(
             minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
             targetTickCount: 8, integerSteps: integerX)
@@ -106,7 +131,8 @@ public struct SVGPlot: Sendable {
         let fontSize = 12.0
         let glyphWidth = fontSize * 0.6
         let legendSampleWidth = 28.0
-        let longestName = series.map { legendText(for: $0).count }.max() ?? 0
+        let note = series.contains { !$0.finiteBand.isEmpty } ? bandDescription : nil
+        let longestName = (series.map { legendText(for: $0).count } + [note?.count ?? 0]).max() ?? 0
         let legendWidth = series.isEmpty ? 0 : legendSampleWidth + 14 + Double(longestName) * glyphWidth
         let longestYLabel = yScale.ticks.map { yScale.label($0).count }.max() ?? 1
         let left = 30 + Double(longestYLabel) * glyphWidth + 12
@@ -186,6 +212,20 @@ public struct SVGPlot: Sendable {
                 + " text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
         }
 
+        // Bands, under every line so that no band hides another series' line.
+        let bands = series.indices.filter { !series[$0].finiteBand.isEmpty }
+        if !bands.isEmpty {
+            svg += "<g class=\"bands\" clip-path=\"url(#plot-area)\" stroke=\"none\">\n"
+            for index in bands {
+                let pathData = bandPath(series[index].band, px: px, py: py)
+                svg +=
+                    "<path class=\"series-band\" data-series=\"\(XMLEscaping.escape(series[index].name))\""
+                    + " fill=\"\(SVGPlot.style(at: index).color)\" fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\""
+                    + " d=\"\(pathData)\"/>\n"
+            }
+            svg += "</g>\n"
+        }
+
         // Series.
         svg +=
             "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\""
@@ -222,6 +262,12 @@ public struct SVGPlot: Sendable {
                 let (color, dash) = SVGPlot.style(at: index)
                 let y = top + 8 + Double(index) * 20
                 let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
+                if !entry.finiteBand.isEmpty {
+                    svg +=
+                        "<rect class=\"legend-band\" x=\"\(fmt(legendX))\" y=\"\(fmt(y - 6))\""
+                        + " width=\"\(fmt(legendSampleWidth))\" height=\"12\" fill=\"\(color)\""
+                        + " fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\" stroke=\"none\"/>\n"
+                }
                 if showLines {
                     svg +=
                         "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\""
@@ -234,6 +280,11 @@ public struct SVGPlot: Sendable {
                 svg +=
                     "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\""
                     + " y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
+            }
+            if let note {
+                svg +=
+                    "<text class=\"legend-note\" x=\"\(fmt(legendX))\" y=\"\(fmt(top + 12 + Double(series.count) * 20))\""
+                    + " fill=\"#555555\">\(XMLEscaping.escape(note))</text>\n"
             }
             svg += "</g>\n"
         }
@@ -253,6 +304,30 @@ public struct SVGPlot: Sendable {
         }
         return points.indices.filter { finite($0) && (all || (!finite($0 - 1) && !finite($0 + 1))) }
             .map { points[$0] }
+    }
+
+    /// The band's outline: along the upper edge and back along the lower one, one closed subpath
+    /// per run of finite points; an isolated point becomes a bar 6 pixels wide.
+    private func bandPath(_ band: [BandPoint], px: (Double) -> Double, py: (Double) -> Double) -> String {
+        var segments: [[BandPoint]] = [[]]
+        for point in band {
+            if point.isFinite { segments[segments.count - 1].append(point) } else { segments.append([]) }
+        }
+        var parts: [String] = []
+        for segment in segments where !segment.isEmpty {
+            var outline: [(Double, Double)]
+            if segment.count == 1 {
+                let (x, point) = (px(segment[0].x), segment[0])
+                outline = [(x - 3, py(point.upper)), (x + 3, py(point.upper)), (x + 3, py(point.lower))]
+                outline.append((x - 3, py(point.lower)))
+            } else {
+                outline = segment.map { (px($0.x), py($0.upper)) } + segment.reversed().map { (px($0.x), py($0.lower)) }
+            }
+            parts.append(
+                outline.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(fmt($0.element.0)) \(fmt($0.element.1))" }
+                    .joined(separator: " ") + " Z")
+        }
+        return parts.joined(separator: " ")
     }
 
     private func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) -> String {

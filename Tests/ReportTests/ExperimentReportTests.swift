@@ -104,8 +104,7 @@ final class ExperimentReportTests: XCTestCase {
         let expected = [
             "operators-convergence-accuracy.svg", "operators-convergence-loss.svg",
             "without-batch-norm-accuracy.svg", "without-batch-norm-loss.svg",
-            "robustness-accuracy.svg", "robustness-loss.svg", "attack-fgsm-white-box.svg",
-            "attack-fgsm-black-box.svg",
+            "robustness-accuracy.svg", "robustness-loss.svg", "attack-fgsm.svg",
         ]
         XCTAssertEqual(Set(output.plotFiles.map(\.lastPathComponent)), Set(expected))
 
