@@ -182,7 +182,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
          "select": [{"name": "lr", "flag": "--lr", "candidates": {"0.01": "g1-s1", "0.02": "g2-s1"}, "reuse": true}],
          "runs": [{"name": "g1", "seeds": [1], "flags": ["--lr", "0.01"]},
                   {"name": "g2", "seeds": [1], "flags": ["--lr", "0.02"]},
-                  {"name": "main", "seeds": [1, 2], "select": ["lr"], "flags": []}],
+                  {"name": "main", "seeds": [1, 2], "select": ["lr"], "epochs": 4, "flags": []}],
          "attacks": {"methods": [], "epsilons": [1]},
          "groups": []}
         """.write(toFile: definition, atomically: true, encoding: .utf8)
@@ -194,14 +194,16 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         let trains = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
             $0.hasPrefix("train")
         }
-        // main-s1 is g2-s1 (same flags and seed, "reuse": true): linked, not trained again.
+        // main-s1 is g2-s1 (same flags and seed, "reuse": true): linked, not trained again. main's own
+        // "epochs" replaces the scale's; the grid runs keep the scale's 1 epoch.
+        XCTAssertTrue(trains.filter { $0.contains("/g") }.allSatisfy { $0.contains("--epochs 1 ") })
         XCTAssertEqual(trains.count, 3, trains.joined(separator: "\n"))
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: suite + "/main-s1"), "g2-s1")
         for seed in [2] {
             XCTAssertTrue(
                 trains.contains {
                     $0.contains("/main-s\(seed)/metrics.jsonl") && $0.contains("--seed \(seed) --lr 0.02")
-                        && $0.contains("--validation 100")
+                        && $0.contains("--validation 100") && $0.contains("--epochs 4 ")
                 }, trains.joined(separator: "\n"))
         }
         let choice = try String(contentsOfFile: suite + "/select-lr.json", encoding: .utf8)
