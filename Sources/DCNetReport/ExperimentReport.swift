@@ -5,7 +5,10 @@ import Foundation
 ///
 /// Expected layout: `<suiteDirectory>/<run>/metrics.jsonl` for every run named in the groups,
 /// optionally `<suiteDirectory>/<run>/attacks.jsonl`. A run whose directory or metrics file does
-/// not exist yet, cannot be read, or has no completed epoch is listed as missing.
+/// not exist yet, cannot be read, or has no completed epoch is listed as missing. The header's
+/// "Measured time" sums the epochs' `wall_s` of every run directory in the suite (each directory once,
+/// however many links name it) and the attack and feature jobs of `<suite>/timings.tsv` when present;
+/// the "Time per run" appendix lists each run's share.
 ///
 /// Written to `outputDirectory` (default: the suite directory): `report.md`,
 /// `<group>-accuracy.svg` and `<group>-loss.svg` per group (`<group>` is the group name made
@@ -115,7 +118,10 @@ public struct ExperimentReport {
             }
         }
         let evaluator = ClaimEvaluator(noiseMargin: noiseMargin, accuracyThresholds: accuracyThresholds)
-        var markdown = header(runNames: runNames, states: states)
+        let training = trainingTimes(runNames: runNames, states: states)
+        var markdown = header(
+            runNames: runNames, states: states,
+            measuredTime: measuredTimeLine(training, timings: SuiteTimings.read(suiteDirectory: suiteDirectory)))
         var plots: [(fileName: String, plot: SVGPlot)] = []
         var usedSlugs: Set<String> = []
         for group in groups {
@@ -141,6 +147,8 @@ public struct ExperimentReport {
             }
         }
         markdown += runsAppendix(runNames: runNames, states: states)
+        let timeAppendix = timePerRunAppendix(training)
+        if !timeAppendix.isEmpty { markdown += "\n" + timeAppendix }
         return (markdown, plots, missing)
     }
 
@@ -200,7 +208,7 @@ public struct ExperimentReport {
 
     // MARK: - Header
 
-    private func header(runNames: [String], states: [String: RunState]) -> String {
+    private func header(runNames: [String], states: [String: RunState], measuredTime: String) -> String {
         let present = runNames.filter { states[$0]?.summary != nil }
         let configs = present.compactMap { states[$0]!.metrics!.latestConfig }
         var lines = ["# \(title)", ""]
@@ -232,7 +240,6 @@ public struct ExperimentReport {
             lines.append("- **Runs started:** \(first == last ? first : "\(first) – \(last)")")
         }
         var budgetParts: [String] = []
-        if let budget { budgetParts.append(budget) }
         let completed = present.map { states[$0]!.summary!.epochsCompleted }
         if let low = completed.min(), let high = completed.max() {
             budgetParts.append("completed epochs per run: \(low == high ? "\(low)" : "\(low)–\(high)")")
@@ -241,7 +248,8 @@ public struct ExperimentReport {
         if !planned.isEmpty {
             budgetParts.append("configured epochs: \(planned.sorted().map(String.init).joined(separator: ", "))")
         }
-        lines.append("- **Budget:** \(budgetParts.isEmpty ? "not recorded" : budgetParts.joined(separator: "; "))")
+        lines.append("- **Budget:** \(Self.budgetText(budget, budgetParts))")
+        lines.append(measuredTime)
         lines.append("- **Runs:** \(present.count) of \(runNames.count) with results")
         lines.append("")
 
@@ -256,6 +264,17 @@ public struct ExperimentReport {
         }
         lines += sharedConfiguration(present: present, states: states)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The budget text, then the recorded epoch counts: after "; ", or as a new sentence when the text
+    /// already ends one (no ".;").
+    static func budgetText(_ budget: String?, _ parts: [String]) -> String {
+        let text = budget?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard !parts.isEmpty else { return text.isEmpty ? "not recorded" : text }
+        let recorded = parts.joined(separator: "; ")
+        guard let last = text.last else { return recorded }
+        guard ".!?".contains(last) else { return text + "; " + recorded }
+        return text + " " + recorded.prefix(1).uppercased() + recorded.dropFirst() + "."
     }
 
     /// Config values every completed run agrees on: the common training setup.
