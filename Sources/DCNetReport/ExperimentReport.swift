@@ -110,8 +110,12 @@ public struct ExperimentReport {
             return nil
         }
 
+        // A seed still training would enter a verdict with its early numbers: when a setting has a
+        // finished seed, its seeds in progress are left out (a setting with none finished keeps them,
+        // and its verdict says after how many epochs).
         let seeds = resolved.mapValues { names in
-            names.compactMap { name in
+            let finished = names.filter { states[$0]?.summary.map { !$0.isInProgress } ?? false }
+            return (finished.isEmpty ? names : finished).compactMap { name in
                 states[name]?.metrics.map {
                     Replicate(name: name, metrics: $0, featureGeometry: features?[name]?.geometry)
                 }
@@ -122,14 +126,15 @@ public struct ExperimentReport {
         var markdown = header(
             runNames: runNames, states: states,
             measuredTime: measuredTimeLine(training, timings: SuiteTimings.read(suiteDirectory: suiteDirectory)))
+        let results = groups.map { evaluator.evaluate($0, replicates: seeds) }
+        markdown += VerdictSummary.markdown(results)
         var plots: [(fileName: String, plot: SVGPlot)] = []
         var usedSlugs: Set<String> = []
-        for group in groups {
+        for (group, result) in zip(groups, results) {
             var slug = Markdown.slug(group.name)
             var suffix = 2
             while usedSlugs.contains(slug) { slug = Markdown.slug(group.name) + "-\(suffix)"; suffix += 1 }
             usedSlugs.insert(slug)
-            let result = evaluator.evaluate(group, replicates: seeds)
             let (section, groupPlots) = groupSection(
                 group, slug: slug, states: states, result: result, replicates: resolved)
             markdown += section

@@ -19,6 +19,12 @@ public struct RunSummary: Sendable, Equatable {
     public let finalTrainLoss: Double?
     /// True if a loss went NaN or infinite: the run diverged.
     public let diverged: Bool
+    /// Fewer epochs than configured, not diverged and not stopped early with a final evaluation: a
+    /// run still in progress (or interrupted), whose numbers are not yet its result.
+    public var isInProgress: Bool {
+        guard let planned = epochsPlanned else { return false }
+        return epochsCompleted < planned && !diverged && finalEvaluation == nil
+    }
 
     public init(_ metrics: RunMetrics) {
         let epochs = metrics.epochs
