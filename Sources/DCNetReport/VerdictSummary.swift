@@ -63,7 +63,8 @@ enum VerdictSummary {
         } else {
             cells += ["—", "—", "—", "—", "—"]
         }
-        cells.append(word(c.verdict) + (flagged ? " (a model below the clean-accuracy bar)" : ""))
+        let why = c.verdict == .notEvaluated ? reason(c.evidence).map { ": " + $0 } ?? "" : ""
+        cells.append(word(c.verdict) + why + (flagged ? " (a model below the clean-accuracy bar)" : ""))
         return "| " + cells.joined(separator: " | ") + " |"
     }
 
@@ -80,6 +81,19 @@ enum VerdictSummary {
         case .finalTestAccuracy: return "final test accuracy"
         case .meanAdversarialAccuracy: return "mean adversarial accuracy"
         case .featureAngleRatio: return "intra/inter-class angle ratio (lower: better)"
+        }
+    }
+
+    /// Why a comparison has no verdict, in a few words (the group's text says it in full).
+    static func reason(_ evidence: Evidence) -> String? {
+        guard case .unavailable(let why) = evidence else { return nil }
+        switch why {
+        case .runMissing: return "run missing"
+        case .noCommonEpochs: return "no epochs in common"
+        case .noCommonTestAccuracies: return "no comparable test accuracies"
+        case .noTestAccuracy: return "no test accuracy"
+        case .noMatchedAttacks: return "no matching attacks"
+        case .noFeatures: return "no features"
         }
     }
 

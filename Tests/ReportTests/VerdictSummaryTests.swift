@@ -36,6 +36,8 @@ final class VerdictSummaryTests: XCTestCase {
                 name: "Accuracy", claim: "c", runs: ["base", "dc"], baseline: "base", test: .higherAccuracy),
             ExperimentGroup(
                 name: "Missing", claim: "c", runs: ["other", "dc"], baseline: "other", test: .higherAccuracy),
+            ExperimentGroup(
+                name: "Ghost", claim: "c", runs: ["base", "ghost"], baseline: "base", test: .higherAccuracy),
         ]
         var report = ExperimentReport(suiteDirectory: suite, groups: groups)
         report.replicates = ["base": ["base-s1", "base-s2", "base-s3"], "dc": ["dc-s1", "dc-s2", "dc-s3"]]
@@ -49,6 +51,8 @@ final class VerdictSummaryTests: XCTestCase {
                     + "**contradicted** |"), summary)
         XCTAssertTrue(
             summary.contains("| Missing | — | — | — | — | — | — | not evaluated: baseline `other` missing |"), summary)
+        XCTAssertTrue(
+            summary.contains("| Ghost | ghost vs base | — | — | — | — | — | not evaluated: run missing |"), summary)
         XCTAssertTrue(summary.contains("Runs still training are left out of the verdicts"), summary)
         // The summary comes before the first group's section.
         let summaryAt = try XCTUnwrap(markdown.range(of: "## Verdicts at a glance")).lowerBound
