@@ -92,10 +92,12 @@ public final class Trainer {
         statePacked = network.arena.floats(max(stateCount, 1))
         stepsPerEpoch = DataOrder.stepsPerEpoch(
             count: trainSet.count, globalBatch: config.globalBatch, policy: config.remainder.policy)
-        guard stepsPerEpoch > 0 else {
-            throw JobError(
-                rank: communicator.rank,
-                "--batch-size \(config.globalBatch) is larger than the \(trainSet.count) training images")
+        let (batch, available, steps) = (config.globalBatch, trainSet.count, stepsPerEpoch)
+        try communicator.agree(console: console, what: "checking the batch against the training images") {
+            guard steps > 0 else {
+                throw JobError(
+                    rank: communicator.rank, "--batch-size \(batch) is larger than the \(available) training images")
+            }
         }
         schedule = LearningRateSchedule(config: config, stepsPerEpoch: stepsPerEpoch)
         try startReplicas(from: plan.checkpoint)
@@ -112,8 +114,12 @@ public final class Trainer {
             try communicator.installWatchdog(
                 .init(timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil, program: "dcnet-dist"))
         }
+        // Agreed: ranks of an MPMD launch may be given different flags, and a rank that gave up alone
+        // would leave the others waiting in the next collective until the watchdog's deadline.
         let problems = config.problems(ranks: size) + options.problems()
-        if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
+        try communicator.agree(console: console, what: "checking the configuration") {
+            if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
+        }
         // Each rank reads its own environment (under mpirun inside an allocation, ranks on other
         // nodes may see another SLURM_NTASKS), so the verdict is agreed: one rank alone must not
         // give up while the others wait in the next collective.

@@ -3,6 +3,7 @@
 #   (a) a truncated data file on rank 1 only (MPMD: each rank gets its own --data)
 #   (b) a diverging rank 1 (--lr 1e30 on rank 1 only) → non-finite loss/gradients
 #   (c) a checkpoint truncated on disk is skipped on --resume, which falls back to the older one.
+#   (d) a configuration problem on rank 1 only (MPMD) is agreed: every rank stops at once, exit 1.
 source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 make_data "$WORK/good" 20 8
@@ -50,3 +51,21 @@ grep -q "resumed from $older at epoch [0-9]*, step 2\$" "$WORK/c2.out" \
     || { show stdout "$WORK/c2.out"; fail "(c) did not resume from $older"; }
 grep -q "^step *3 " "$WORK/c2.out" || { show stdout "$WORK/c2.out"; fail "(c) training did not continue at step 3"; }
 pass "(c) skipped the truncated $newest and resumed from step 2"
+
+# (d) a configuration problem only rank 1 sees (MPMD: rank 1's --batch-size 9 does not divide by the 2
+# ranks): every rank stops at once with the reason, instead of rank 0 waiting in the next collective
+# until the watchdog's deadline (300 s; the timeout below is shorter, so a wait fails the test).
+rc=0
+start=$SECONDS
+timeout --kill-after=10 120 mpirun "${MPI_FLAGS[@]}" \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/good" : \
+    -np 1 "$DCNET_BIN" "${common[@]}" --data "$WORK/good" --batch-size 9 >"$WORK/d.out" 2>"$WORK/d.err" || rc=$?
+elapsed=$((SECONDS - start))
+[[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/d.err"; fail "(d) a problem on rank 1 only: the job hung (timeout)"; }
+[[ $rc -eq 1 ]] || { show stderr "$WORK/d.err"; fail "(d) a problem on rank 1 only: exit $rc (expected 1, agreed)"; }
+grep -q "rank 1: checking the configuration: .*--batch-size 9 is the global batch and must divide by the 2 ranks" \
+    "$WORK/d.err" || { show stderr "$WORK/d.err"; fail "(d) the error does not give rank 1's reason"; }
+grep -q "checking the configuration failed (the message above from rank 1 says why)" "$WORK/d.err" \
+    || { show stderr "$WORK/d.err"; fail "(d) the agreed error does not name rank 1"; }
+grep -q "collective timeout" "$WORK/d.err" && { show stderr "$WORK/d.err"; fail "(d) ended by the watchdog, not agreed"; }
+pass "(d) --batch-size 9 on rank 1 only: every rank stopped in ${elapsed}s with exit 1, naming rank 1 and the flag"
