@@ -7,14 +7,33 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 make_data "$WORK/data" 40 8
 timeout_s=10
 rc_file=$WORK/rc
-(
-    rc=0
-    timeout --kill-after=10 300 bash -c 'mpi_run 3 "$@"' mpi_run "$DCNET_BIN" train --data "$WORK/data" \
-        --batch-size 6 --epochs 50 --collective-timeout $timeout_s "${SMALL[@]}" \
-        >"$WORK/out" 2>"$WORK/err" || rc=$?
-    echo $rc >"$rc_file"
-) &
-launcher=$!
+
+# launch N ARGS...: dcnet-dist ARGS under mpirun with N ranks in the background (a hang becomes exit
+# 124 after 300 s); stdout and stderr to $WORK/out and $WORK/err, the exit status to $rc_file when done.
+launch() {
+    local n=$1
+    shift
+    rm -f "$rc_file"
+    (
+        rc=0
+        timeout --kill-after=10 300 bash -c "mpi_run $n \"\$@\"" mpi_run "$DCNET_BIN" "$@" \
+            >"$WORK/out" 2>"$WORK/err" || rc=$?
+        echo $rc >"$rc_file"
+    ) &
+    launcher=$!
+}
+# wait_for_step S: until training prints step S (or the job ends); fails if it never does.
+wait_for_step() {
+    for _ in $(seq 600); do
+        grep -q "^step *$1 " "$WORK/out" 2>/dev/null && break
+        [[ -f $rc_file ]] && break
+        sleep 0.2
+    done
+    grep -q "^step *$1 " "$WORK/out" \
+        || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "training did not reach step $1"; }
+}
+
+launch 3 train --data "$WORK/data" --batch-size 6 --epochs 50 --collective-timeout $timeout_s "${SMALL[@]}"
 
 # rank_pid R: the pid of rank R of this job (its environment names its rank).
 rank_pid() {
@@ -28,12 +47,7 @@ rank_pid() {
     return 1
 }
 
-for _ in $(seq 600); do
-    grep -q "^step *5 " "$WORK/out" 2>/dev/null && break
-    [[ -f $rc_file ]] && break
-    sleep 0.2
-done
-grep -q "^step *5 " "$WORK/out" || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "training did not reach step 5"; }
+wait_for_step 5
 victim=$(rank_pid 1) || fail "no process for rank 1"
 kill -STOP "$victim"
 stopped_at=$SECONDS
@@ -56,21 +70,9 @@ pass "rank 1 stopped: job ended in ${elapsed}s with exit $rc: $(grep -m1 'have n
 # The whole job paused and continued (an operator's SIGSTOP/SIGCONT of every rank, e.g. to take a
 # benchmark on a shared machine) for longer than the timeout: the time the ranks themselves were
 # stopped does not count against the deadline, and the job finishes normally.
-rm -f "$rc_file" "$WORK/out" "$WORK/err"
-(
-    rc=0
-    timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" train --data "$WORK/data" \
-        --batch-size 6 --epochs 4 --collective-timeout $timeout_s "${SMALL[@]}" \
-        >"$WORK/out" 2>"$WORK/err" || rc=$?
-    echo $rc >"$rc_file"
-) &
-launcher=$!
-for _ in $(seq 600); do
-    grep -q "^step *5 " "$WORK/out" 2>/dev/null && break
-    [[ -f $rc_file ]] && break
-    sleep 0.2
-done
-grep -q "^step *5 " "$WORK/out" || { show stdout "$WORK/out"; show stderr "$WORK/err"; fail "training did not reach step 5"; }
+rm -f "$WORK/out" "$WORK/err"
+launch 2 train --data "$WORK/data" --batch-size 6 --epochs 4 --collective-timeout $timeout_s "${SMALL[@]}"
+wait_for_step 5
 ranks=$(pgrep -f "^$DCNET_BIN train --data $WORK/data" || true)
 [[ -n $ranks ]] || fail "no rank processes found"
 # shellcheck disable=SC2086
@@ -87,17 +89,10 @@ pass "every rank paused $((2 * timeout_s + 5)) s (timeout ${timeout_s} s) and co
 
 # The same for the commands that run over a checkpoint: `attack` with a stopped rank ends within
 # the timeout, naming it (they hung before: no watchdog outside training).
-rm -f "$rc_file"
 "$DCNET_BIN" train --data "$WORK/data" --batch-size 8 --epochs 1 "${SMALL[@]}" \
     --checkpoint-dir "$WORK/ckpt" >"$WORK/train.out" 2>&1 || { show output "$WORK/train.out"; fail "training failed"; }
-(
-    rc=0
-    timeout --kill-after=10 300 bash -c 'mpi_run 2 "$@"' mpi_run "$DCNET_BIN" attack --checkpoint "$WORK/ckpt" \
-        --data "$WORK/data" --method bim --steps 300 --epsilon 1 --batch-size 4 --threads 1 \
-        --collective-timeout $timeout_s >"$WORK/out" 2>"$WORK/err" || rc=$?
-    echo $rc >"$rc_file"
-) &
-launcher=$!
+launch 2 attack --checkpoint "$WORK/ckpt" --data "$WORK/data" --method bim --steps 300 --epsilon 1 \
+    --batch-size 4 --threads 1 --collective-timeout $timeout_s
 # Stop rank 1 once it has computed for a second (start-up, MPI_Init included, is long over; MPI_Init
 # itself is outside any watchdog). Rank 0 finishes its 300 BIM steps (seconds to half a minute) and
 # then waits at the final reduction for a rank that never comes.
