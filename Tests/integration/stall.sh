@@ -22,6 +22,15 @@ launch() {
     ) &
     launcher=$!
 }
+# stop_until_the_job_ends PID: stops PID, waits for the job, sets rc and elapsed (seconds since the stop).
+stop_until_the_job_ends() {
+    kill -STOP "$1"
+    local stopped_at=$SECONDS
+    wait "$launcher"
+    elapsed=$((SECONDS - stopped_at))
+    rc=$(cat "$rc_file")
+    kill -CONT "$1" 2>/dev/null || true
+}
 # wait_for_step S: until training prints step S (or the job ends); fails if it never does.
 wait_for_step() {
     for _ in $(seq 600); do
@@ -49,12 +58,7 @@ rank_pid() {
 
 wait_for_step 5
 victim=$(rank_pid 1) || fail "no process for rank 1"
-kill -STOP "$victim"
-stopped_at=$SECONDS
-wait "$launcher"
-elapsed=$((SECONDS - stopped_at))
-rc=$(cat "$rc_file")
-kill -CONT "$victim" 2>/dev/null || true
+stop_until_the_job_ends "$victim"
 
 [[ $rc -ne 0 ]] || { show stderr "$WORK/err"; fail "the job exited 0 after a rank stopped"; }
 [[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/err"; fail "the job hung (killed by timeout after 300 s)"; }
@@ -109,12 +113,7 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 [[ -n $victim && ! -f $rc_file ]] || { show stderr "$WORK/err"; fail "attack rank 1 was not found running"; }
-kill -STOP "$victim"
-stopped_at=$SECONDS
-wait "$launcher"
-elapsed=$((SECONDS - stopped_at))
-rc=$(cat "$rc_file")
-kill -CONT "$victim" 2>/dev/null || true
+stop_until_the_job_ends "$victim"
 [[ $rc -ne 0 && $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/err"; fail "attack with a stopped rank: exit $rc"; }
 ((elapsed <= 150)) || fail "the attack job took ${elapsed}s to end (limit: rank 0's attack + ${timeout_s} s + margin = 150 s)"
 grep -q "ranks that have not arrived (or cannot be reached): rank 1 (" "$WORK/err" \
