@@ -37,25 +37,15 @@ enum VerdictSummary {
         if let r = c.replicates {
             let accuracy = r.measure.isAccuracy
             func value(_ v: Double) -> String { accuracy ? Markdown.percent(v) : Markdown.number(v, decimals: 3) }
+            // A spread or a difference: percentage points for accuracies, the plain number for the ratio.
+            func spread(_ x: Double) -> String {
+                accuracy ? Markdown.number(100 * x, decimals: 1) : Markdown.number(x, decimals: 3)
+            }
             func side(_ s: SeedValues) -> String {
-                value(s.mean)
-                    + (s.standardDeviation.map {
-                        " ± "
-                            + (accuracy
-                                ? Markdown.number(100 * $0, decimals: 1)
-                                : Markdown.number($0, decimals: 3))
-                    } ?? "")
+                value(s.mean) + (s.standardDeviation.map { " ± " + spread($0) } ?? "")
             }
-            func points(_ d: Double) -> String {
-                accuracy ? Markdown.points(d) : (d >= 0 ? "+" : "") + Markdown.number(d, decimals: 3)
-            }
-            let se =
-                r.standardError.map {
-                    " ± "
-                        + (accuracy
-                            ? Markdown.number(100 * $0, decimals: 1)
-                            : Markdown.number($0, decimals: 3))
-                } ?? ""
+            func points(_ d: Double) -> String { accuracy ? Markdown.points(d) : (d >= 0 ? "+" : "") + spread(d) }
+            let se = r.standardError.map { " ± " + spread($0) } ?? ""
             cells += [
                 "\(r.values.candidate.count) vs \(r.values.baseline.count)", quantity(r.measure),
                 side(r.values.candidate), side(r.values.baseline), points(r.difference) + se,
