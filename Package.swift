@@ -134,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics", "TestSupport", "MPITestSupport",
+                "DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics", "DCNetReport", "TestSupport",
+                "MPITestSupport",
             ]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics", "TestSupport"]),

@@ -3,6 +3,7 @@ import DCNetData
 import DCNetEvaluation
 import DCNetFormats
 import DCNetLayers
+import DCNetReport
 import DCNetTraining
 import Foundation
 import MPI
@@ -14,7 +15,10 @@ struct Features: ParsableCommand {
             Runs the test set in evaluation mode, distributed over the ranks (each rank its contiguous \
             evaluation shard), and writes on rank 0 `features` [N, D] (F32: the globally pooled features \
             the final linear layer sees) and `labels` [N] (U8), with metadata naming the checkpoint and the \
-            model. `dcnet-dist report --features` reads <run>/features.safetensors files.
+            model. Next to it goes the features' angular geometry (`features.geometry.json` for \
+            `features.safetensors`: intra- and inter-class angles), which is what a suite's committed records \
+            keep. `dcnet-dist report --features` reads <run>/features.safetensors files, or that record \
+            where the features file is gone.
             """)
 
     @Option(help: "Checkpoint (.safetensors, or a checkpoint directory: its newest readable one).")
@@ -46,14 +50,17 @@ struct Features: ParsableCommand {
             var test = try model.loadTestSet(directory: data)
             if let limit { test = test.prefix(min(limit, test.count)) }
             let features = try model.penultimateFeatures(test)
-            try world.agree(console: console, what: "writing \(out)") {
+            let geometryPath = FeatureGeometryRecord.path(forFeatures: out)
+            try world.agree(console: console, what: "writing \(out) and \(geometryPath)") {
                 guard let features else { return }
                 try features.file(metadata: featureMetadata(model)).write(to: out)
+                try features.geometryRecord(source: out).write(to: geometryPath)
             }
             if let features {
                 console.print(
                     "\(model.path): wrote \(out): features [\(features.count), \(features.dimension)] "
-                        + "and labels of \(features.count) test images (\(world.size) rank(s))")
+                        + "and labels of \(features.count) test images (\(world.size) rank(s)), and their "
+                        + "angles to \(geometryPath)")
             }
             return 0
         }

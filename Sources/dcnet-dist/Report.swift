@@ -50,7 +50,10 @@ struct Report: ParsableCommand {
         let featureDirectory =
             features.map { URL(fileURLWithPath: $0).standardizedFileURL }
             ?? (loaded.contains { $0.test == .betterSeparation } ? suiteURL : nil)
-        if let featureDirectory { report.features = featureEntries(from: featureDirectory) }
+        if let featureDirectory {
+            report.features = featureEntries(
+                from: featureDirectory, outputDirectory: report.outputDirectory ?? suiteURL)
+        }
 
         let written = try report.write()
         print("wrote \(written.reportFile.path) and \(written.plotFiles.count) plot(s); \(loaded.count) group(s)")

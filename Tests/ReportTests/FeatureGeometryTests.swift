@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -102,5 +103,41 @@ final class FeatureGeometrySectionTests: XCTestCase {
     func testSmallAnglesArePrecise() {
         let t = 1e-4 * Double.pi / 180
         XCTAssertEqual(FeatureGeometry.angle([1, 0], [cos(t), sin(t)]), 1e-4, accuracy: 1e-10)
+    }
+}
+
+/// `features.geometry.json`: what a suite's committed records keep of a features file.
+final class FeatureGeometryRecordTests: XCTestCase {
+    func testRoundTripKeepsTheAnglesAndWritesTheRatio() throws {
+        let dir = TempDir("geometry-record")
+        let geometry = try XCTUnwrap(
+            FeatureGeometry(features: [1, 0, 0.9, 0.1, 0, 1, 0.2, 0.8], labels: [0, 0, 1, 1], dimension: 2))
+        let record = FeatureGeometryRecord(images: 4, geometry: geometry, source: "runs/a/features.safetensors")
+        try record.write(to: dir.file("r.json"))
+        XCTAssertEqual(try FeatureGeometryRecord.read(dir.file("r.json")), record)
+        let text = try String(contentsOfFile: dir.file("r.json"), encoding: .utf8)
+        XCTAssertTrue(text.contains("\"ratio\" : \(geometry.ratio)"), text)
+
+        // One class: no inter-class angle (NaN), written as null, read back as NaN.
+        let single = try XCTUnwrap(FeatureGeometry(features: [1, 0, 0.9, 0.1], labels: [3, 3], dimension: 2))
+        try FeatureGeometryRecord(images: 2, geometry: single, source: "x").write(to: dir.file("s.json"))
+        let back = try XCTUnwrap(try FeatureGeometryRecord.read(dir.file("s.json")).geometry)
+        XCTAssertTrue(back.interClassAngle.isNaN)
+        XCTAssertEqual(back.intraClassAngle, single.intraClassAngle)
+        XCTAssertEqual(back.classes, [3])
+    }
+
+    func testPathAndErrorsNameTheFile() throws {
+        XCTAssertEqual(
+            FeatureGeometryRecord.path(forFeatures: "/s/a/features.safetensors"), "/s/a/features.geometry.json")
+        XCTAssertEqual(FeatureGeometryRecord.path(forFeatures: "/s/a/f.bin"), "/s/a/f.bin.geometry.json")
+        let dir = TempDir("geometry-record-bad")
+        dir.write("bad.json", Array(#"{"images": 3}"#.utf8))
+        XCTAssertThrowsError(try FeatureGeometryRecord.read(dir.file("bad.json"))) {
+            XCTAssertTrue("\($0)".contains("bad.json") && "\($0)".contains("not a feature geometry record"), "\($0)")
+        }
+        XCTAssertThrowsError(try FeatureGeometryRecord.read(dir.file("missing.json"))) {
+            XCTAssertTrue("\($0)".contains("missing.json"), "\($0)")
+        }
     }
 }

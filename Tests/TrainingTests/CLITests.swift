@@ -3,6 +3,7 @@ import DCNetFormats
 import DCNetLayers
 import DCNetMetrics
 import DCNetModels
+import DCNetReport
 import DCNetTraining
 import Foundation
 import TestSupport
@@ -204,6 +205,36 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(markdown.contains("![features of r1](features-r1.svg)"), markdown)
         let svg = try String(contentsOfFile: suite.file("features-r1.svg"), encoding: .utf8)
         XCTAssertEqual(svg.components(separatedBy: "class=\"marker\"").count - 1, 7)
+
+        // Next to the features, their angles (features.geometry.json): the same geometry the report
+        // computes. With the features file gone (a suite restored from its committed records), the
+        // report takes the angles from the record, gives the same table row and keeps the scatter.
+        let record = try FeatureGeometryRecord.read(run.file("features.geometry.json"))
+        XCTAssertEqual(record.images, 7)
+        XCTAssertEqual(record.source, out)
+        let geometry = try XCTUnwrap(
+            FeatureGeometry(features: written, labels: test.labels.map(Int.init), dimension: D))
+        XCTAssertEqual(record.geometry, geometry)
+        let row = try XCTUnwrap(markdown.split(separator: "\n").first { $0.hasPrefix("| r1 | 7 | ") })
+        try FileManager.default.removeItem(atPath: suite.file("r1/features.safetensors"))
+        suite.write("r1/features.geometry.json", try FileIO.readAll(run.file("features.geometry.json")))
+        let restored = try runProcess(try binary(), ["report", "--suite", suite.path, "--features", suite.path])
+        XCTAssertEqual(restored.status, 0, restored.stderr)
+        let fromRecord = try String(contentsOfFile: suite.file("report.md"), encoding: .utf8)
+        XCTAssertTrue(fromRecord.split(separator: "\n").contains(row), fromRecord)
+        XCTAssertTrue(fromRecord.contains("![features of r1](features-r1.svg)"), fromRecord)
+        // Without the scatter on disk the row stays and no link points at a missing file.
+        try FileManager.default.removeItem(atPath: suite.file("features-r1.svg"))
+        _ = try runProcess(try binary(), ["report", "--suite", suite.path, "--features", suite.path])
+        let noPlot = try String(contentsOfFile: suite.file("report.md"), encoding: .utf8)
+        XCTAssertTrue(noPlot.split(separator: "\n").contains(row) && !noPlot.contains("features-r1.svg"), noPlot)
+        // A damaged record: a warning naming it, and the run has no features.
+        suite.write("r1/features.geometry.json", Array("{".utf8))
+        let damaged = try runProcess(try binary(), ["report", "--suite", suite.path, "--features", suite.path])
+        XCTAssertEqual(damaged.status, 0, damaged.stderr)
+        XCTAssertTrue(damaged.stderr.contains("r1/features.geometry.json"), damaged.stderr)
+        let without = try String(contentsOfFile: suite.file("report.md"), encoding: .utf8)
+        XCTAssertFalse(without.contains("| r1 | 7 | "), without)
     }
 
     /// `attack --transfer-to` crafts once on --checkpoint and evaluates white-box and on every target:

@@ -44,9 +44,9 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         return script
     }
 
-    func testRerunSkipsFinishedRunsAndResumesUnfinishedOnes() throws {
-        let (script, suiteDirectory) = (try experimentsScript(), TempDir("suite"))
-        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+    /// A stub dcnet-dist that logs each call (train fails for the run named in $STUB_FAIL) and a
+    /// definition of two runs, a (white-box attacked, features) and b (attacked by transfer from a).
+    private func writeTinySuite(stub: String, log: String, definition: String) throws {
         try """
         #!/usr/bin/env bash
         # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL.
@@ -66,7 +66,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
                 [[ $run == "${STUB_FAIL:-}" ]] && exit 3
                 echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
             attack) for o in "${outputs[@]}"; do echo '{"kind":"attack"}' >> "$o"; done ;;
-            features) touch "$out" ;;
+            features) touch "$out"; echo '{}' > "${out%.safetensors}.geometry.json" ;;
         esac
         exit 0
         """.write(toFile: stub, atomically: true, encoding: .utf8)
@@ -81,13 +81,22 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
                      "black_box": [{"source": "a", "targets": ["b"]}]},
          "groups": []}
         """.write(toFile: definition, atomically: true, encoding: .utf8)
+    }
+
+    /// The stub's calls logged since the last drain.
+    private func drainCalls(_ log: String) -> [String] {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: log)
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    func testRerunSkipsFinishedRunsAndResumesUnfinishedOnes() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("suite"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        try writeTinySuite(stub: stub, log: log, definition: definition)
         let suite = dir + "/suite"
         let args = [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"]
-        func calls() -> [String] {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            try? FileManager.default.removeItem(atPath: log)
-            return text.split(separator: "\n").map(String.init)
-        }
+        func calls() -> [String] { drainCalls(log) }
 
         // 1. b fails: a is done and attacked white-box at the end; the transfer attack onto b waits.
         var r = try shell(args, environment: ["DCNET_BIN": stub, "STUB_FAIL": "b"])
@@ -208,5 +217,60 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         }
         let choice = try String(contentsOfFile: suite + "/select-lr.json", encoding: .utf8)
         XCTAssertTrue(choice.contains(#""chosen": "0.02""#), choice + r.output)
+    }
+
+    /// With --report-dir, the records next to the report are the suite's memory: on a new machine (the
+    /// suite directory gone, the report's records committed) finished runs, their attacks and feature
+    /// geometry come back from them and nothing is repeated; a run recorded without DONE trains again.
+    func testReportRecordsRestoreALostSuiteDirectory() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("records"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        try writeTinySuite(stub: stub, log: log, definition: definition)
+        let (suite, reportDir) = (dir + "/suite", dir + "/report")
+        let args = [
+            script, "--definition", definition, "--suite-dir", suite, "--report-dir", reportDir, "--data", dir,
+            "--no-mpi",
+        ]
+        var r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(drainCalls(log).filter { $0.hasPrefix("train") }.count, 2)
+        let fm = FileManager.default
+        for file in [
+            "a/DONE", "a/metrics.jsonl", "a/attacks.jsonl", "a/attacks.done", "a/features.geometry.json",
+            "b/DONE", "b/attacks.done", "timings.tsv", "suite.json",
+        ] {
+            XCTAssertTrue(fm.fileExists(atPath: "\(reportDir)/records/\(file)"), file)
+        }
+        XCTAssertFalse(fm.fileExists(atPath: "\(reportDir)/records/a/checkpoints"))
+
+        // A dry run restores nothing.
+        try fm.removeItem(atPath: suite)
+        r = try shell(args + ["--dry-run"], environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertFalse(fm.fileExists(atPath: suite + "/a"))
+
+        // The suite directory is gone: everything comes back from the records; only reports are written.
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        var c = drainCalls(log)
+        XCTAssertEqual(c.filter { !$0.hasPrefix("report") }, [], c.joined(separator: "\n"))
+        XCTAssertTrue(r.output.contains("# a: restored from \(reportDir)/records/a"), r.output)
+        XCTAssertEqual(
+            try String(contentsOfFile: suite + "/a/attacks.done", encoding: .utf8),
+            try String(contentsOfFile: reportDir + "/records/a/attacks.done", encoding: .utf8))
+        XCTAssertEqual(
+            try String(contentsOfFile: suite + "/timings.tsv", encoding: .utf8).split(separator: "\n").count, 4)
+
+        // b was recorded while unfinished (no DONE): it is not restored and trains again, from the
+        // start (no checkpoints came back); a stays restored.
+        try fm.removeItem(atPath: suite)
+        try fm.removeItem(atPath: reportDir + "/records/b/DONE")
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = drainCalls(log)
+        let trains = c.filter { $0.hasPrefix("train") }
+        XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(trains[0].contains("/b/checkpoints") && !trains[0].contains("--resume"), trains[0])
+        XCTAssertFalse(c.contains { $0.hasPrefix("features") }, c.joined(separator: "\n"))
     }
 }
