@@ -36,7 +36,7 @@ extension Trainer {
     ) throws -> Evaluation {
         let K = network.outputShape.perSample
         var sums = [Double](repeating: 0, count: 2 + K * K)
-        try forEachEvaluationBatch(
+        forEachEvaluationBatch(
             network: network, dataset: dataset, scaling: scaling, communicator: communicator, images: images,
             labels: labels
         ) { batch, input in

@@ -187,6 +187,11 @@ public struct RunOptions: Sendable {
     /// CPU step or checkpoint write yet ends a job with a lost host in minutes, not at its time limit.
     public var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
     public static let defaultCollectiveTimeout: Double = 300
+    /// Why `seconds` cannot be a `--collective-timeout` (nil: it can). Every command with a watchdog
+    /// (train, eval, attack, features) checks its flag here.
+    public static func collectiveTimeoutProblem(_ seconds: Double) -> String? {
+        seconds >= 0 && seconds.isFinite ? nil : "--collective-timeout must be a number of seconds ≥ 0 (got \(seconds))"
+    }
     /// How the convolutions compute; not part of the configuration, so a run may resume under the other one.
     public var convolutionAlgorithm: ConvolutionAlgorithm = .standard
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
@@ -201,9 +206,7 @@ public struct RunOptions: Sendable {
         if evalEvery < 0 { p.append("--eval-every must be ≥ 0 (got \(evalEvery))") }
         if let e = evalLimit, e <= 0 { p.append("--eval-limit must be positive (got \(e))") }
         if logEvery <= 0 { p.append("--log-every must be positive (got \(logEvery))") }
-        if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
-            p.append("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")
-        }
+        if let problem = Self.collectiveTimeoutProblem(collectiveTimeout) { p.append(problem) }
         if resume && checkpointDirectory == nil { p.append("--resume needs --checkpoint-dir") }
         return p
     }

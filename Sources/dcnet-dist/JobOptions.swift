@@ -13,8 +13,6 @@ struct JobOptions: ParsableArguments {
     var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
 
     func validate() throws {
-        if !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
-            throw ValidationError("--collective-timeout must be a number of seconds ≥ 0 (got \(collectiveTimeout))")
-        }
+        if let problem = RunOptions.collectiveTimeoutProblem(collectiveTimeout) { throw ValidationError(problem) }
     }
 }

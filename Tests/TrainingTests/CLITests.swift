@@ -75,6 +75,14 @@ final class CLITests: XCTestCase {
         try assertRejected(
             ["train", "--data", goodData.path, "--collective-timeout", "soon"] + small,
             mentions: ["--collective-timeout", "soon"])
+        // The jobs over a checkpoint check the flag by the same rule, before looking at the checkpoint.
+        for command in [["eval"], ["attack", "--method", "fgsm", "--epsilon", "1"], ["features", "--out", "/tmp/f"]] {
+            try assertRejected(
+                command + [
+                    "--checkpoint", "/nonexistent.safetensors", "--data", goodData.path, "--collective-timeout=inf",
+                ],
+                mentions: ["--collective-timeout", "inf"])
+        }
     }
 
     func testTruncatedDataFile() throws {

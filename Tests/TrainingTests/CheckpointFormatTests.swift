@@ -21,8 +21,8 @@ final class CheckpointFormatTests: XCTestCase {
     }
 
     private func bytes(_ path: String) throws -> [UInt8] { try FileIO.readAll(path) }
-    private func write(_ bytes: [UInt8], _ path: String) {
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    private func write(_ bytes: [UInt8], _ path: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
     /// Replaces the first occurrence of `a` with `b` (same length keeps every offset).
@@ -48,7 +48,7 @@ final class CheckpointFormatTests: XCTestCase {
             ("\"globalStep\\\":2", "\"globalStep\\\":7"), ("cnn9", "vgg9"), ("\"widths\\\":[4", "\"widths\\\":[9"),
         ] {
             let damaged = dir.file("damaged.safetensors")
-            write(edited(original, a, b), damaged)
+            try write(edited(original, a, b), damaged)
             XCTAssertThrowsError(try Checkpoint.read(damaged), "edit \(a) → \(b) was accepted") {
                 XCTAssertTrue("\($0)".contains("checksum mismatch"), "\($0)")
                 XCTAssertTrue("\($0)".contains(damaged), "the message does not name the file: \($0)")

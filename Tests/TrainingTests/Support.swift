@@ -165,8 +165,9 @@ func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterv
     p.arguments = arguments
     p.environment = environmentWithoutMPI()
     let out = TempDir("proc")
-    FileManager.default.createFile(atPath: out.file("stdout"), contents: nil)
-    FileManager.default.createFile(atPath: out.file("stderr"), contents: nil)
+    for name in ["stdout", "stderr"] where !FileManager.default.createFile(atPath: out.file(name), contents: nil) {
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: out.file(name)])
+    }
     p.standardOutput = FileHandle(forWritingAtPath: out.file("stdout"))
     p.standardError = FileHandle(forWritingAtPath: out.file("stderr"))
     p.standardInput = FileHandle.nullDevice
