@@ -51,7 +51,6 @@ struct Attack: ParsableCommand {
             with --transfer-to, the model the attacks are crafted on.
             """)
     var checkpoint: String
-    @Option(help: "Directory with the CIFAR binary files.") var data: String
     @Option(help: "fgsm, bim or pgd.") var method: AttackMethod = .fgsm
     @Option(help: "L∞ budget; a comma-separated list runs several (e.g. 1,2,4,8).") var epsilon: String
     @Option(help: "pixels (levels of 0…255) or model (scaled-input units).") var epsilonUnits: EpsilonUnits = .pixels
@@ -99,7 +98,6 @@ struct Attack: ParsableCommand {
         String?
     @Option(help: "Seed of the PGD random start.") var seed: UInt64 = 0
     @Option(help: "Images per rank and pass.") var batchSize: Int = 100
-    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
     @OptionGroup var job: JobOptions
 
@@ -118,7 +116,6 @@ struct Attack: ParsableCommand {
         if let a = stepSize, !(a > 0) { throw ValidationError("--step-size must be positive (got \(a))") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive (got \(l))") }
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
-        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
         try validateTransfer()
         let checkpoints: [(String, String?)] =
             [("--checkpoint", checkpoint), ("--source-checkpoint", sourceCheckpoint)]
@@ -128,7 +125,6 @@ struct Attack: ParsableCommand {
                 throw ValidationError("\(flag) \(path): no such file or directory")
             }
         }
-        if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
 
     /// --transfer-name and --transfer-output match --transfer-to by position; --transfer-to excludes
@@ -161,7 +157,7 @@ struct Attack: ParsableCommand {
             let console = Console(rank: world.rank)
             func load(_ path: String) throws -> CheckpointedModel {
                 try CheckpointedModel(
-                    path: path, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                    path: path, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
                     communicator: world)
             }
             let attacked = try load(checkpoint)
@@ -188,7 +184,7 @@ struct Attack: ParsableCommand {
                             + "(\(a.variant.rawValue), \(a.model.classes) classes): not the same data set")
                 }
             }
-            var test = try crafter.loadTestSet(directory: data)
+            var test = try crafter.loadTestSet(directory: job.data)
             if let limit { test = test.prefix(min(limit, test.count)) }
             let settings = epsilonValues.map {
                 AttackSettings(

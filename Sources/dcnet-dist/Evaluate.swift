@@ -15,9 +15,7 @@ struct Evaluate: ParsableCommand {
             "Checkpoint written by dcnet-dist train (.safetensors), or a checkpoint directory: its newest readable one."
     )
     var checkpoint: String
-    @Option(help: "Directory with the CIFAR binary files.") var data: String
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
-    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
     @OptionGroup var job: JobOptions
 
@@ -26,15 +24,14 @@ struct Evaluate: ParsableCommand {
         if !FileManager.default.fileExists(atPath: checkpoint) {
             throw ValidationError("--checkpoint \(checkpoint): no such file or directory")
         }
-        if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
 
     func run() throws {
         runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let model = try CheckpointedModel(
-                path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                path: checkpoint, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
                 communicator: world)
-            let test = try model.loadTestSet(directory: data)
+            let test = try model.loadTestSet(directory: job.data)
             let e = try model.evaluate(test)
             let console = Console(rank: world.rank)
             console.print(

@@ -23,31 +23,27 @@ struct Features: ParsableCommand {
 
     @Option(help: "Checkpoint (.safetensors, or a checkpoint directory: its newest readable one).")
     var checkpoint: String
-    @Option(help: "Directory with the CIFAR binary files.") var data: String
     @Option(help: "Output file (.safetensors; rank 0 writes it atomically).") var out: String
     @Option(help: "Only the first N test images.") var limit: Int?
     @Option(help: "Images per rank and forward pass.") var batchSize: Int = 200
-    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @OptionGroup var engine: EngineOptions
     @OptionGroup var job: JobOptions
 
     func validate() throws {
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive (got \(batchSize))") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive (got \(l))") }
-        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive (got \(t))") }
         if !FileManager.default.fileExists(atPath: checkpoint) {
             throw ValidationError("--checkpoint \(checkpoint): no such file or directory")
         }
-        if !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such directory") }
     }
 
     func run() throws {
         runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let console = Console(rank: world.rank)
             let model = try CheckpointedModel(
-                path: checkpoint, batch: batchSize, threads: threads, algorithm: engine.convolutionAlgorithm,
+                path: checkpoint, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
                 communicator: world)
-            var test = try model.loadTestSet(directory: data)
+            var test = try model.loadTestSet(directory: job.data)
             if let limit { test = test.prefix(min(limit, test.count)) }
             let features = try model.penultimateFeatures(test)
             let geometryPath = FeatureGeometryRecord.path(forFeatures: out)

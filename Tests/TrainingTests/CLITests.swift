@@ -82,6 +82,9 @@ final class CLITests: XCTestCase {
                     "--checkpoint", "/nonexistent.safetensors", "--data", goodData.path, "--collective-timeout=inf",
                 ],
                 mentions: ["--collective-timeout", "inf"])
+            try assertRejected(
+                command + ["--checkpoint", "/nonexistent.safetensors", "--data", goodData.path, "--threads", "0"],
+                mentions: ["--threads", "0"])
         }
     }
 
