@@ -227,6 +227,12 @@ struct Train: ParsableCommand {
                 + "and hosts that did not arrive (0: wait forever, warning every 60 s).",
             valueName: "seconds"))
     var collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout
+    @Flag(
+        help: ArgumentHelp(
+            "Check the flags against each other and exit (0: no problem; otherwise every problem is listed), "
+                + "without reading --data or starting a job. scripts/experiments checks every run of a suite "
+                + "this way before the first one starts."))
+    var checkFlags = false
 
     func validate() throws {
         var problems = network.problems()
@@ -234,7 +240,9 @@ struct Train: ParsableCommand {
         // Checked even without --lr-scaling, where the configuration leaves it out.
         config.referenceBatch = referenceBatch
         problems += config.problems() + runOptions().problems()
-        if !FileManager.default.fileExists(atPath: data) { problems.append("--data \(data): no such directory") }
+        if !checkFlags && !FileManager.default.fileExists(atPath: data) {
+            problems.append("--data \(data): no such directory")
+        }
         var seen = Set<String>()
         problems = problems.filter { seen.insert($0).inserted }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
@@ -282,6 +290,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if checkFlags { return }
         let config = try trainingConfig(), options = runOptions()
         // Before MPI_Init and data loading: until then SIGTERM, SIGUSR1 and SIGINT would kill the
         // rank (their default action) instead of ending the run cleanly.

@@ -105,6 +105,53 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("max-steps"), r.stdout)
     }
 
+    /// `train --check-flags` lists every conflict between flags and exits without touching --data.
+    func testCheckFlagsListsEveryProblemWithoutReadingData() throws {
+        let ok = try runProcess(
+            try binary(), ["train", "--data", "/nonexistent/cifar", "--operator", "tanh", "--check-flags"])
+        XCTAssertEqual(ok.status, 0, "stdout:\n\(ok.stdout)\nstderr:\n\(ok.stderr)")
+        XCTAssertEqual(ok.stdout, "")
+        try assertRejected(
+            ["train", "--data", "/nonexistent/cifar", "--operator", "log", "--learnable-radius", "--batch-size", "0",
+             "--check-flags"],
+            mentions: ["--operator log", "radius", "--batch-size"])
+    }
+
+    /// Every committed suite definition, at each of its scales, passes `train --check-flags` for every
+    /// run (scripts/experiments checks them before its first run): a run the CLI would reject fails
+    /// here, not hours into a suite.
+    func testCommittedSuiteDefinitionsPassTheFlagCheck() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/experiments").path
+        guard jqInstalled() else { throw XCTSkip("jq not installed (scripts/experiments needs it)") }
+        let definitions = try FileManager.default.contentsOfDirectory(
+            atPath: root.appendingPathComponent("experiments").path
+        ).filter { $0.hasSuffix(".json") }.sorted()
+        XCTAssertTrue(definitions.contains("standard.json") && definitions.contains("default.json"), "\(definitions)")
+        let suites = TempDir("suites")
+        for name in definitions {
+            let path = root.appendingPathComponent("experiments/\(name)").path
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+            let scales = ((json as? [String: Any])?["scales"] as? [String: Any])?.keys.sorted() ?? ["default"]
+            for scale in scales {
+                let scaleFlag = scale == "default" ? [] : ["--\(scale)"]
+                let r = try runProcess(
+                    "/usr/bin/env",
+                    ["DCNET_BIN=\(try binary())", "bash", script] + scaleFlag
+                        + ["--definition", path, "--dry-run", "--suite-dir", suites.file("\(name)-\(scale)")],
+                    timeout: 600)
+                XCTAssertEqual(r.status, 0, "\(name) at scale \(scale):\n\(r.stderr)")
+                XCTAssertFalse(r.stderr.contains("flags not checked"), r.stderr)
+                XCTAssertTrue(r.stdout.contains(" train "), "\(name) \(scale): no train command\n\(r.stdout)")
+            }
+        }
+    }
+
+    private func jqInstalled() -> Bool {
+        (try? runProcess("/bin/sh", ["-c", "command -v jq"]).status) == 0
+    }
+
     /// `eval` and `inspect` on a checkpoint directory and on files: eval takes the newest readable
     /// checkpoint of a directory (as `attack` does), inspect exits 1 on a damaged file.
     func testEvalTakesADirectoryAndInspectRefusesADamagedFile() throws {

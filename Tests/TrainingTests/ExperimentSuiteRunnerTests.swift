@@ -49,7 +49,15 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
     private func writeTinySuite(stub: String, log: String, definition: String) throws {
         try """
         #!/usr/bin/env bash
-        # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL.
+        # Stub dcnet-dist: logs each call; train fails for the run named in $STUB_FAIL; the flag
+        # check (not logged) rejects the run named in $STUB_BAD_FLAGS.
+        if [[ " $* " == *" --check-flags "* ]]; then
+            if [[ -n ${STUB_BAD_FLAGS:-} && " $* " == *"/$STUB_BAD_FLAGS/checkpoints "* ]]; then
+                printf 'Error: --stub-flag is wrong for %s\nUsage: dcnet-dist train\n' "$STUB_BAD_FLAGS" >&2
+                exit 64
+            fi
+            exit 0
+        fi
         echo "$*" >> "\(log)"
         cmd=$1; shift
         while [[ $# -gt 0 ]]; do
@@ -88,6 +96,24 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: log)
         return text.split(separator: "\n").map(String.init)
+    }
+
+    /// A run whose flags `train --check-flags` rejects stops the suite before anything starts, naming
+    /// the run and the problem; the suite directory is not touched.
+    func testRejectedFlagsStopTheSuiteBeforeTheFirstRun() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("suite"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        try writeTinySuite(stub: stub, log: log, definition: definition)
+        let suite = dir + "/suite"
+        let r = try shell(
+            [script, "--definition", definition, "--suite-dir", suite, "--data", dir, "--no-mpi"],
+            environment: ["DCNET_BIN": stub, "STUB_BAD_FLAGS": "b"])
+        XCTAssertEqual(r.status, 2, r.output)
+        XCTAssertTrue(r.output.contains("1 run(s) have flags"), r.output)
+        XCTAssertTrue(r.output.contains("  b: --stub-flag is wrong for b"), r.output)
+        XCTAssertFalse(r.output.contains("Usage:"), r.output)
+        XCTAssertEqual(drainCalls(log), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: suite + "/suite.json"))
     }
 
     func testRerunSkipsFinishedRunsAndResumesUnfinishedOnes() throws {
@@ -169,6 +195,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         // The stub's validation accuracy peaks at lr 0.02, so that is the one to pick.
         try """
         #!/usr/bin/env bash
+        [[ " $* " == *" --check-flags "* ]] && exit 0
         echo "$*" >> "\(log)"
         cmd=$1; shift
         lr=0
