@@ -112,8 +112,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(ok.status, 0, "stdout:\n\(ok.stdout)\nstderr:\n\(ok.stderr)")
         XCTAssertEqual(ok.stdout, "")
         try assertRejected(
-            ["train", "--data", "/nonexistent/cifar", "--operator", "log", "--learnable-radius", "--batch-size", "0",
-             "--check-flags"],
+            [
+                "train", "--data", "/nonexistent/cifar", "--operator", "log", "--learnable-radius", "--batch-size", "0",
+                "--check-flags",
+            ],
             mentions: ["--operator log", "radius", "--batch-size"])
     }
 
