@@ -23,6 +23,9 @@ public enum GradientCompression: String, Sendable, CaseIterable, Codable {
 public final class GradientExchange {
     let communicator: Communicator
     let gradients: UnsafeMutablePointer<Float>
+    /// What owns the memory of `gradients` (the network's arena): kept alive past an error that
+    /// drops the all-reduces in flight (see deinit).
+    private let gradientsOwner: AnyObject
     /// Buckets as flat ranges, in the order they are reduced, with the first layer each one needs.
     let buckets: [(range: Range<Int>, firstLayer: Int)]
     private var requests: [Request?]
@@ -40,12 +43,14 @@ public final class GradientExchange {
     /// Seconds spent waiting after backward ended in the last `finish()` (the exposed communication).
     public private(set) var exposedSeconds: Double = 0
 
+    /// `gradients` lives in memory owned by `owner` (the network's arena).
     public init(
-        communicator: Communicator, gradients: UnsafeMutablePointer<Float>,
+        communicator: Communicator, gradients: UnsafeMutablePointer<Float>, owner: AnyObject,
         layerRanges: [Range<Int>], bucketBytes: Int, compression: GradientCompression = .none
     ) {
         self.communicator = communicator
         self.gradients = gradients
+        self.gradientsOwner = owner
         self.compression = compression
         var result: [(Range<Int>, Int)] = []
         var end: Int? = nil, start = 0, first = layerRanges.count
@@ -64,7 +69,18 @@ public final class GradientExchange {
         staging = compression == .bf16 && communicator.size > 1 ? .allocate(capacity: max(total, 1)) : nil
     }
 
-    deinit { staging?.deallocate() }
+    deinit {
+        // An error unwinding past `finish()` drops all-reduces in flight; their requests go to
+        // MPIRuntime and the process ends with MPI_Abort, but until then every MPI call (the
+        // requests' own last MPI_Test included) may progress them, writing reduced values into
+        // these buffers. Freed, that memory would be corrupted under the allocator (a rank
+        // crashed with SIGSEGV instead of naming its error), so it is leaked on purpose.
+        if requests.contains(where: { $0.map { !$0.isComplete } ?? false }) {
+            _ = Unmanaged.passRetained(gradientsOwner)
+            return
+        }
+        staging?.deallocate()
+    }
 
     public var bucketCount: Int { buckets.count }
 

@@ -83,7 +83,8 @@ public final class Trainer {
         network = config.model.makeNetwork(batch: localBatch, algorithm: options.convolutionAlgorithm)
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(
-            communicator: communicator, gradients: network.gradients, layerRanges: network.layerParameterRanges,
+            communicator: communicator, gradients: network.gradients, owner: network.arena,
+            layerRanges: network.layerParameterRanges,
             bucketBytes: Int(options.bucketMegabytes * 1_048_576), compression: options.gradientCompression)
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: localBatch)

@@ -300,6 +300,7 @@ extension Communicator {
             MPI_Iallreduce(
                 dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
                 T.mpiOp(op), handle, &request), "MPI_Iallreduce")
-        return Request(handle: request, operation: "MPI_Iallreduce", watchdog: watchdog, number: number)
+        return Request(
+            handle: request, operation: "MPI_Iallreduce", communicator: self, watchdog: watchdog, number: number)
     }
 }

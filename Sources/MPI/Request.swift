@@ -13,14 +13,24 @@ public final class Request: @unchecked Sendable {
     @usableFromInline let watchdog: CollectiveWatchdog?
     /// The watchdog's number of the collective this request belongs to.
     @usableFromInline let number: Int
+    /// Kept alive as long as the request: any MPI_Test (this request's last one in deinit, or a
+    /// later call while it sits abandoned in flight) progresses the collective on its
+    /// communicator. Freed first, as the gradient exchange's teardown once did on an error
+    /// path, OpenMPI progressed it on a freed communicator and the rank crashed (SIGSEGV in
+    /// libnbc) instead of naming its error.
+    @usableFromInline let communicator: Communicator
     /// True once `wait()` returned or `test()` returned true.
     @inlinable public var isComplete: Bool { completed }
 
     @usableFromInline
-    init(handle: MPI_Request?, operation: StaticString, watchdog: CollectiveWatchdog? = nil, number: Int = 0) {
+    init(
+        handle: MPI_Request?, operation: StaticString, communicator: Communicator,
+        watchdog: CollectiveWatchdog? = nil, number: Int = 0
+    ) {
         self.handle = handle
         self.operation = operation
         self.completed = false
+        self.communicator = communicator
         self.watchdog = watchdog
         self.number = number
     }

@@ -37,6 +37,27 @@ final class NonblockingTests: XCTestCase {
         XCTAssertNil(firstMismatch(blocking, reduced(count, size: size, op: .sum)))
     }
 
+    /// A request keeps its communicator alive: MPI progresses the collective on it until the request
+    /// is done (or, dropped in flight, until the process aborts), so the communicator must not be
+    /// freed first even when its owner lets go of it before the request.
+    func testRequestKeepsItsCommunicatorAlive() throws {
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 16)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1)
+        weak var weakSide: Communicator?
+        var request: Request?
+        do {
+            let side = try comm.duplicate()
+            weakSide = side
+            request = try side.iAllReduce(buffer, op: .sum)
+        }
+        XCTAssertNotNil(weakSide, "the communicator was released while its request was alive")
+        try request?.wait()
+        XCTAssertEqual(buffer[0], Float(comm.size))
+        request = nil
+        XCTAssertNil(weakSide, "the communicator outlived its last request")
+    }
+
     /// Dropping an incomplete request (an error unwinding past it) must not wait for it: the peers
     /// may never start the collective, and the caller's MPI_Abort would never be reached. Rank 0
     /// drops its request while the others have not started theirs, and they start only after
