@@ -150,10 +150,6 @@ final class CLITests: XCTestCase {
         }
     }
 
-    private func jqInstalled() -> Bool {
-        (try? runProcess("/bin/sh", ["-c", "command -v jq"]).status) == 0
-    }
-
     /// `eval` and `inspect` on a checkpoint directory and on files: eval takes the newest readable
     /// checkpoint of a directory (as `attack` does), inspect exits 1 on a damaged file.
     func testEvalTakesADirectoryAndInspectRefusesADamagedFile() throws {

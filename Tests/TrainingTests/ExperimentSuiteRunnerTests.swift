@@ -38,9 +38,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
     private func experimentsScript() throws -> String {
         let script = Self.root.appendingPathComponent("scripts/experiments").path
         guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no scripts/experiments") }
-        guard (try? shell(["-c", "command -v jq"], environment: [:]).status) == 0 else {
-            throw XCTSkip("jq not installed")
-        }
+        guard jqInstalled() else { throw XCTSkip("jq not installed") }
         return script
     }
 

@@ -196,3 +196,8 @@ func pythonWithSafetensors() -> String? {
     }
     return nil
 }
+
+/// Whether jq (which scripts/experiments needs) is installed.
+func jqInstalled() -> Bool {
+    (try? runProcess("/bin/sh", ["-c", "command -v jq"]).status) == 0
+}
