@@ -120,13 +120,15 @@ public struct AttackSettings: Sendable, Equatable {
 /// The gradient of the mean cross-entropy with respect to the input, in evaluation mode (BatchNorm
 /// running statistics, decoupled layers' running mean patch norm), from the same backward code the
 /// trainer uses. Returns the network's input-gradient buffer (valid until the next backward).
-/// Parameter gradients are overwritten as a side effect.
+/// Parameter gradients are not computed (the filter-gradient products are a third of the work of a
+/// convolution) and keep their values.
 public func inputGradient(network: Network, input: Tensor, labels: UnsafePointer<Int32>)
     -> (gradient: Tensor, loss: Float, correct: Int)
 {
     let logits = network.forward(input, mode: .evaluation)
     let (loss, correct) = network.loss.forward(logits: logits, labels: labels)
-    let g = network.backward(network.loss.backward(), inputGradient: true, layerDone: { _ in })!
+    let g = network.backward(
+        network.loss.backward(), inputGradient: true, parameterGradients: false, layerDone: { _ in })!
     return (g, loss, correct)
 }
 

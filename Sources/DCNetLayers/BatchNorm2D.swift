@@ -109,10 +109,12 @@ public final class BatchNorm2D: Layer {
         BatchNormAffine(mean: mean[c], invStd: invStd[c], scale: scale.value[c], shift: shift.value[c], relu: relu)
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let N = dy.shape.n, C = channels, HW = dy.shape.spatial
         let x = input.prefix(samples: N)
-        for c in 0..<C {
+        let training = lastMode == .training
+        // The sums are the parameter gradients, and in training also terms of dL/dx.
+        for c in 0..<C where needParameterGradients || (training && needInputGradient) {
             let affine = channelAffine(c)
             var sdy = 0.0, sdyx = 0.0
             for n in 0..<N {
@@ -120,14 +122,12 @@ public final class BatchNorm2D: Layer {
                 let (a, b) = affine.gradientSums(dy.data + offset, x.data + offset, HW)
                 sdy += Double(a); sdyx += Double(b)
             }
-            shift.gradient[c] = Float(sdy)
-            scale.gradient[c] = Float(sdyx)
+            if needParameterGradients { shift.gradient[c] = Float(sdy); scale.gradient[c] = Float(sdyx) }
             sums[c] = sdy; sums[C + c] = sdyx
         }
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: N)
         // In evaluation the statistics are constants: dL/dx = scale·invStd·dL/dx̂.
-        let training = lastMode == .training
         if training, let r = statisticsReducer { r.sum(UnsafeMutableBufferPointer(start: sums, count: 2 * C)) }
         let count = Float(lastCount)
         for c in 0..<C {

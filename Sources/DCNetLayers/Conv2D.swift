@@ -67,9 +67,9 @@ public final class Conv2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let x = input!, P = engine.positions
-        if let bias {
+        if needParameterGradients, let bias {
             for k in 0..<outChannels { bias.gradient[k] = 0 }
             for n in 0..<dy.shape.n {
                 for k in 0..<outChannels { bias.gradient[k] += sumFloats(dy.sample(n) + k * P, P) }
@@ -78,7 +78,7 @@ public final class Conv2D: Layer {
         let dx = inputGradient.prefix(samples: x.shape.n)
         engine.backward(
             samples: x.shape.n, filters: weight.value, input: x, outGradient: dy,
-            filterGradient: weight.gradient, inputGradient: needInputGradient ? dx : nil)
+            filterGradient: needParameterGradients ? weight.gradient : nil, inputGradient: needInputGradient ? dx : nil)
         return needInputGradient ? dx : nil
     }
 }

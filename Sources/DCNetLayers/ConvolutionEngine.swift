@@ -64,11 +64,11 @@ struct ConvolutionEngine {
         }
     }
 
-    /// The backward of the last `forward` (same filters and input): writes filterGradient and, when
-    /// given, inputGradient; `afterImage(n)` runs once image n's input gradient is complete.
+    /// The backward of the last `forward` (same filters and input): writes, for each one given,
+    /// filterGradient and inputGradient; `afterImage(n)` runs once image n's input gradient is complete.
     func backward(
         samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
-        filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
+        filterGradient: UnsafeMutablePointer<Float>?, inputGradient: Tensor?,
         afterImage: (Int) -> Void = { _ in }
     ) {
         switch implementation {

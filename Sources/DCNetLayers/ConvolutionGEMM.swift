@@ -56,8 +56,8 @@ struct ConvolutionGEMM {
             a: filters, b: columns, beta: 0, c: out)
     }
 
-    /// The backward GEMMs of a batch: filterGradient = Σ_n dL/dfilters and, when `inputGradient` is
-    /// given, dL/dx per image. `afterImage(n)` runs once image n's input gradient is written.
+    /// The backward GEMMs of a batch, for each one given: filterGradient = Σ_n dL/dfilters and
+    /// inputGradient = dL/dx per image. `afterImage(n)` runs once image n's input gradient is written.
     ///
     /// Stride-1 layers that need the input gradient pack the output gradient once per image
     /// (columns A[(k, r', s'), q] = dy[k, q + (r', s') - (R-1-p)] over input positions q) and
@@ -66,7 +66,7 @@ struct ConvolutionGEMM {
     /// the raw image. That is one im2col per image instead of two plus a col2im.
     func backward(
         samples N: Int, filters: UnsafePointer<Float>, input: Tensor, outGradient: Tensor,
-        filterGradient: UnsafeMutablePointer<Float>, inputGradient: Tensor?,
+        filterGradient: UnsafeMutablePointer<Float>?, inputGradient: Tensor?,
         afterImage: (Int) -> Void = { _ in }
     ) {
         if let dx = inputGradient, let a = adjoint, let flipped = adjointFilters, let flippedGradient {
@@ -74,15 +74,18 @@ struct ConvolutionGEMM {
             flip(filters, into: flipped, rows: K, columns: C, taps: RS)
             for n in 0..<N {
                 im2col(a, image: outGradient.sample(n), columns: columns)
-                BLAS.sgemm(
-                    .none, .transpose, m: a.patchSize, n: C, k: a.positions,
-                    a: columns, b: input.sample(n), beta: n == 0 ? 0 : 1, c: flippedGradient)
+                if filterGradient != nil {
+                    BLAS.sgemm(
+                        .none, .transpose, m: a.patchSize, n: C, k: a.positions,
+                        a: columns, b: input.sample(n), beta: n == 0 ? 0 : 1, c: flippedGradient)
+                }
                 BLAS.sgemm(
                     .none, .none, m: C, n: a.positions, k: a.patchSize,
                     a: flipped, b: columns, beta: 0, c: dx.sample(n))
                 afterImage(n)
             }
             // flippedGradient is [(k, r', s') × c]; filterGradient[k, c, r, s] = its [(k, R-1-r, S-1-s), c].
+            guard let filterGradient else { return }
             for k in 0..<K {
                 for c in 0..<C {
                     let dst = filterGradient + (k * C + c) * RS, src = flippedGradient + k * RS * C + c
@@ -92,9 +95,11 @@ struct ConvolutionGEMM {
             return
         }
         for n in 0..<N {
-            BLAS.sgemm(
-                .none, .transpose, m: outChannels, n: patchSize, k: positions,
-                a: outGradient.sample(n), b: pack(input.sample(n)), beta: n == 0 ? 0 : 1, c: filterGradient)
+            if let filterGradient {
+                BLAS.sgemm(
+                    .none, .transpose, m: outChannels, n: patchSize, k: positions,
+                    a: outGradient.sample(n), b: pack(input.sample(n)), beta: n == 0 ? 0 : 1, c: filterGradient)
+            }
             guard let dx = inputGradient else { continue }
             let image = dx.sample(n)
             if geometry.isIdentityPacking {

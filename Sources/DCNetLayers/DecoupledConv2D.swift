@@ -184,7 +184,7 @@ public final class DecoupledConv2D: Layer {
         }
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let x = input!, g = engine.geometry, K = outChannels, P = g.positions, CRS = g.patchSize
         let N = x.shape.n, HW = g.height * g.width
         for k in 0..<K { dWn[k] = 0; dRho[k] = 0; dK[k] = 0 }
@@ -196,15 +196,16 @@ public final class DecoupledConv2D: Layer {
                 wn: filterNorm, rho: rho, sharpness: sharpness, dXn: patchNormGradient + n * P,
                 dWn: dWn, dRho: dRho, dK: dK, scratch: scratch, channels: K, positions: P)
         }
-        radiusBackward(samples: N)
-        if let sp = sharpnessParameter {
+        radiusBackward(samples: N, needParameterGradients: needParameterGradients)
+        if needParameterGradients, let sp = sharpnessParameter {
             for k in 0..<K { sp.gradient[k] = sp.value[k] >= 0 ? dK[k] : -dK[k] }
         }
         // u now holds dL/du.
         let dx = inputGradient.prefix(samples: N)
         engine.backward(
             samples: N, filters: filterHat, input: x, outGradient: u,
-            filterGradient: filterHatGradient, inputGradient: needInputGradient ? dx : nil
+            filterGradient: needParameterGradients ? filterHatGradient : nil,
+            inputGradient: needInputGradient ? dx : nil
         ) { n in
             // ||x|| = sqrt(S + eps): dL/dS = dL/d||x|| / (2||x||); S = window sum of Σ_c x².
             let image = x.sample(n), dxn = dx.sample(n)
@@ -217,7 +218,7 @@ public final class DecoupledConv2D: Layer {
             }
         }
         // w_hat = w/||w||: dL/dw = (dL/dw_hat − w_hat·<w_hat, dL/dw_hat>)/||w|| + dL/d||w||·w_hat.
-        for k in 0..<K {
+        for k in 0..<K where needParameterGradients {
             let wh = filterHat + k * CRS, gh = filterHatGradient + k * CRS, out = weight.gradient + k * CRS
             let proj = dotFloats(wh, gh, CRS), inv = 1 / filterNorm[k], dn = dWn[k]
             for i in 0..<CRS { out[i] = (gh[i] - wh[i] * proj) * inv + dn * wh[i] }
@@ -227,14 +228,14 @@ public final class DecoupledConv2D: Layer {
 
     /// rho_c = (r_c² + floor)·m: gradients to r, and (in training, where m is the batch mean) to every
     /// patch norm through m.
-    private func radiusBackward(samples N: Int) {
+    private func radiusBackward(samples N: Int, needParameterGradients: Bool) {
         guard op.usesRadius, op.radius.decay != nil else { return }
         let K = outChannels, P = engine.positions
         var dm: Float = 0
         for k in 0..<K {
             let r = radiusParameter?.value[k] ?? 1
             dm += dRho[k] * (r * r + Self.radiusFloor)
-            if let rp = radiusParameter { rp.gradient[k] = dRho[k] * 2 * r * meanPatchNorm }
+            if needParameterGradients, let rp = radiusParameter { rp.gradient[k] = dRho[k] * 2 * r * meanPatchNorm }
         }
         guard lastMode == .training || runningMean[1] == 0 else { return }
         // m is a mean over every replica's patches: each replica adds the sum of all replicas'

@@ -69,8 +69,11 @@ public protocol Layer: AnyObject {
     /// Computes the output for `x` (x.shape.n may be smaller than the built batch).
     func forward(_ x: Tensor, mode: Mode) -> Tensor
     /// Given dL/dy, writes (not accumulates) the parameter gradients and returns dL/dx
-    /// (`nil` when `needInputGradient` is false, e.g. for the first layer).
-    func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor?
+    /// (`nil` when `needInputGradient` is false, e.g. for the first layer). With
+    /// `needParameterGradients` false the parameter gradients are left as they were and their
+    /// products are skipped: an attack only needs dL/dx, and the filter-gradient GEMM is a third
+    /// of a convolution's work.
+    func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor?
     var parameters: [Parameter] { get }
     var state: [StateBuffer] { get }
     /// Layers that contain others (residual units) list them so hooks see every leaf.
@@ -78,6 +81,10 @@ public protocol Layer: AnyObject {
 }
 
 public extension Layer {
+    /// The training backward: parameter gradients and, when asked for, dL/dx.
+    func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        backward(dy, needInputGradient: needInputGradient, needParameterGradients: true)
+    }
     var parameters: [Parameter] { [] }
     var state: [StateBuffer] { [] }
     var sublayers: [Layer] { [] }

@@ -35,15 +35,17 @@ public final class Linear: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let N = dy.shape.n
-        BLAS.sgemm(
-            .transpose, .none, m: outFeatures, n: inFeatures, k: N,
-            a: dy.data, b: input.data, beta: 0, c: weight.gradient)
-        for k in 0..<outFeatures { bias.gradient[k] = 0 }
-        for n in 0..<N {
-            let g = dy.sample(n)
-            for k in 0..<outFeatures { bias.gradient[k] += g[k] }
+        if needParameterGradients {
+            BLAS.sgemm(
+                .transpose, .none, m: outFeatures, n: inFeatures, k: N,
+                a: dy.data, b: input.data, beta: 0, c: weight.gradient)
+            for k in 0..<outFeatures { bias.gradient[k] = 0 }
+            for n in 0..<N {
+                let g = dy.sample(n)
+                for k in 0..<outFeatures { bias.gradient[k] += g[k] }
+            }
         }
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: N)

@@ -44,7 +44,7 @@ public final class MaxPool2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: dy.shape.n)
         dx.zero()
@@ -112,7 +112,7 @@ public final class AvgPool2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: dy.shape.n)
         dx.zero()

@@ -15,7 +15,7 @@ public final class ReLU: Layer {
         for i in 0..<x.count { dst[i] = max(src[i], 0) }
         return y
     }
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: dy.shape.n)
         let y = output.data, g = dy.data, out = dx.data

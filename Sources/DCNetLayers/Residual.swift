@@ -16,10 +16,11 @@ public final class Sequential: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         layers.reduce(x) { $1.forward($0, mode: mode) }
     }
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         var g: Tensor? = dy
         for (i, layer) in layers.enumerated().reversed() {
-            g = layer.backward(g!, needInputGradient: needInputGradient || i > 0)
+            g = layer.backward(
+                g!, needInputGradient: needInputGradient || i > 0, needParameterGradients: needParameterGradients)
         }
         return g
     }
@@ -61,10 +62,14 @@ public final class ResidualUnit: Layer {
         return activation?.forward(y, mode: mode) ?? y
     }
 
-    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+    public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let g = activation?.backward(dy, needInputGradient: true) ?? dy
-        let dMain = main.backward(g, needInputGradient: needInputGradient)
-        let dShort = shortcut.map { $0.backward(g, needInputGradient: needInputGradient) } ?? g
+        let dMain = main.backward(
+            g, needInputGradient: needInputGradient, needParameterGradients: needParameterGradients)
+        let dShort =
+            shortcut.map {
+                $0.backward(g, needInputGradient: needInputGradient, needParameterGradients: needParameterGradients)
+            } ?? g
         guard needInputGradient, let dMain, let dShort else { return nil }
         let dx = inputGradient.prefix(samples: dy.shape.n)
         for i in 0..<dx.count { dx.data[i] = dMain.data[i] + dShort.data[i] }

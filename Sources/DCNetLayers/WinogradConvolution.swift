@@ -121,10 +121,10 @@ struct WinogradConvolution {
         }
     }
 
-    /// The backward of the last `forward`: filterGradient = dL/dfilters over the batch and, when
-    /// `inputGradient` is given, dL/dx. `afterImage(n)` runs once image n's input gradient is written.
+    /// The backward of the last `forward`: for each one given, filterGradient = dL/dfilters over the
+    /// batch and inputGradient = dL/dx. `afterImage(n)` runs once image n's input gradient is written.
     func backward(
-        samples N: Int, outGradient: Tensor, filterGradient: UnsafeMutablePointer<Float>,
+        samples N: Int, outGradient: Tensor, filterGradient: UnsafeMutablePointer<Float>?,
         inputGradient: Tensor?, afterImage: (Int) -> Void
     ) {
         let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
@@ -144,9 +144,11 @@ struct WinogradConvolution {
                 offsets: outputOffsets, into: products, workspace: workspace)
             for xi in 0..<WinogradTiling.points {
                 let dM = products + xi * K * T
-                BLAS.sgemm(
-                    .none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
-                    beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
+                if filterGradient != nil {
+                    BLAS.sgemm(
+                        .none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
+                        beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
+                }
                 if inputGradient != nil {
                     BLAS.sgemm(
                         .transpose, .none, m: C, n: T, k: K, a: transformedFilters + xi * K * C,
@@ -165,7 +167,9 @@ struct WinogradConvolution {
                 for i in first..<(first + n) { afterImage(i) }
             }
         }
-        Winograd.filterGradient(filterProducts, outChannels: K, inChannels: C, into: filterGradient)
+        if let filterGradient {
+            Winograd.filterGradient(filterProducts, outChannels: K, inChannels: C, into: filterGradient)
+        }
         products.update(repeating: 0, count: WinogradTiling.points * K * chunkTiles)
     }
 }

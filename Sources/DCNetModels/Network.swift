@@ -100,15 +100,17 @@ public final class Network {
     }
 
     /// Backpropagates dL/dlogits through every layer, last first, calling `layerDone(i)` once
-    /// layer i's parameter gradients are final. Returns dL/dinput when asked for (attacks).
+    /// layer i's parameter gradients are final. Returns dL/dinput when asked for (attacks). With
+    /// `parameterGradients` false the parameter gradients are neither computed nor written.
     @discardableResult
     public func backward(
-        _ logitGradient: Tensor, inputGradient: Bool = false,
+        _ logitGradient: Tensor, inputGradient: Bool = false, parameterGradients: Bool = true,
         layerDone: (Int) throws -> Void = { _ in }
     ) rethrows -> Tensor? {
         var g: Tensor? = logitGradient
         for i in layers.indices.reversed() {
-            g = layers[i].backward(g!, needInputGradient: i > 0 || inputGradient)
+            g = layers[i].backward(
+                g!, needInputGradient: i > 0 || inputGradient, needParameterGradients: parameterGradients)
             try layerDone(i)
         }
         return g

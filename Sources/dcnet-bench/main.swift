@@ -13,6 +13,7 @@ let benches: [String: () throws -> Void] = [
     "allreduce-sweep": ScalingBench.sweep,
     "scaling-report": ScalingReport.run,
     "operator": OperatorBench.run,
+    "attack": AttackBench.run,
 ]
 let args = CommandLine.arguments
 guard args.count >= 2, let bench = benches[args[1]] else {

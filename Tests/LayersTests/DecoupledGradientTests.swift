@@ -279,8 +279,9 @@ final class DecoupledGradientTests: XCTestCase {
             var parameters: [Parameter] { inner.parameters }
             func build(input: Shape, arena: Arena) -> Shape { inner.build(input: input, arena: arena) }
             func forward(_ x: Tensor, mode: Mode) -> Tensor { inner.forward(x, mode: mode) }
-            func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-                let dx = inner.backward(dy, needInputGradient: needInputGradient)!
+            func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
+                let dx = inner.backward(
+                    dy, needInputGradient: needInputGradient, needParameterGradients: needParameterGradients)!
                 for i in 0..<dx.count { dx.data[i] = -dx.data[i] }
                 return dx
             }
@@ -300,8 +301,8 @@ final class DecoupledGradientTests: XCTestCase {
             var parameters: [Parameter] { inner.parameters }
             func build(input: Shape, arena: Arena) -> Shape { inner.build(input: input, arena: arena) }
             func forward(_ x: Tensor, mode: Mode) -> Tensor { inner.forward(x, mode: mode) }
-            func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-                let dx = inner.backward(dy, needInputGradient: true)!
+            func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
+                let dx = inner.backward(dy, needInputGradient: true, needParameterGradients: needParameterGradients)!
                 // Perturb by 10% of the gradient's own scale: a term of that size must be caught.
                 var norm: Float = 0
                 for i in 0..<dx.count { norm += dx.data[i] * dx.data[i] }
