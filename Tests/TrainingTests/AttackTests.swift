@@ -41,8 +41,15 @@ enum Toy {
             magnitude: .tanh, angular: .cosine,
             radius: .relative(decay: 0.9)))
 
-    /// Plain SGD for `steps` steps of batch 32 (training mode), then the network is used in evaluation mode.
-    static func trained(_ convolution: ConvolutionKind, steps: Int, batch: Int = 32, seed: UInt64 = 1) -> Network {
+    /// Plain SGD with batch 32 (training mode) until the network classifies `target` of its 256
+    /// training images (checked every 5 steps, at most `maxSteps`); then it is used in evaluation mode.
+    /// A fixed step count is not enough: the same 40 steps left the TanhConv model at chance on one
+    /// host and at 60% on another (BLAS kernels differ between CPUs). Stopping at a target keeps both
+    /// models learned but not saturated, so attacks and transfers give numbers that tell them apart.
+    static func trained(
+        _ convolution: ConvolutionKind, target: Double = 0.75, maxSteps: Int = 400, batch: Int = 32,
+        seed: UInt64 = 1
+    ) -> Network {
         let network = ModelConfig(
             architecture: .cnn9, widths: [4, 8, 8], convolution: convolution,
             classes: classes
@@ -53,7 +60,8 @@ enum Toy {
         let images = network.arena.tensor(network.inputShape)
         let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
         defer { labels.deallocate() }
-        for step in 0..<steps {
+        for step in 0..<maxSteps {
+            if step % 5 == 0, accuracy(of: network, on: data, mode: .evaluation) >= target { break }
             let indices = (0..<batch).map { (step * batch + $0 * 5) % data.count }
             fillBatch(
                 images: data, indices: indices, epoch: 0, seed: 0, augment: false, scaling: .authors,
@@ -66,9 +74,8 @@ enum Toy {
         return network
     }
 
-    // Forty steps from seed 1's initial parameters left the tanh model at chance; seed 2 learns both.
-    nonisolated(unsafe) static let baselineModel = trained(.baseline, steps: 40, seed: 2)
-    nonisolated(unsafe) static let tanhModel = trained(tanh, steps: 40, seed: 2)
+    nonisolated(unsafe) static let baselineModel = trained(.baseline, seed: 2)
+    nonisolated(unsafe) static let tanhModel = trained(tanh, seed: 2)
 }
 
 final class AttackTests: XCTestCase {
@@ -112,9 +119,11 @@ final class AttackTests: XCTestCase {
         }
     }
 
-    func testTrainedToyModelLearned() throws {
-        let r = try evaluate(Toy.baselineModel, [AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors)])
-        XCTAssertGreaterThan(r[0].cleanAccuracy, 0.6, "the toy model should learn the colour classes")
+    func testTrainedToyModelsLearned() throws {
+        for (name, network) in [("baseline", Toy.baselineModel), ("TanhConv", Toy.tanhModel)] {
+            let r = try evaluate(network, [AttackSettings(method: .fgsm, epsilon: 0, scaling: .authors)])
+            XCTAssertGreaterThan(r[0].cleanAccuracy, 0.6, "the toy \(name) model should learn the colour classes")
+        }
     }
 
     func testFGSMWithEpsilonZeroLeavesAccuracyUnchanged() throws {
@@ -133,18 +142,23 @@ final class AttackTests: XCTestCase {
         }
     }
 
-    func testAccuracyNonIncreasingInEpsilon() throws {
+    /// No attack raises the accuracy above the clean one, the largest ε hurts, and BIM's accuracy
+    /// falls with ε. FGSM's need not: its one step of size ε can overshoot the region where the loss
+    /// rises (on one host the toy baseline went 77%, 75%, 65%, 71% at ε = 0, 2, 8, 32).
+    func testAttacksLowerAccuracyAndBIMFallsWithEpsilon() throws {
         let epsilons: [Double] = [0, 2, 8, 32]
-        for network in [Toy.baselineModel, Toy.tanhModel] {
+        for (name, network) in [("baseline", Toy.baselineModel), ("TanhConv", Toy.tanhModel)] {
             for method in [AttackMethod.fgsm, .bim] {
                 let r = try evaluate(
                     network, epsilons.map { AttackSettings(method: method, epsilon: $0, steps: 3, scaling: .authors) })
-                let accuracies = r.map(\.adversarialAccuracy)
+                let accuracies = r.map(\.adversarialAccuracy), clean = r[0].cleanAccuracy
+                XCTAssertEqual(accuracies[0], clean, "\(name) \(method) at eps 0")
+                for a in accuracies { XCTAssertLessThanOrEqual(a, clean + 1e-12, "\(name) \(method) \(accuracies)") }
+                XCTAssertLessThan(accuracies.last!, clean, "\(name) \(method) at eps 32 should hurt: \(accuracies)")
+                guard method == .bim else { continue }
                 for i in 1..<accuracies.count {
-                    XCTAssertLessThanOrEqual(accuracies[i], accuracies[i - 1] + 1e-12, "\(method) \(accuracies)")
+                    XCTAssertLessThanOrEqual(accuracies[i], accuracies[i - 1] + 1e-12, "\(name) BIM \(accuracies)")
                 }
-                XCTAssertLessThan(
-                    accuracies.last!, r[0].cleanAccuracy, "\(method) at eps 32 should hurt: \(accuracies)")
             }
         }
     }
@@ -307,21 +321,20 @@ final class AttackTests: XCTestCase {
         return correct.map { Double($0) / Double(test.count) }
     }
 
-    /// dL/dx from `network.backward(inputGradient: true)` in evaluation mode against central differences.
+    /// dL/dx from `network.backward(inputGradient: true)` in evaluation mode against central
+    /// differences, at the first pair of test images where the loss is smooth along a random
+    /// direction. A kink (ReLU, max-pool) next to a point makes central differences there swing with
+    /// the step whatever the gradient (on one host, −0.011 … −0.0012 for h = 1e-2 … 1e-4 against an
+    /// analytic −0.0086), so such points are skipped, judged without looking at the analytic gradient.
     func checkInputGradient(_ network: Network, file: StaticString = #filePath, line: UInt = #line) {
         let n = 2
         let x = network.arena.tensor(network.inputShape).prefix(samples: n)
         let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { labels.deallocate() }
-        fillBatch(
-            images: test, indices: [1, 2], epoch: 0, seed: 0, augment: false, scaling: .authors,
-            into: x.data, labels: labels)
-        let g = inputGradient(network: network, input: x, labels: labels).gradient.toArray()
         func loss() -> Double {
             Double(network.loss.forward(logits: network.forward(x, mode: .evaluation), labels: labels).loss)
         }
-        let base = x.toArray()
-        let loss0 = loss()
+        var base: [Float] = []
         func directional(_ d: [Float], h: Float) -> Double {
             for i in 0..<base.count { x.data[i] = base[i] + h * d[i] }
             let plus = loss()
@@ -331,31 +344,57 @@ final class AttackTests: XCTestCase {
             return (plus - minus) / Double(2 * h)
         }
         var rng = Xoshiro256StarStar(seed: 3)
-        let random = (0..<base.count).map { _ in Float(rng.nextNormal()) }
+        let random = (0..<(n * 3072)).map { _ in Float(rng.nextNormal()) }
+        // Float rounding of the loss puts ~1e-7·loss/(2h) of noise on a central difference.
+        func rounding(_ loss0: Double, _ h: Float) -> Double { 4e-7 * max(loss0, 1) / Double(h) }
+        var smoothPair: Int?
+        for first in stride(from: 1, to: 21, by: 2) {
+            fillBatch(
+                images: test, indices: [first, first + 1], epoch: 0, seed: 0, augment: false, scaling: .authors,
+                into: x.data, labels: labels)
+            base = x.toArray()
+            let loss0 = loss(), wide = directional(random, h: 1e-3), narrow = directional(random, h: 3e-4)
+            if abs(wide - narrow) <= 0.02 * max(abs(wide), abs(narrow)) + rounding(loss0, 3e-4) {
+                smoothPair = first
+                break
+            }
+        }
+        guard let first = smoothPair else {
+            XCTFail("the loss has a kink next to every pair of test images 1…20", file: file, line: line)
+            return
+        }
+        fillBatch(
+            images: test, indices: [first, first + 1], epoch: 0, seed: 0, augment: false, scaling: .authors,
+            into: x.data, labels: labels)
+        base = x.toArray()
+        let g = inputGradient(network: network, input: x, labels: labels).gradient.toArray()
+        let loss0 = loss()
         let signs = g.map { Float($0 > 0 ? 1 : ($0 < 0 ? -1 : 0)) }
         for (name, d) in [("random direction", random), ("sign of the gradient", signs)] {
             let analytic = zip(g, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            // Kinks (ReLU, max-pool) spoil large steps, Float rounding of the loss small ones: the
-            // check passes if one step size agrees within 3% plus the rounding (~1e-7 · loss / 2h).
+            // The check passes if one step size agrees within 3% plus the rounding.
             let trials = [Float(1e-3), 3e-4, 1e-4].map { h in (h, directional(d, h: h)) }
             let best = trials.min { abs($0.1 - analytic) < abs($1.1 - analytic) }!
             let numeric = best.1
             XCTAssertEqual(
-                numeric, analytic, accuracy: 0.03 * abs(analytic) + 4e-7 * max(loss0, 1) / Double(best.0),
-                "\(name): numeric \(numeric) analytic \(analytic)", file: file, line: line)
+                numeric, analytic, accuracy: 0.03 * abs(analytic) + rounding(loss0, best.0),
+                "\(name), test images \(first)–\(first + 1): numeric \(numeric) analytic \(analytic)",
+                file: file, line: line)
         }
         XCTAssertGreaterThan(
             g.reduce(0) { $0 + abs($1) }, 1e-4, "the input gradient should not vanish", file: file, line: line)
         // The largest coordinates one at a time.
         let top = g.indices.sorted { abs(g[$0]) > abs(g[$1]) }.prefix(4)
         for i in top {
-            var d = [Float](repeating: 0, count: base.count); d[i] = 1
+            var d = [Float](repeating: 0, count: base.count)
+            d[i] = 1
             let trials = [Float(1e-2), 3e-3, 1e-3].map { h in (h, directional(d, h: h)) }
             let best = trials.min { abs($0.1 - Double(g[i])) < abs($1.1 - Double(g[i])) }!
             let numeric = best.1
             XCTAssertEqual(
-                numeric, Double(g[i]), accuracy: 0.05 * abs(Double(g[i])) + 4e-7 * max(loss0, 1) / Double(best.0),
-                "coordinate \(i): numeric \(numeric) analytic \(g[i])", file: file, line: line)
+                numeric, Double(g[i]), accuracy: 0.05 * abs(Double(g[i])) + rounding(loss0, best.0),
+                "coordinate \(i), test images \(first)–\(first + 1): numeric \(numeric) analytic \(g[i])",
+                file: file, line: line)
         }
     }
 
