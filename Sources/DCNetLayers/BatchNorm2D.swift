@@ -114,7 +114,8 @@ public final class BatchNorm2D: Layer {
         let x = input.prefix(samples: N)
         let training = lastMode == .training
         // The sums are the parameter gradients, and in training also terms of dL/dx.
-        for c in 0..<C where needParameterGradients || (training && needInputGradient) {
+        let needSums = needParameterGradients || (training && needInputGradient)
+        for c in 0..<C where needSums {
             let affine = channelAffine(c)
             var sdy = 0.0, sdyx = 0.0
             for n in 0..<N {

@@ -217,8 +217,9 @@ public final class DecoupledConv2D: Layer {
                 for i in 0..<HW { out[i] += 2 * plane[i] * squareMap[i] }
             }
         }
+        guard needParameterGradients else { return needInputGradient ? dx : nil }
         // w_hat = w/||w||: dL/dw = (dL/dw_hat − w_hat·<w_hat, dL/dw_hat>)/||w|| + dL/d||w||·w_hat.
-        for k in 0..<K where needParameterGradients {
+        for k in 0..<K {
             let wh = filterHat + k * CRS, gh = filterHatGradient + k * CRS, out = weight.gradient + k * CRS
             let proj = dotFloats(wh, gh, CRS), inv = 1 / filterNorm[k], dn = dWn[k]
             for i in 0..<CRS { out[i] = (gh[i] - wh[i] * proj) * inv + dn * wh[i] }

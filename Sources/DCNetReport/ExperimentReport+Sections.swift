@@ -261,7 +261,7 @@ extension ExperimentReport {
             let keys = table.keys.filter { $0.setting == setting }
             // Sorted: dictionary order changes from one process to the next, and so would the rows
             // (white-box, the empty source, first).
-            for source in orderedUnique(keys.map { $0.source ?? "" }.sorted()) {
+            for source in Set(keys.map { $0.source ?? "" }).sorted() {
                 let label = source.isEmpty ? run : "\(run) ← \(source)"
                 var byEpsilon: [Double: AttackRecord] = [:]
                 for key in keys where (key.source ?? "") == source { byEpsilon[key.epsilonPixels] = table[key]! }

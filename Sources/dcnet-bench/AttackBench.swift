@@ -20,14 +20,14 @@ enum AttackBench {
         let batch = 100, inner = 3
         let passesPerImage = 4 * (1 + 10 + 20), seeds = 3, images = 10_000, ranks = 2
         BLAS.threadCount = 1
-        let networks: [(String, ConvolutionKind)] = [
-            ("baseline", .baseline),
+        let networks: [(name: String, key: String, kind: ConvolutionKind)] = [
+            ("baseline", "baseline", .baseline),
             (
-                "tanh + cos",
+                "tanh + cos", "tanh",
                 .decoupled(DecoupledOperator(magnitude: .tanh, angular: .cosine, radius: .learnable(decay: 0.9)))
             ),
             (
-                "ball + cos",
+                "ball + cos", "ball",
                 .decoupled(DecoupledOperator(magnitude: .ball, angular: .cosine, radius: .learnable(decay: 0.9)))
             ),
         ]
@@ -37,8 +37,8 @@ enum AttackBench {
         print(
             ConvBench.pad("network", 14) + ConvBench.pad("with param grads", 18) + ConvBench.pad("input only", 12)
                 + ConvBench.pad("speed-up", 10) + "max |dx difference|")
-        var speedups: [Double] = [], suiteSeconds = (before: 0.0, after: 0.0)
-        for (name, kind) in networks {
+        var speedups: [(key: String, value: Double)] = [], suiteSeconds = (before: 0.0, after: 0.0)
+        for (name, key, kind) in networks {
             let network = ModelConfig(architecture: .cnn9, widthMultiplier: 0.5, convolution: kind)
                 .makeNetwork(batch: batch)
             var rng = Xoshiro256StarStar(seed: 3)
@@ -70,7 +70,7 @@ enum AttackBench {
             }
             let perImage = 1e3 / Double(inner * batch)
             let b = ConvBench.median(before) * perImage, a = ConvBench.median(after) * perImage
-            speedups.append(b / a)
+            speedups.append((key, b / a))
             let imagePasses = Double(seeds * images * passesPerImage) / Double(ranks)
             suiteSeconds.before += imagePasses * b / 1e3
             suiteSeconds.after += imagePasses * a / 1e3
@@ -81,11 +81,9 @@ enum AttackBench {
         }
         print("")
         print(
-            "projection: 3 seeds × 3 networks, \(images) images, \(passesPerImage) gradient passes per image,"
+            "projection: \(seeds) seeds × \(networks.count) networks, \(images) images, \(passesPerImage) gradient passes per image,"
                 + " \(ranks) ranks (clean and adversarial evaluation passes not counted)")
-        print(String(format: "attack-pass-speedup-baseline: %.2f", speedups[0]))
-        print(String(format: "attack-pass-speedup-tanh: %.2f", speedups[1]))
-        print(String(format: "attack-pass-speedup-ball: %.2f", speedups[2]))
+        for (key, value) in speedups { print(String(format: "attack-pass-speedup-\(key): %.2f", value)) }
         print(String(format: "attack-suite-10k-hours-with-parameter-gradients: %.2f", suiteSeconds.before / 3600))
         print(String(format: "attack-suite-10k-hours: %.2f", suiteSeconds.after / 3600))
     }

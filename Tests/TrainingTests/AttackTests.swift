@@ -359,14 +359,11 @@ final class AttackTests: XCTestCase {
                 break
             }
         }
+        // x and base still hold that pair: directional() puts x back after each probe.
         guard let first = smoothPair else {
             XCTFail("the loss has a kink next to every pair of test images 1…20", file: file, line: line)
             return
         }
-        fillBatch(
-            images: test, indices: [first, first + 1], epoch: 0, seed: 0, augment: false, scaling: .authors,
-            into: x.data, labels: labels)
-        base = x.toArray()
         let g = inputGradient(network: network, input: x, labels: labels).gradient.toArray()
         let loss0 = loss()
         let signs = g.map { Float($0 > 0 ? 1 : ($0 < 0 ? -1 : 0)) }
