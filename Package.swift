@@ -75,7 +75,10 @@ let package = Package(
         .library(name: "DCNet", targets: ["DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetEvaluation"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Recipes (`train --config`): TOML and YAML readers.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -110,6 +113,7 @@ let package = Package(
             dependencies: [
                 "DCNetTraining", "DCNetEvaluation", "DCNetReport", "DCNetMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: release),
         .executableTarget(
@@ -119,7 +123,8 @@ let package = Package(
         .executableTarget(
             name: "dcnet-fuzz",
             dependencies: [
-                "DCNetFormats", "DCNetData", "DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetMetrics", "DCNetReport",
+                "DCNetFormats", "DCNetData", "DCNetLayers", "DCNetModels", "DCNetTraining", "DCNetMetrics",
+                "DCNetReport",
                 "DCNetRandom",
             ],
             swiftSettings: release),

@@ -28,6 +28,25 @@ public enum Scaling: Sendable, Equatable {
     }
 }
 
+/// What the 4-pixel border around an image holds before the random crop.
+public enum Padding: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Zeros in scaled units (the usual PyTorch recipe).
+    case zero
+    /// The image mirrored at its edge, the edge pixel included (TensorFlow's `SYMMETRIC` mode, which
+    /// the DCNet authors' input pipeline uses): column −1 repeats column 0, −2 repeats 1.
+    case mirror
+
+    /// Source row or column of padded coordinate `i` (−pad ..< 32 + pad) of a 32-pixel side, or nil
+    /// where the border is zero.
+    @inlinable public func source(_ i: Int) -> Int? {
+        if i >= 0 && i < 32 { return i }
+        switch self {
+        case .zero: return nil
+        case .mirror: return i < 0 ? -1 - i : 63 - i
+        }
+    }
+}
+
 /// Random-crop + horizontal-flip parameters of one sample.
 public struct AugmentParams: Sendable, Hashable {
     /// Crop origin in the 40×40 zero-padded image, 0...8 each (4 = no shift).
@@ -39,8 +58,8 @@ public struct AugmentParams: Sendable, Hashable {
     public static let identity = AugmentParams(offsetX: 4, offsetY: 4, flip: false)
 }
 
-/// Standard CIFAR augmentation: zero-pad 4 (after scaling, so padding is 0 in scaled units),
-/// random 32×32 crop, random horizontal flip.
+/// Standard CIFAR augmentation: pad 4 (zeros after scaling, or the mirrored image), random 32×32
+/// crop, random horizontal flip.
 public enum Augmentation {
     public static let pad = 4
 
@@ -58,30 +77,25 @@ public enum Augmentation {
     /// Writes one scaled (and optionally cropped/flipped) image into `out` (3×32×32 floats).
     /// `lut` holds 3×256 scaled values (channel-major). Output pixel (c, y, x) is
     /// padded[c][oy + y][ox + (flip ? 31 − x : x)], where padded is the scaled image with a
-    /// 4-pixel border of zeros.
+    /// 4-pixel border as `padding` says.
     @inlinable
     public static func render(
-        _ src: UnsafePointer<UInt8>, params p: AugmentParams,
+        _ src: UnsafePointer<UInt8>, params p: AugmentParams, padding: Padding = .zero,
         lut: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
     ) {
         let dy = p.offsetY - pad, dx = p.offsetX - pad
-        for c in 0..<3 {
-            let plane = src + c * 1024, table = lut + c * 256, dstPlane = out + c * 1024
-            for y in 0..<32 {
-                let sy = y + dy
-                let dst = dstPlane + y * 32
-                if sy < 0 || sy >= 32 { dst.update(repeating: 0, count: 32); continue }
-                let row = plane + sy * 32
-                if p.flip {
-                    // dst[x] = row[31 - x + dx]
+        // Source column of each output column (−1: zero border), shared by the three channels.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 32) { columns in
+            for x in 0..<32 { columns[x] = padding.source((p.flip ? 31 - x : x) + dx) ?? -1 }
+            for c in 0..<3 {
+                let plane = src + c * 1024, table = lut + c * 256, dstPlane = out + c * 1024
+                for y in 0..<32 {
+                    let dst = dstPlane + y * 32
+                    guard let sy = padding.source(y + dy) else { dst.update(repeating: 0, count: 32); continue }
+                    let row = plane + sy * 32
                     for x in 0..<32 {
-                        let sx = 31 - x + dx
-                        dst[x] = (sx >= 0 && sx < 32) ? table[Int(row[sx])] : 0
-                    }
-                } else {
-                    for x in 0..<32 {
-                        let sx = x + dx
-                        dst[x] = (sx >= 0 && sx < 32) ? table[Int(row[sx])] : 0
+                        let sx = columns[x]
+                        dst[x] = sx >= 0 ? table[Int(row[sx])] : 0
                     }
                 }
             }
@@ -100,7 +114,7 @@ public enum Augmentation {
 /// without, images are only scaled. No heap allocation.
 public func fillBatch<C: Collection>(
     images: LabeledImages, indices: C, epoch: Int, seed: UInt64,
-    augment: Bool, scaling: Scaling = .authors,
+    augment: Bool, scaling: Scaling = .authors, padding: Padding = .zero,
     into pixels: UnsafeMutablePointer<Float>,
     labels: UnsafeMutablePointer<Int32>
 ) where C.Element == Int {
@@ -121,7 +135,7 @@ public func fillBatch<C: Collection>(
                     if augment {
                         Augmentation.render(
                             src, params: Augmentation.parameters(seed: seed, epoch: epoch, index: i),
-                            lut: lut, into: dst)
+                            padding: padding, lut: lut, into: dst)
                     } else {
                         for c in 0..<3 {
                             let t = lut + c * 256, s = src + c * 1024, d = dst + c * 1024

@@ -21,6 +21,9 @@ extension ModelConfig {
         if !(0..<1).contains(labelSmoothing) {
             p.append("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
         }
+        if downsampling == .average && architecture != .cnn9 {
+            p.append("--pooling average applies to cnn9 only (resnet32 downsamples with strided convolutions)")
+        }
         if case .decoupled(let op) = convolution { p += op.problems() }
         return p
     }

@@ -41,6 +41,15 @@ public enum Architecture: String, Hashable, Sendable, Codable, CaseIterable {
     }
 }
 
+/// How CNN-9 halves the resolution after its first two stages.
+public enum Downsampling: String, Hashable, Sendable, Codable, CaseIterable {
+    /// 2×2 max pooling (the paper's CNN-9). It is itself non-linear: a network without ReLU stays
+    /// non-linear through it.
+    case max
+    /// 2×2 average pooling: linear, so a network without ReLU is linear unless its convolutions are not.
+    case average
+}
+
 /// Everything that determines a network's structure; stored in checkpoints so a checkpoint can only
 /// be loaded into the network it was written from.
 public struct ModelConfig: Hashable, Sendable, Codable {
@@ -52,11 +61,13 @@ public struct ModelConfig: Hashable, Sendable, Codable {
     public var relu: Bool
     public var classes: Int
     public var labelSmoothing: Float
+    /// CNN-9's pooling between stages (nil: max, what configurations written before it existed used).
+    public var downsampling: Downsampling?
 
     public init(
         architecture: Architecture, widthMultiplier: Double = 1, widths: [Int]? = nil,
         convolution: ConvolutionKind = .baseline, batchNorm: Bool = true, relu: Bool = true,
-        classes: Int = 10, labelSmoothing: Float = 0
+        classes: Int = 10, labelSmoothing: Float = 0, downsampling: Downsampling? = nil
     ) {
         self.architecture = architecture
         let base = widths ?? architecture.defaultWidths
@@ -64,6 +75,7 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         self.convolution = convolution
         self.batchNorm = batchNorm; self.relu = relu
         self.classes = classes; self.labelSmoothing = labelSmoothing
+        self.downsampling = downsampling == .max ? nil : downsampling
     }
 
     /// Builds the network for batches of up to `batch` CIFAR images (3×32×32). `algorithm` is not
@@ -118,7 +130,12 @@ public struct ModelConfig: Hashable, Sendable, Codable {
                 layers += convUnit("stage\(s + 1).\(i + 1)", cin, width, algorithm: algorithm)
                 cin = width
             }
-            if s < widths.count - 1 { layers.append(MaxPool2D("pool\(s + 1)")) }
+            if s < widths.count - 1 {
+                switch downsampling ?? .max {
+                case .max: layers.append(MaxPool2D("pool\(s + 1)"))
+                case .average: layers.append(AvgPool2D("pool\(s + 1)", size: 2, stride: 2))
+                }
+            }
         }
         layers.append(AvgPool2D("global_pool"))
         layers.append(Linear("classifier", inFeatures: cin, outFeatures: classes))

@@ -8,14 +8,21 @@ import Foundation
 public struct LearningRateSchedule: Sendable {
     public let peak: Float, kind: ScheduleKind
     public let warmupSteps: Int, totalSteps: Int, stepsPerEpoch: Int
-    public let milestones: [Int], gamma: Float
+    /// Global steps from which the step schedule has multiplied the rate by one more `gamma`.
+    public let milestoneSteps: [Int], gamma: Float
 
+    /// `milestones` are epochs; `milestoneFractions`, when given, are fractions of `totalSteps` instead.
     public init(
         peak: Float, kind: ScheduleKind, warmupSteps: Int, totalSteps: Int, stepsPerEpoch: Int,
-        milestones: [Int], gamma: Float
+        milestones: [Int], milestoneFractions: [Double]? = nil, gamma: Float
     ) {
         self.peak = peak; self.kind = kind; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
-        self.stepsPerEpoch = stepsPerEpoch; self.milestones = milestones; self.gamma = gamma
+        self.stepsPerEpoch = stepsPerEpoch; self.gamma = gamma
+        if let milestoneFractions {
+            milestoneSteps = milestoneFractions.map { Int(($0 * Double(totalSteps)).rounded()) }
+        } else {
+            milestoneSteps = milestones.map { $0 * max(stepsPerEpoch, 1) }
+        }
     }
 
     /// The schedule of a configuration (warm-up epochs become steps).
@@ -24,7 +31,8 @@ public struct LearningRateSchedule: Sendable {
             peak: config.peakLearningRate, kind: config.schedule,
             warmupSteps: Int((config.warmupEpochs * Double(stepsPerEpoch)).rounded()),
             totalSteps: config.epochs * stepsPerEpoch, stepsPerEpoch: stepsPerEpoch,
-            milestones: config.stepMilestones, gamma: config.stepGamma)
+            milestones: config.stepMilestones, milestoneFractions: config.stepMilestoneFractions,
+            gamma: config.stepGamma)
     }
 
     public func rate(at step: Int) -> Float {
@@ -36,8 +44,7 @@ public struct LearningRateSchedule: Sendable {
             let t = Double(min(step + 1 - warmupSteps, span)) / Double(span)
             return peak * Float(0.5 * (1 + cos(Double.pi * t)))
         case .step:
-            let epoch = step / max(stepsPerEpoch, 1)
-            let passed = milestones.filter { epoch >= $0 }.count
+            let passed = milestoneSteps.filter { step >= $0 }.count
             return peak * Float(pow(Double(gamma), Double(passed)))
         }
     }

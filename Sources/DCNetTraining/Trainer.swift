@@ -233,7 +233,8 @@ public final class Trainer {
             let shard = DataOrder.shard(global, rank: communicator.rank * K + k, size: communicator.size * K)
             fillBatch(
                 images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
-                augment: config.augment, scaling: config.scaling.scaling, into: images.data, labels: labels)
+                augment: config.augment, scaling: config.scaling.scaling, padding: config.padding ?? .zero,
+                into: images.data, labels: labels)
             let t2 = MPIRuntime.wallTime()
             let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
             let (loss, c) = network.loss.forward(logits: logits, labels: labels)

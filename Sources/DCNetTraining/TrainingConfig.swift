@@ -6,7 +6,8 @@ public enum OptimizerKind: String, Codable, Sendable, CaseIterable { case sgd, a
 public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
     /// Cosine decay to 0 at the end of training (after the warm-up).
     case cosine
-    /// Multiply by `stepGamma` at each epoch in `stepMilestones`.
+    /// Multiply by `stepGamma` at each epoch in `stepMilestones` (or each fraction of the steps in
+    /// `stepMilestoneFractions`).
     case step
     /// Peak learning rate throughout (after the warm-up).
     case constant
@@ -54,12 +55,18 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var schedule: ScheduleKind = .cosine
     public var warmupEpochs: Double = 1
     public var stepMilestones: [Int] = []
+    /// The step schedule's milestones as fractions of all training steps (`--step-milestones 47%,71%,88%`),
+    /// so a schedule scales to any epoch count; replaces `stepMilestones` when set. Optional so
+    /// checkpoints written before it existed still decode.
+    public var stepMilestoneFractions: [Double]? = nil
     public var stepGamma: Float = 0.1
     public var weightDecay: Float = 5e-4
     /// The authors apply no weight decay to decoupled filters and operator radii.
     public var decayDecoupledFilters: Bool = false
     public var seed: UInt64 = 0
     public var augment: Bool = true
+    /// The border of the pad-4 random crop (nil: zero, what checkpoints written before it existed used).
+    public var padding: Padding? = nil
     public var scaling: ScalingKind = .authors
     public var remainder: RemainderKind = .wrap
     public var gradientClipNorm: Float? = nil
@@ -123,6 +130,16 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if globalBatch <= 0 { p.append("--batch-size must be positive (got \(globalBatch))") }
         if stepMilestones.contains(where: { $0 <= 0 }) {
             p.append("--step-milestones must be positive epoch numbers (got \(stepMilestones))")
+        }
+        if let fractions = stepMilestoneFractions {
+            if !fractions.allSatisfy({ $0 > 0 && $0 < 1 }) {
+                p.append(
+                    "--step-milestones percentages must lie strictly between 0% and 100% (got "
+                        + fractions.map { "\($0 * 100)%" }.joined(separator: ",") + ")")
+            }
+            if !stepMilestones.isEmpty {
+                p.append("--step-milestones: epochs and percentages cannot be mixed")
+            }
         }
         if !(learningRate > 0) { p.append("--lr must be positive (got \(learningRate))") }
         if weightDecay < 0 { p.append("--weight-decay must be ≥ 0 (got \(weightDecay))") }

@@ -43,6 +43,11 @@ final class TrainingReport {
                 + "peak learning rate \(config.peakLearningRate)\(learningRateNote(config)); "
                 + "\(t.trainSet.count) training / \(t.validationSet.count) validation / \(t.testSet.count) test images; "
                 + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s)")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let json = try? encoder.encode(config) {
+            console.print("dcnet-dist: configuration \(String(decoding: json, as: UTF8.self))")
+        }
         var record = RunConfig(
             run: (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
             config: try? JSONValue(encoding: config), date: ISO8601DateFormatter().string(from: Date()),

@@ -16,6 +16,17 @@ struct DCNetDist: ParsableCommand {
             Without mpirun it runs as a single rank.
             """,
         subcommands: [Train.self, Evaluate.self, Attack.self, Features.self, Report.self, Inspect.self])
+
+    /// `train --config FILE` is expanded into flags before ArgumentParser sees the command line.
+    static func main() {
+        let expanded: (arguments: [String], file: ConfigFile?)
+        do {
+            expanded = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            Train.exit(withError: ValidationError("\(error)"))
+        }
+        ConfigFile.$current.withValue(expanded.file) { Self.main(expanded.arguments) }
+    }
 }
 
 /// Runs `body` on every rank and turns failures into one clear message and a non-zero exit on all

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DCNetData
 import DCNetLayers
 import DCNetModels
 import DCNetTraining
@@ -13,6 +14,8 @@ extension Weighting: ExpressibleByArgument {}
 extension GradientCompression: ExpressibleByArgument {}
 extension LearningRateScaling: ExpressibleByArgument {}
 extension ConvolutionAlgorithm: ExpressibleByArgument {}
+extension Padding: ExpressibleByArgument {}
+extension Downsampling: ExpressibleByArgument {}
 
 /// How convolutions compute (not part of the model: a checkpoint loads under either algorithm).
 struct EngineOptions: ParsableArguments {
@@ -77,6 +80,11 @@ struct ModelOptions: ParsableArguments {
     var learnableSharpness = false
     @Flag(help: "Leave out BatchNorm.")
     var noBatchnorm = false
+    @Option(
+        help: ArgumentHelp(
+            "CNN-9's pooling after stages 1 and 2: max (the paper's) or average (linear, so that a network "
+                + "--no-relu is non-linear only through its operators)."))
+    var pooling: Downsampling = .max
     @Flag(help: "Leave out ReLU (the decoupled operators are themselves non-linear).")
     var noRelu = false
     @Option(help: "Label smoothing of the cross-entropy.")
@@ -131,12 +139,29 @@ struct ModelOptions: ParsableArguments {
         ModelConfig(
             architecture: model, widthMultiplier: width,
             convolution: `operator` == .baseline ? .baseline : .decoupled(decoupledOperator),
-            batchNorm: !noBatchnorm, relu: !noRelu, classes: classes, labelSmoothing: labelSmoothing)
+            batchNorm: !noBatchnorm, relu: !noRelu, classes: classes, labelSmoothing: labelSmoothing,
+            downsampling: pooling)
     }
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a network (run under mpirun for several ranks).")
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network (run under mpirun for several ranks).",
+        discussion: """
+            A decoupled network trains the way the DCNet authors trained theirs only with their whole recipe: \
+            `--config recipes/authors-cifar.toml` (Adam 1e-3, step schedule at 47/71/88% of the steps, label \
+            smoothing, orthogonality, mirror padding). Weight projection of decoupled filters every 100 steps is \
+            on by default in any recipe.
+            """)
+    /// The types whose long flag names a configuration file may use as keys.
+    static let flagTypes: [ParsableArguments.Type] = [Train.self, ModelOptions.self, EngineOptions.self]
+
+    @Option(
+        help: ArgumentHelp(
+            "A recipe: a TOML (.toml) or YAML (.yaml, .yml) file whose keys are these long flag names "
+                + "(lr = 0.001, no-batchnorm = true, step-milestones = [\"47%\", \"71%\"]). Flags on the command "
+                + "line override it.", valueName: "file"))
+    var config: String?
 
     @Option(
         help: ArgumentHelp(
@@ -167,14 +192,25 @@ struct Train: ParsableCommand {
     @Option(help: "Learning-rate schedule after the warm-up: cosine|step|constant.") var schedule: ScheduleKind =
         .cosine
     @Option(help: "Epochs of linear warm-up.") var warmupEpochs: Double = 1
-    @Option(help: "Epochs at which the step schedule multiplies the rate by --step-gamma (comma-separated).")
+    @Option(
+        help: ArgumentHelp(
+            "Where the step schedule multiplies the rate by --step-gamma, comma-separated: epochs (10,20) or "
+                + "percentages of all steps (47%,71%,88%: the authors' 20k/30k/37.5k of 42.5k iterations at any "
+                + "epoch count)."))
     var stepMilestones: String = ""
     @Option(help: "Factor of the step schedule.") var stepGamma: Float = 0.1
     @Option(help: "Weight decay (not applied to decoupled filters and radii unless --decay-decoupled).")
     var weightDecay: Float = 5e-4
     @Flag(help: "Also apply weight decay to decoupled filters.") var decayDecoupled = false
     @Option(help: "Clip the global gradient norm to this value.") var clipNorm: Float?
-    @Option(help: "Renormalise decoupled filters to unit norm every N steps (0: never).") var projectEvery: Int = 0
+    @Option(
+        help: ArgumentHelp(
+            "Renormalise decoupled filters to unit norm every N steps (default: \(Train.defaultProjectEvery), as in "
+                + "the authors' code; 0: never). The operators see only w/||w||, so the forward pass is unchanged "
+                + "and the effective step size does not shrink as ||w|| grows. The baseline has no decoupled "
+                + "filters: nothing is projected."))
+    var projectEvery: Int?
+    static let defaultProjectEvery = 100
     @Option(help: "lambda of the orthogonality regulariser on decoupled filters (the authors used 1e-5; 0: off).")
     var orthogonality: Float = 0
     @Flag(
@@ -186,6 +222,11 @@ struct Train: ParsableCommand {
     var weightedGradients = false
     @Option(help: "Input scaling: authors ((x−127.5)/128) or meanstd.") var scaling: ScalingKind = .authors
     @Flag(help: "No pad-4 random crop and horizontal flip.") var noAugment = false
+    @Option(
+        help: ArgumentHelp(
+            "Border of the pad-4 random crop: zero, or mirror (the image reflected at its edge, TensorFlow's "
+                + "SYMMETRIC mode, as in the authors' code)."))
+    var padding: Padding = .zero
     @Option(help: "Last partial global batch of an epoch: wrap (filled from the start of the order) or drop.")
     var remainder: RemainderKind = .wrap
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
@@ -235,6 +276,8 @@ struct Train: ParsableCommand {
     var checkFlags = false
 
     func validate() throws {
+        // One key of a configuration file on its own: the rules between flags wait for the merged flags.
+        if ConfigFile.checkingOneKey { return }
         var problems = network.problems()
         var config = try trainingConfig()
         // Checked even without --lr-scaling, where the configuration leaves it out.
@@ -245,16 +288,33 @@ struct Train: ParsableCommand {
         }
         var seen = Set<String>()
         problems = problems.filter { seen.insert($0).inserted }
+        if let file = ConfigFile.current {
+            problems = problems.map { file.annotate($0, commandLine: CommandLine.arguments) }
+        }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
     }
 
-    func milestones() throws -> [Int] {
-        try stepMilestones.split(separator: ",").map {
-            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
-                throw ValidationError("--step-milestones: '\($0)' is not a positive epoch number")
+    /// `--step-milestones` as epochs, or as fractions of all steps when every entry ends in `%`.
+    func milestones() throws -> (epochs: [Int], fractions: [Double]?) {
+        let entries = stepMilestones.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if entries.contains(where: { $0.hasSuffix("%") }) {
+            let fractions = try entries.map { entry -> Double in
+                guard entry.hasSuffix("%"), let v = Double(entry.dropLast()), v.isFinite else {
+                    throw ValidationError(
+                        "--step-milestones: '\(entry)' is not a percentage (write every entry as epochs or every "
+                            + "entry as a percentage such as 47%)")
+                }
+                return v / 100
+            }
+            return ([], fractions)
+        }
+        let epochs = try entries.map {
+            guard let v = Int($0), v > 0 else {
+                throw ValidationError("--step-milestones: '\($0)' is not a positive epoch number or a percentage")
             }
             return v
         }
+        return (epochs, nil)
     }
 
     func trainingConfig() throws -> TrainingConfig {
@@ -263,10 +323,18 @@ struct Train: ParsableCommand {
         config.epochs = epochs; config.globalBatch = batchSize
         config.optimizer = optimizer; config.learningRate = lr; config.momentum = momentum
         config.nesterov = !noNesterov; config.schedule = schedule; config.warmupEpochs = warmupEpochs
-        config.stepMilestones = try milestones(); config.stepGamma = stepGamma
+        let milestones = try milestones()
+        config.stepMilestones = milestones.epochs; config.stepMilestoneFractions = milestones.fractions
+        config.stepGamma = stepGamma
         config.weightDecay = weightDecay; config.decayDecoupledFilters = decayDecoupled
-        config.gradientClipNorm = clipNorm; config.projectEvery = projectEvery; config.orthogonality = orthogonality
+        // Projection and the orthogonality term act on decoupled filters only: a baseline stores 0 for
+        // both, so its records say what was applied.
+        let decoupled = network.operator != .baseline
+        config.gradientClipNorm = clipNorm
+        config.projectEvery = decoupled ? projectEvery ?? Train.defaultProjectEvery : 0
+        config.orthogonality = decoupled ? orthogonality : 0
         config.scaling = scaling; config.augment = !noAugment; config.remainder = remainder
+        config.padding = padding == .zero ? nil : padding
         config.seed = seed; config.syncBatchNorm = syncBatchnorm
         config.accumulation = accumulate == 1 ? nil : accumulate
         config.learningRateScaling = lrScaling == .none ? nil : lrScaling
