@@ -48,7 +48,7 @@ final class ConfigValidationTests: XCTestCase {
         assertOneProblem({ $0.gradientClipNorm = 0 }, mentions: ["--clip-norm", "0"])
         assertOneProblem({ $0.projectEvery = -3 }, mentions: ["--project-every", "-3"])
         assertOneProblem({ $0.orthogonality = -1 }, mentions: ["--orthogonality", "-1"])
-        assertOneProblem({ $0.schedule = .step; $0.stepMilestones = [5, 0] }, mentions: ["--step-milestones", "0"])
+        assertOneProblem({ $0.stepMilestones = [5, 0] }, mentions: ["--step-milestones", "0"])
         assertOneProblem(
             {
                 $0.weightedGradients = true; $0.model.convolution = .baseline
