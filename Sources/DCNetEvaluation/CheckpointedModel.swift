@@ -48,7 +48,7 @@ public final class CheckpointedModel {
 
     /// A file, or the newest checkpoint in a directory that reads without error (a damaged newest
     /// one is skipped, as `train --resume` skips it).
-    static func read(_ path: String) throws -> Checkpoint.Contents {
+    public static func read(_ path: String) throws -> Checkpoint.Contents {
         guard FileIO.isDirectory(path) else { return try Checkpoint.read(path) }
         var failures: [String] = []
         if let newest = Checkpoint.newestValid(in: path, skipped: { failures.append("\($1)") }) { return newest }

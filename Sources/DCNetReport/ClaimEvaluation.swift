@@ -39,26 +39,99 @@ public struct ClaimEvaluator: Sendable {
         guard !candidates.isEmpty else { return .singleRun(baseline) }
         guard let baseMetrics = runs[baseline] else { return .baselineMissing(baseline) }
         return .comparisons(
-            candidates.map { candidate in
+            candidates.flatMap { candidate -> [Comparison] in
                 guard let metrics = runs[candidate] else {
-                    return Comparison(
-                        candidate: candidate, baseline: baseline, verdict: .notEvaluated,
-                        evidence: .unavailable(.runMissing))
+                    return [
+                        Comparison(
+                            candidate: candidate, baseline: baseline, verdict: .notEvaluated,
+                            evidence: .unavailable(.runMissing))
+                    ]
                 }
                 let (ours, theirs) = (replicates[candidate]!, replicates[baseline]!)
                 if group.test == .betterSeparation {
-                    return separation(candidate: candidate, baseline: baseline, ours, theirs)
+                    return [separation(candidate: candidate, baseline: baseline, ours, theirs)]
                 }
                 // Accuracy is read on the final model when every compared run held out validation
                 // images: the best epoch by test accuracy would choose on the test set.
                 let final = (ours + theirs).allSatisfy { RunSummary($0.metrics).hasValidation }
                 let peers = Paired(theirs.map(\.name), ours.map(\.name))
-                let (verdict, evidence) = compare(group.test, metrics, baseMetrics, peers: peers, final: final)
-                let seeds = replicateComparison(group.test, ours, theirs, final: final)
-                return Comparison(
-                    candidate: candidate, baseline: baseline,
-                    verdict: combined(verdict, seeds, test: group.test), evidence: evidence, replicates: seeds)
+                let (verdict, evidence) = compare(
+                    group.test, metrics, baseMetrics, peers: peers, final: final, window: group.convergenceEpochs)
+                let seeds = replicateComparison(group, ours, theirs, final: final)
+                var comparisons = [
+                    Comparison(
+                        candidate: candidate, baseline: baseline,
+                        verdict: combined(verdict, seeds, test: group.test), evidence: evidence, replicates: seeds)
+                ]
+                for extra in secondaryComparisons(group, ours, theirs) {
+                    // Its own verdict from the seeds; the first seed's evidence is the primary one's.
+                    let first: Verdict =
+                        extra.direction(noiseMargin: noiseMargin) == .ahead ? .supported : .inconclusive
+                    comparisons.append(
+                        Comparison(
+                            candidate: candidate, baseline: baseline,
+                            verdict: seedVerdict(extra, firstSeed: first, test: group.test), evidence: evidence,
+                            replicates: extra))
+                }
+                return comparisons
             })
+    }
+
+    /// The verdict of a comparison made on the seeds only (no first-seed test of its own).
+    private func seedVerdict(_ seeds: ReplicateComparison, firstSeed: Verdict, test: ClaimTest) -> Verdict {
+        if seeds.isSingleSeed {
+            switch seeds.direction(noiseMargin: noiseMargin) {
+            case .ahead: return .suggests
+            case .behind: return .suggestsAgainst
+            case .tied: return .inconclusive
+            }
+        }
+        return combined(firstSeed, seeds, test: test)
+    }
+
+    /// Further quantities a group's claim is judged on: epochs to the convergence threshold when the
+    /// group names one, and, in suites with a pre-registration (groups with a `registration`),
+    /// robustness relative to each model's clean accuracy.
+    private func secondaryComparisons(
+        _ group: ExperimentGroup, _ candidates: [Replicate], _ baselines: [Replicate]
+    ) -> [ReplicateComparison] {
+        switch group.test {
+        case .fasterConvergence:
+            guard let threshold = group.convergenceThreshold else { return [] }
+            return epochsToThresholdSeeds(candidates, baselines, threshold: threshold).map { [$0] } ?? []
+        case .moreRobust:
+            guard group.registration != nil else { return [] }
+            return robustnessSeeds(candidates, baselines, relativeToClean: true).map { [$0] } ?? []
+        default:
+            return []
+        }
+    }
+
+    /// Per seed, the first epoch reaching `threshold` (validation accuracy when every seed has it); a
+    /// seed that never reaches it counts as one epoch after its last, so a seed that fails is not
+    /// dropped in favour of the claim.
+    private func epochsToThresholdSeeds(
+        _ candidates: [Replicate], _ baselines: [Replicate], threshold: Double
+    ) -> ReplicateComparison? {
+        let all = (candidates + baselines).map { RunSummary($0.metrics) }
+        guard !all.isEmpty else { return nil }
+        let validation = all.allSatisfy(\.hasValidation)
+        func reached(_ replicates: [Replicate]) -> [Int?] {
+            replicates.map { r in
+                let summary = RunSummary(r.metrics)
+                return summary.epochToReach(threshold, withinEpochs: summary.epochsCompleted, validation: validation)
+            }
+        }
+        func values(_ replicates: [Replicate]) -> SeedValues {
+            SeedValues(
+                runs: replicates.map(\.name),
+                values: zip(replicates, reached(replicates)).map { r, epoch in
+                    Double(epoch ?? RunSummary(r.metrics).epochsCompleted + 1)
+                })
+        }
+        return ReplicateComparison(
+            measure: .epochsToThreshold, values: Paired(values(candidates), values(baselines)), threshold: threshold,
+            epochsToReach: Paired(reached(candidates), reached(baselines)), comparedEpochs: [])
     }
 
     /// A single seed on either side caps the verdict at "suggests"; with seeds on both sides the
@@ -87,11 +160,12 @@ public struct ClaimEvaluator: Sendable {
     }
 
     private func replicateComparison(
-        _ test: ClaimTest, _ candidates: [Replicate], _ baselines: [Replicate], final: Bool
+        _ group: ExperimentGroup, _ candidates: [Replicate], _ baselines: [Replicate], final: Bool
     ) -> ReplicateComparison? {
-        switch test {
+        switch group.test {
         case .fasterConvergence:
-            return convergenceSeeds(candidates, baselines)
+            return convergenceSeeds(
+                candidates, baselines, window: group.convergenceEpochs, threshold: group.convergenceThreshold)
         case .higherAccuracy, .noHigherAccuracy:
             func values(_ replicates: [Replicate]) -> SeedValues {
                 let judged = replicates.compactMap { r in
@@ -105,7 +179,7 @@ public struct ClaimEvaluator: Sendable {
                 measure: final ? .finalTestAccuracy : .bestTestAccuracy, values: paired, threshold: nil,
                 epochsToReach: nil, comparedEpochs: [])
         case .moreRobust:
-            return robustnessSeeds(candidates, baselines)
+            return robustnessSeeds(candidates, baselines, relativeToClean: false)
         case .reachesAccuracy, .betterSeparation:
             return nil
         }
@@ -113,13 +187,16 @@ public struct ClaimEvaluator: Sendable {
 
     /// Area under each seed's learning curve over the epochs every seed of both settings completed
     /// and evaluated with settled statistics; validation accuracy when every seed has it, because
-    /// choosing or judging on the test set would leak it into the verdict.
-    private func convergenceSeeds(_ candidates: [Replicate], _ baselines: [Replicate]) -> ReplicateComparison? {
+    /// choosing or judging on the test set would leak it into the verdict. `window`: only epochs up to
+    /// it; `threshold`: the accuracy whose epochs-to-reach are quoted (else the highest one reached).
+    private func convergenceSeeds(
+        _ candidates: [Replicate], _ baselines: [Replicate], window: Int?, threshold fixedThreshold: Double?
+    ) -> ReplicateComparison? {
         let candidateSummaries = candidates.map { RunSummary($0.metrics) }
         let baseSummaries = baselines.map { RunSummary($0.metrics) }
         let all = candidateSummaries + baseSummaries
         let validation = all.allSatisfy(\.hasValidation)
-        var common = Set(all[0].epochNumbers)
+        var common = Set(all[0].epochNumbers.filter { $0 <= (window ?? .max) })
         for summary in all { common.formIntersection(summary.epochNumbers) }
         guard let lastCommon = common.max() else { return nil }
         let epochs = common.sorted().filter { epoch in
@@ -137,9 +214,11 @@ public struct ClaimEvaluator: Sendable {
                         / Double(epochs.count)
                 })
         }
-        let threshold = accuracyThresholds.sorted().last { threshold in
-            all.contains { $0.epochToReach(threshold, withinEpochs: lastCommon, validation: validation) != nil }
-        }
+        let threshold =
+            fixedThreshold
+            ?? accuracyThresholds.sorted().last { threshold in
+                all.contains { $0.epochToReach(threshold, withinEpochs: lastCommon, validation: validation) != nil }
+            }
         return ReplicateComparison(
             measure: validation ? .meanValidationAccuracy : .meanTestAccuracy,
             values: Paired(values(candidates, candidateSummaries), values(baselines, baseSummaries)),
@@ -157,9 +236,17 @@ public struct ClaimEvaluator: Sendable {
     /// evaluated under. A black-box attack whose source is the other setting counts as the same
     /// setting on both sides: "baseline → tanh" is matched with "tanh → baseline", i.e. each network
     /// is attacked with examples transferred from the other.
-    private func robustnessSeeds(_ candidates: [Replicate], _ baselines: [Replicate]) -> ReplicateComparison? {
-        let candidateTables = candidates.map { attackTable($0.metrics, peers: baselines.map(\.name)) }
-        let baseTables = baselines.map { attackTable($0.metrics, peers: candidates.map(\.name)) }
+    /// `relativeToClean`: each accuracy divided by the model's own clean accuracy under that attack
+    /// setting (the attack records carry it), so a model is not called robust for being more accurate.
+    private func robustnessSeeds(
+        _ candidates: [Replicate], _ baselines: [Replicate], relativeToClean: Bool
+    ) -> ReplicateComparison? {
+        let candidateTables = candidates.map {
+            attackTable($0.metrics, peers: baselines.map(\.name), relativeToClean: relativeToClean)
+        }
+        let baseTables = baselines.map {
+            attackTable($0.metrics, peers: candidates.map(\.name), relativeToClean: relativeToClean)
+        }
         var shared = Set(candidateTables.first?.keys ?? [:].keys)
         for table in candidateTables + baseTables { shared.formIntersection(table.keys) }
         guard !shared.isEmpty else { return nil }
@@ -169,19 +256,27 @@ public struct ClaimEvaluator: Sendable {
                 values: tables.map { table in shared.map { table[$0]! }.reduce(0, +) / Double(shared.count) })
         }
         return ReplicateComparison(
-            measure: .meanAdversarialAccuracy,
+            measure: relativeToClean ? .meanAdversarialFractionOfClean : .meanAdversarialAccuracy,
             values: Paired(values(candidates, candidateTables), values(baselines, baseTables)),
             threshold: nil, epochsToReach: nil, comparedEpochs: [])
     }
 
     /// Adversarial accuracy per attack setting, with a black-box source among `peers` renamed so the
     /// two directions of a transfer match.
-    private func attackTable(_ metrics: RunMetrics, peers: [String]) -> [AttackTable.Key: Double] {
+    private func attackTable(
+        _ metrics: RunMetrics, peers: [String], relativeToClean: Bool = false
+    ) -> [AttackTable.Key: Double] {
         var table: [AttackTable.Key: Double] = [:]
         for (key, record) in AttackTable.latest(metrics.attacks) {
             let source = key.source.map { peers.contains($0) ? ClaimEvaluator.peerSource : $0 }
-            table[AttackTable.Key(setting: key.setting, source: source, epsilonPixels: key.epsilonPixels)] =
-                record.adversarialAccuracy
+            let value: Double
+            if relativeToClean {
+                guard let clean = record.cleanAccuracy, clean > 0 else { continue }
+                value = record.adversarialAccuracy / clean
+            } else {
+                value = record.adversarialAccuracy
+            }
+            table[AttackTable.Key(setting: key.setting, source: source, epsilonPixels: key.epsilonPixels)] = value
         }
         return table
     }
@@ -190,11 +285,12 @@ public struct ClaimEvaluator: Sendable {
     static let peerSource = "\u{0}peer"
 
     private func compare(
-        _ test: ClaimTest, _ metrics: RunMetrics, _ baseMetrics: RunMetrics, peers: Paired<[String]>, final: Bool
+        _ test: ClaimTest, _ metrics: RunMetrics, _ baseMetrics: RunMetrics, peers: Paired<[String]>, final: Bool,
+        window: Int?
     ) -> (Verdict, Evidence) {
         switch test {
         case .fasterConvergence:
-            return convergence(RunSummary(metrics), RunSummary(baseMetrics))
+            return convergence(RunSummary(metrics), RunSummary(baseMetrics), window: window)
         case .higherAccuracy:
             return accuracy(RunSummary(metrics), RunSummary(baseMetrics), claimsHigher: true, final: final)
         case .noHigherAccuracy:
@@ -206,8 +302,9 @@ public struct ClaimEvaluator: Sendable {
         }
     }
 
-    private func convergence(_ summary: RunSummary, _ baseSummary: RunSummary) -> (Verdict, Evidence) {
-        let common = Set(summary.epochNumbers).intersection(baseSummary.epochNumbers).sorted()
+    private func convergence(_ summary: RunSummary, _ baseSummary: RunSummary, window: Int?) -> (Verdict, Evidence) {
+        let common = Set(summary.epochNumbers).intersection(baseSummary.epochNumbers).filter { $0 <= (window ?? .max) }
+            .sorted()
         guard let lastCommon = common.last else { return (.notEvaluated, .unavailable(.noCommonEpochs)) }
         // Learning speed is read on the held-out validation images when both runs have them, so the
         // test set is not used to judge; older suites without validation fall back to test accuracy.

@@ -150,13 +150,19 @@ public struct ReplicateComparison: Sendable, Equatable {
         case finalTestAccuracy
         /// Mean adversarial accuracy over the attack settings every replicate was evaluated under.
         case meanAdversarialAccuracy
+        /// Mean over the same attack settings of adversarial accuracy divided by the model's clean
+        /// accuracy: robustness with the models' different clean accuracies taken out.
+        case meanAdversarialFractionOfClean
         /// Mean intra-class angle over mean inter-class angle of the penultimate features.
         case featureAngleRatio
+        /// The first epoch whose (validation) accuracy reaches the group's threshold; a seed that never
+        /// reaches it counts as one epoch after its last.
+        case epochsToThreshold
 
-        /// True when a smaller value is the claimed direction (the angle ratio).
-        public var lowerIsBetter: Bool { self == .featureAngleRatio }
-        /// True when the values are fractions shown in percent (all but the angle ratio).
-        public var isAccuracy: Bool { self != .featureAngleRatio }
+        /// True when a smaller value is the claimed direction (the angle ratio, epochs to a threshold).
+        public var lowerIsBetter: Bool { self == .featureAngleRatio || self == .epochsToThreshold }
+        /// True when the values are fractions shown in percent (all but the angle ratio and epochs).
+        public var isAccuracy: Bool { self != .featureAngleRatio && self != .epochsToThreshold }
     }
 
     public let measure: Measure

@@ -80,10 +80,29 @@ public struct ExperimentGroup: Sendable, Equatable, Codable {
     /// work, e.g. 0.8 for robustness. The report lists every run's final clean test accuracy against
     /// it and flags the verdict when a run misses it; the verdict itself is kept.
     public var minCleanAccuracy: Double?
+    /// The pre-registered comparison this group answers ("P1"), or "exploratory"; nil in suites
+    /// without a pre-registration.
+    public var registration: String?
+    /// Convergence only (`"test": {"kind": "faster-convergence", "epochs": 14, "threshold": 0.75}`):
+    /// the mean accuracy is taken over epochs 1...`convergenceEpochs` only (e.g. those before the first
+    /// learning-rate drop), and the epochs to `convergenceThreshold` get a verdict of their own.
+    public var convergenceEpochs: Int?
+    public var convergenceThreshold: Double?
+
+    /// The name with its registration: "P1 accuracy (pre-registered)", "… (exploratory)".
+    public var labelledName: String {
+        guard registration != nil else { return name }
+        return name + (isPreregistered ? " (pre-registered)" : " (exploratory)")
+    }
+
+    /// Whether the group answers a comparison registered before its runs.
+    public var isPreregistered: Bool { registration.map { $0 != Self.exploratory } ?? false }
+    public static let exploratory = "exploratory"
 
     public init(
         name: String, claim: String, runs: [String], baseline: String? = nil,
-        test: ClaimTest = .fasterConvergence, minCleanAccuracy: Double? = nil
+        test: ClaimTest = .fasterConvergence, minCleanAccuracy: Double? = nil, registration: String? = nil,
+        convergenceEpochs: Int? = nil, convergenceThreshold: Double? = nil
     ) {
         self.name = name
         self.claim = claim
@@ -91,11 +110,30 @@ public struct ExperimentGroup: Sendable, Equatable, Codable {
         self.baseline = baseline
         self.test = test
         self.minCleanAccuracy = minCleanAccuracy
+        self.registration = registration
+        self.convergenceEpochs = convergenceEpochs
+        self.convergenceThreshold = convergenceThreshold
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, claim, runs, baseline, test
+        case name, claim, runs, baseline, test, registration
         case minCleanAccuracy = "min_clean_accuracy"
+    }
+    private enum ConvergenceKeys: String, CodingKey { case epochs, threshold }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(claim, forKey: .claim)
+        try container.encode(runs, forKey: .runs)
+        try container.encodeIfPresent(baseline, forKey: .baseline)
+        let testEncoder = container.superEncoder(forKey: .test)
+        try test.encode(to: testEncoder)
+        var window = testEncoder.container(keyedBy: ConvergenceKeys.self)
+        try window.encodeIfPresent(convergenceEpochs, forKey: .epochs)
+        try window.encodeIfPresent(convergenceThreshold, forKey: .threshold)
+        try container.encodeIfPresent(minCleanAccuracy, forKey: .minCleanAccuracy)
+        try container.encodeIfPresent(registration, forKey: .registration)
     }
 
     public init(from decoder: Decoder) throws {
@@ -106,6 +144,24 @@ public struct ExperimentGroup: Sendable, Equatable, Codable {
         baseline = try container.decodeIfPresent(String.self, forKey: .baseline)
         test = try container.decode(ClaimTest.self, forKey: .test)
         minCleanAccuracy = try container.decodeIfPresent(Double.self, forKey: .minCleanAccuracy)
+        registration = try container.decodeIfPresent(String.self, forKey: .registration)
+        let window = try container.nestedContainer(keyedBy: ConvergenceKeys.self, forKey: .test)
+        convergenceEpochs = try window.decodeIfPresent(Int.self, forKey: .epochs)
+        convergenceThreshold = try window.decodeIfPresent(Double.self, forKey: .threshold)
+        if convergenceEpochs != nil || convergenceThreshold != nil, test != .fasterConvergence {
+            throw DecodingError.dataCorruptedError(
+                forKey: .test, in: container,
+                debugDescription: "\"epochs\" and \"threshold\" belong to a faster-convergence test only")
+        }
+        if let e = convergenceEpochs, e <= 0 {
+            throw DecodingError.dataCorruptedError(
+                forKey: .test, in: container, debugDescription: "the convergence window must be ≥ 1 epoch (got \(e))")
+        }
+        if let t = convergenceThreshold, !(t > 0 && t < 1) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .test, in: container,
+                debugDescription: "the convergence threshold must be a fraction in (0, 1) (got \(t))")
+        }
         // A fraction, like every accuracy in the groups: 80 (percent) would fail every run.
         if let bar = minCleanAccuracy, !(0...1).contains(bar) {
             throw DecodingError.dataCorruptedError(

@@ -10,7 +10,9 @@ extension ExperimentReport {
     ) -> (String, [(fileName: String, plot: SVGPlot)]) {
         let runs = group.runs.flatMap { replicates[$0] ?? [$0] }
         let baselineRuns = Set(group.baselineRun.map { replicates[$0] ?? [$0] } ?? [])
-        var lines = ["## \(Markdown.text(group.name))", "", "**Paper's claim:** \(Markdown.text(group.claim))", ""]
+        var lines = [
+            "## \(Markdown.text(group.labelledName))", "", "**Paper's claim:** \(Markdown.text(group.claim))", "",
+        ]
 
         // Table. With validation records in every run, the epoch a selection would pick is the best
         // by validation accuracy, and the thresholds are read on the validation curve.

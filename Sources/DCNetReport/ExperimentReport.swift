@@ -48,6 +48,9 @@ public struct ExperimentReport {
     /// safetensors): it feeds the feature-separation claims and adds the feature-geometry section.
     /// Nil: no section, and separation claims are not evaluated.
     public var features: [String: FeatureGeometrySection.Entry]?
+    /// The suite's pre-registered comparisons: listed first with their verdicts, and the groups that
+    /// answer them come before the exploratory ones.
+    public var preregistration: ExperimentSuite.Preregistration?
 
     public init(suiteDirectory: URL, groups: [ExperimentGroup]) {
         self.suiteDirectory = suiteDirectory
@@ -126,7 +129,11 @@ public struct ExperimentReport {
         var markdown = header(
             runNames: runNames, states: states,
             measuredTime: measuredTimeLine(training, timings: SuiteTimings.read(suiteDirectory: suiteDirectory)))
+        // Pre-registered groups first (in their order), then the rest: what was decided before the
+        // runs is read before what was looked at after them.
+        let groups = self.groups.filter(\.isPreregistered) + self.groups.filter { !$0.isPreregistered }
         let results = groups.map { evaluator.evaluate($0, replicates: seeds) }
+        if let preregistration { markdown += Self.preregistrationSection(preregistration, results: results) }
         markdown += VerdictSummary.markdown(results)
         var plots: [(fileName: String, plot: SVGPlot)] = []
         var usedSlugs: Set<String> = []
@@ -174,6 +181,52 @@ public struct ExperimentReport {
             return FeatureGeometrySection.SideBySide(title: group.name, panels: panels)
         }
         return FeatureGeometrySection.markdown(order.map { features[$0]! }, sideBySide: sideBySide)
+    }
+
+    /// The registered comparisons, each with the verdicts of the groups that answer it.
+    static func preregistrationSection(
+        _ p: ExperimentSuite.Preregistration, results: [ClaimResult]
+    ) -> String {
+        var lines = ["## Pre-registered comparisons", ""]
+        var intro = "Written into the suite definition before its first run"
+        if let registered = p.registered { intro += " (\(registered))" }
+        intro += "; the verdicts below them are computed from the runs as registered."
+        if let rule = p.rule { intro += " Rule: \(rule)." }
+        lines += [Markdown.text(intro), ""]
+        lines += [
+            "| ID | Comparison | Quantity | Registered direction | Seeds | Verdicts |", "|---|---|---|---|---|---|",
+        ]
+        for c in p.comparisons {
+            let answering = results.filter { r in
+                guard let id = r.group.registration, r.group.isPreregistered else { return false }
+                return c.id == id || (c.id.hasPrefix(id) && c.id.dropFirst(id.count).allSatisfy(\.isLetter))
+            }
+            var verdicts: [String] = []
+            for r in answering {
+                switch r.outcome {
+                case .comparisons(let comparisons):
+                    for x in comparisons {
+                        let pair = x.baseline.map { "\(x.candidate) vs \($0)" } ?? x.candidate
+                        let quantity = x.replicates.map { " (" + VerdictSummary.quantity($0.measure) + ")" } ?? ""
+                        verdicts.append("\(pair)\(quantity): \(VerdictSummary.word(x.verdict))")
+                    }
+                default:
+                    verdicts.append("not evaluated yet")
+                }
+            }
+            if verdicts.isEmpty { verdicts = ["no group answers it"] }
+            let cells = [
+                c.id, c.name, c.quantity, c.direction, c.seeds.map(String.init).joined(separator: ", "),
+                verdicts.joined(separator: "; "),
+            ]
+            lines.append("| " + cells.map(Markdown.cell).joined(separator: " | ") + " |")
+        }
+        if let exploratory = p.exploratory, !exploratory.isEmpty {
+            lines += [
+                "", "Exploratory (not registered; read as hypotheses): " + exploratory.joined(separator: "; ") + ".",
+            ]
+        }
+        return lines.joined(separator: "\n") + "\n\n"
     }
 
     // MARK: - Loading

@@ -8,11 +8,45 @@ public struct ExperimentSuite: Sendable, Equatable {
     /// A run with `"seeds"` is trained once per seed as `<name>-s<seed>` (scripts/experiments):
     /// the run directories of each such name.
     public var replicates: [String: [String]]
+    /// The comparisons written into the definition before its first run (nil: none registered).
+    public var preregistration: Preregistration?
 
-    public init(groups: [ExperimentGroup], budget: String? = nil, replicates: [String: [String]] = [:]) {
+    public init(
+        groups: [ExperimentGroup], budget: String? = nil, replicates: [String: [String]] = [:],
+        preregistration: Preregistration? = nil
+    ) {
         self.groups = groups
         self.budget = budget
         self.replicates = replicates
+        self.preregistration = preregistration
+    }
+
+    /// `"preregistration"` of a definition: when and by which rule, and each comparison as registered.
+    public struct Preregistration: Sendable, Equatable, Decodable {
+        public var registered: String?
+        public var rule: String?
+        public var comparisons: [Comparison]
+        public var exploratory: [String]?
+
+        public struct Comparison: Sendable, Equatable, Decodable {
+            /// "P1", "P2a": a group answers it when its `registration` is this id or its prefix ("P2").
+            public var id: String
+            public var name: String
+            public var quantity: String
+            public var direction: String
+            public var sides: [String]
+            public var seeds: [Int]
+
+            public init(id: String, name: String, quantity: String, direction: String, sides: [String], seeds: [Int]) {
+                self.id = id; self.name = name; self.quantity = quantity; self.direction = direction
+                self.sides = sides; self.seeds = seeds
+            }
+        }
+
+        public init(registered: String?, rule: String?, comparisons: [Comparison], exploratory: [String]? = nil) {
+            self.registered = registered; self.rule = rule; self.comparisons = comparisons
+            self.exploratory = exploratory
+        }
     }
 
     /// Why a groups file cannot be used; the text names the file.
@@ -33,7 +67,9 @@ public struct ExperimentSuite: Sendable, Equatable {
                 for run in suite.runs ?? [] {
                     if let seeds = run.seeds { replicates[run.name] = seeds.map { "\(run.name)-s\($0)" } }
                 }
-                return ExperimentSuite(groups: groups, budget: suite.budget, replicates: replicates)
+                return ExperimentSuite(
+                    groups: groups, budget: suite.budget, replicates: replicates,
+                    preregistration: suite.preregistration)
             }
             return ExperimentSuite(groups: try JSONDecoder().decode([ExperimentGroup].self, from: data))
         } catch let e as DecodingFailure {
@@ -47,6 +83,7 @@ public struct ExperimentSuite: Sendable, Equatable {
         var groups: [ExperimentGroup]?
         var budget: String?
         var runs: [Run]?
+        var preregistration: Preregistration?
 
         struct Run: Decodable {
             var name: String

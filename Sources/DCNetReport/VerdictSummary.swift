@@ -15,7 +15,7 @@ enum VerdictSummary {
             "|---|---|---:|---|---:|---:|---:|---|",
         ]
         for result in results {
-            let claim = Markdown.cell(result.group.name)
+            let claim = Markdown.cell(result.group.labelledName)
             switch result.outcome {
             case .noRuns:
                 lines.append("| \(claim) | — | — | — | — | — | — | not evaluated: no runs yet |")
@@ -36,10 +36,13 @@ enum VerdictSummary {
         var cells = [claim, pair]
         if let r = c.replicates {
             let accuracy = r.measure.isAccuracy
-            func value(_ v: Double) -> String { accuracy ? Markdown.percent(v) : Markdown.number(v, decimals: 3) }
-            // A spread or a difference: percentage points for accuracies, the plain number for the ratio.
+            let decimals = r.measure == .epochsToThreshold ? 1 : 3
+            func value(_ v: Double) -> String {
+                accuracy ? Markdown.percent(v) : Markdown.number(v, decimals: decimals)
+            }
+            // A spread or a difference: percentage points for accuracies, the plain number otherwise.
             func spread(_ x: Double) -> String {
-                accuracy ? Markdown.number(100 * x, decimals: 1) : Markdown.number(x, decimals: 3)
+                accuracy ? Markdown.number(100 * x, decimals: 1) : Markdown.number(x, decimals: decimals)
             }
             func side(_ s: SeedValues) -> String {
                 value(s.mean) + (s.standardDeviation.map { " ± " + spread($0) } ?? "")
@@ -70,7 +73,9 @@ enum VerdictSummary {
         case .bestTestAccuracy: return "best test accuracy"
         case .finalTestAccuracy: return "final test accuracy"
         case .meanAdversarialAccuracy: return "mean adversarial accuracy"
+        case .meanAdversarialFractionOfClean: return "mean adversarial accuracy / clean accuracy"
         case .featureAngleRatio: return "intra/inter-class angle ratio (lower: better)"
+        case .epochsToThreshold: return "epochs to the threshold (lower: better)"
         }
     }
 

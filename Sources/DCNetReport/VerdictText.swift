@@ -154,7 +154,12 @@ struct VerdictText {
         case .bestTestAccuracy: measure = "best test accuracy"
         case .finalTestAccuracy: measure = "final test accuracy"
         case .meanAdversarialAccuracy: measure = "mean adversarial accuracy over the matched attack settings"
+        case .meanAdversarialFractionOfClean:
+            measure = "mean adversarial accuracy as a fraction of the model's clean accuracy, matched attack settings"
         case .featureAngleRatio: measure = "intra/inter-class angle ratio of the features (smaller: better separated)"
+        case .epochsToThreshold:
+            let reached = r.threshold.map { Markdown.percent($0, decimals: 0) } ?? "the threshold"
+            measure = "epochs to \(reached) (a seed that never reaches it counts as one epoch after its last)"
         }
         var text =
             "\(candidate) vs \(baseline) over \(c.count) vs \(b.count) seed\(b.count == 1 ? "" : "s"), \(measure): "

@@ -239,10 +239,11 @@ struct ConfigFile {
             case (.option, .bool):
                 problems.append("\(at): --\(key) takes a value, not true or false")
                 continue
+            // One token, `--key=value`: a value starting with "-" (epochs = -2) is not read as a flag.
             case (.option, .scalar(let s, _)):
-                tokens = ["--\(key)", s]
+                tokens = ["--\(key)=\(s)"]
             case (.option, .list(let items)):
-                tokens = ["--\(key)", items.joined(separator: ",")]
+                tokens = ["--\(key)=" + items.joined(separator: ",")]
             }
             if let message = Self.parseProblem(tokens) {
                 problems.append("\(at): \(message)")

@@ -15,7 +15,9 @@ struct DCNetDist: ParsableCommand {
             of each global batch and averages gradients with all-reduce; rank 0 prints, evaluates and checkpoints. \
             Without mpirun it runs as a single rank.
             """,
-        subcommands: [Train.self, Evaluate.self, Attack.self, Features.self, Report.self, Inspect.self])
+        subcommands: [
+            Train.self, Evaluate.self, Attack.self, Features.self, Report.self, Inspect.self, ExportModel.self,
+        ])
 
     /// `train --config FILE` is expanded into flags before ArgumentParser sees the command line.
     static func main() {

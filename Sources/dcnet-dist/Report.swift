@@ -35,9 +35,11 @@ struct Report: ParsableCommand {
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw ValidationError("no groups: pass --groups FILE (looked for \(candidates.joined(separator: ", ")))")
         }
-        let (loaded, definedBudget, replicates) = try loadGroups(path)
+        let suite = try loadSuite(path)
+        let loaded = suite.groups, definedBudget = suite.budget
         var report = ExperimentReport(suiteDirectory: suiteURL, groups: loaded)
-        report.replicates = replicates
+        report.replicates = suite.replicates
+        report.preregistration = suite.preregistration
         report.title = title
         report.budget = budget ?? definedBudget
         let invocation = CommandLine.arguments.map(shellQuote).joined(separator: " ")
@@ -60,11 +62,10 @@ struct Report: ParsableCommand {
         for m in written.missingRuns { print("  missing \(m.run): \(m.reason)") }
     }
 
-    func loadGroups(_ path: String) throws -> ([ExperimentGroup], String?, [String: [String]]) {
+    func loadSuite(_ path: String) throws -> ExperimentSuite {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
-            let suite = try ExperimentSuite.decode(data, path: path)
-            return (suite.groups, suite.budget, suite.replicates)
+            return try ExperimentSuite.decode(data, path: path)
         } catch let e as ExperimentSuite.DecodingFailure {
             throw ValidationError(e.description)
         }

@@ -5,7 +5,7 @@ import XCTest
 final class AugmentTests: XCTestCase {
     func render(
         _ images: LabeledImages, _ idx: [Int], epoch: Int = 0, seed: UInt64 = 7, augment: Bool = true,
-        scaling: Scaling = .authors
+        scaling: Scaling = .authors, padding: Padding = .zero
     ) -> (px: [Float], labels: [Int32]) {
         var px = [Float](repeating: .nan, count: idx.count * 3072)
         var lb = [Int32](repeating: -1, count: idx.count)
@@ -13,10 +13,52 @@ final class AugmentTests: XCTestCase {
             lb.withUnsafeMutableBufferPointer { l in
                 fillBatch(
                     images: images, indices: idx, epoch: epoch, seed: seed, augment: augment,
-                    scaling: scaling, into: p.baseAddress!, labels: l.baseAddress!)
+                    scaling: scaling, padding: padding, into: p.baseAddress!, labels: l.baseAddress!)
             }
         }
         return (px, lb)
+    }
+
+    /// TensorFlow's SYMMETRIC padding, which the authors' input pipeline uses: padded row/column −k
+    /// repeats k − 1 and 31 + k repeats 32 − k, checked against an explicitly padded 40×40 image for
+    /// every crop offset, with and without the flip.
+    func testMirrorPaddingMatchesAnExplicitlyPaddedImage() {
+        XCTAssertEqual((-4..<0).map { Padding.mirror.source($0)! }, [3, 2, 1, 0])
+        XCTAssertEqual((32..<36).map { Padding.mirror.source($0)! }, [31, 30, 29, 28])
+        XCTAssertNil(Padding.zero.source(-1))
+        let images = syntheticImages(count: 1, variant: .cifar10)
+        func mirrored(_ i: Int) -> Int { i < 0 ? -1 - i : i > 31 ? 63 - i : i }
+        var lut = [Float](repeating: 0, count: 768)
+        Augmentation.fillLUT(.authors, &lut)
+        var out = [Float](repeating: .nan, count: 3072)
+        for oy in 0...8 {
+            for ox in 0...8 {
+                for flip in [false, true] {
+                    let p = AugmentParams(offsetX: ox, offsetY: oy, flip: flip)
+                    images.pixels.withUnsafeBufferPointer { px in
+                        Augmentation.render(px.baseAddress!, params: p, padding: .mirror, lut: lut, into: &out)
+                    }
+                    for c in 0..<3 {
+                        for y in 0..<32 {
+                            for x in 0..<32 {
+                                let sy = mirrored(oy - 4 + y), sx = mirrored(ox - 4 + (flip ? 31 - x : x))
+                                let expected = (Float(images.pixel(0, c, sy, sx)) - 127.5) / 128
+                                guard out[c * 1024 + y * 32 + x] == expected else {
+                                    return XCTFail("offset (\(ox), \(oy)) flip \(flip): pixel (\(c), \(y), \(x))")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Zero padding keeps its border at 0 where mirror padding copies the image.
+        let shifted = AugmentParams(offsetX: 0, offsetY: 0, flip: false)
+        images.pixels.withUnsafeBufferPointer { px in
+            Augmentation.render(px.baseAddress!, params: shifted, padding: .zero, lut: lut, into: &out)
+        }
+        XCTAssertEqual(out[0], 0)
+        XCTAssertEqual(out[5 * 32 + 5], (Float(images.pixel(0, 0, 1, 1)) - 127.5) / 128)
     }
 
     func testPlainScaling() {

@@ -12,18 +12,7 @@ import XCTest
 /// The built `dcnet-dist` refuses bad arguments and bad data with a non-zero exit and a message
 /// that names the flag, value or file.
 final class CLITests: XCTestCase {
-    /// The debug dcnet-dist next to the test bundle (or $DCNET_BIN).
-    private func binary() throws -> String {
-        var candidates: [String] = []
-        if let env = ProcessInfo.processInfo.environment["DCNET_BIN"] { candidates.append(env) }
-        let bundleDir = URL(fileURLWithPath: Bundle(for: CLITests.self).bundlePath).deletingLastPathComponent()
-        candidates.append(bundleDir.appendingPathComponent("dcnet-dist").path)
-        let argDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        candidates.append(argDir.appendingPathComponent("dcnet-dist").path)
-        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-        XCTFail("dcnet-dist not found (looked at \(candidates)); build it with swift build --build-tests")
-        throw XCTSkip("no binary")
-    }
+    private func binary() throws -> String { try dcnetDistBinary() }
 
     private var goodData: TempDir!
     override func setUpWithError() throws {

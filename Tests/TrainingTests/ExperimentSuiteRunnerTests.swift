@@ -73,6 +73,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
                 echo '{"kind":"epoch","epoch":1,"test_accuracy":0.5}' >> "$metrics" ;;
             attack) for o in "${outputs[@]}"; do echo '{"kind":"attack"}' >> "$o"; done ;;
             features) touch "$out"; echo '{}' > "${out%.safetensors}.geometry.json" ;;
+            export-model) touch "$out" ;;
         esac
         exit 0
         """.write(toFile: stub, atomically: true, encoding: .utf8)
@@ -198,9 +199,10 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         cmd=$1; shift
         lr=0
         while [[ $# -gt 0 ]]; do
-            case $1 in --metrics) metrics=$2 ;; --lr) lr=$2 ;; esac
+            case $1 in --metrics) metrics=$2 ;; --lr) lr=$2 ;; --out) out=$2 ;; esac
             shift
         done
+        [[ $cmd == export-model ]] && touch "$out"
         if [[ $cmd == train ]]; then
             mkdir -p "$(dirname "$metrics")"
             accuracy=$([[ $lr == 0.02 ]] && echo 0.6 || echo 0.4)
@@ -262,7 +264,7 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         let fm = FileManager.default
         for file in [
             "a/DONE", "a/metrics.jsonl", "a/attacks.jsonl", "a/attacks.done", "a/features.geometry.json",
-            "b/DONE", "b/attacks.done", "timings.tsv", "suite.json",
+            "a/model.safetensors", "b/DONE", "b/attacks.done", "b/model.safetensors", "timings.tsv", "suite.json",
         ] {
             XCTAssertTrue(fm.fileExists(atPath: "\(reportDir)/records/\(file)"), file)
         }
@@ -297,5 +299,52 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
         XCTAssertTrue(trains[0].contains("/b/checkpoints") && !trains[0].contains("--resume"), trains[0])
         XCTAssertFalse(c.contains { $0.hasPrefix("features") }, c.joined(separator: "\n"))
+    }
+
+    /// A finished run's model and an unfinished run's newest checkpoint travel in the records: on a
+    /// new machine the finished run's attacks load its model file, and the unfinished one resumes.
+    func testRecordsKeepFinalModelsAndResumeUnfinishedRuns() throws {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir("records-models"))
+        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
+        try writeTinySuite(stub: stub, log: log, definition: definition)
+        let (suite, reportDir) = (dir + "/suite", dir + "/report")
+        let args = [
+            script, "--definition", definition, "--suite-dir", suite, "--report-dir", reportDir, "--data", dir,
+            "--no-mpi",
+        ]
+        // b fails after writing its first checkpoint: unfinished.
+        var r = try shell(args, environment: ["DCNET_BIN": stub, "STUB_FAIL": "b"])
+        XCTAssertEqual(r.status, 1, r.output)
+        var c = drainCalls(log)
+        XCTAssertEqual(
+            c.filter { $0.hasPrefix("export-model \(suite)/a/checkpoints") }.count, 1, c.joined(separator: "\n"))
+        XCTAssertFalse(c.contains { $0.hasPrefix("export-model \(suite)/b/") }, "b is not finished")
+        // --records-only writes the records as they stand, training nothing.
+        r = try shell(args + ["--records-only"], environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = drainCalls(log)
+        XCTAssertEqual(c.filter { !$0.hasPrefix("report") }, [], c.joined(separator: "\n"))
+        let fm = FileManager.default
+        XCTAssertTrue(fm.fileExists(atPath: reportDir + "/records/a/model.safetensors"))
+        XCTAssertFalse(fm.fileExists(atPath: reportDir + "/records/a/checkpoints"), "a finished: no checkpoint kept")
+        XCTAssertTrue(fm.fileExists(atPath: reportDir + "/records/b/checkpoints/ckpt-00000001.safetensors"))
+
+        // A new machine: a comes back with its model, b with its checkpoint, and b resumes; the
+        // transfer attack from a loads a's model file (its checkpoints are gone).
+        try fm.removeItem(atPath: suite)
+        r = try shell(args, environment: ["DCNET_BIN": stub])
+        XCTAssertEqual(r.status, 0, r.output)
+        c = drainCalls(log)
+        XCTAssertTrue(r.output.contains("# b: restored from \(reportDir)/records/b (unfinished"), r.output)
+        let trains = c.filter { $0.hasPrefix("train") }
+        XCTAssertEqual(trains.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(trains[0].contains("/b/checkpoints") && trains[0].contains("--resume"), trains[0])
+        let attacks = c.filter { $0.hasPrefix("attack") }
+        XCTAssertEqual(attacks.count, 1, c.joined(separator: "\n"))
+        XCTAssertTrue(
+            attacks[0].contains("--checkpoint \(suite)/a/model.safetensors")
+                && attacks[0].contains("--transfer-to \(suite)/b/checkpoints"), attacks[0])
+        XCTAssertTrue(fm.fileExists(atPath: reportDir + "/records/b/model.safetensors"))
+        XCTAssertFalse(fm.fileExists(atPath: reportDir + "/records/b/checkpoints"), "b finished: checkpoint dropped")
     }
 }

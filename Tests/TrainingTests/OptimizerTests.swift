@@ -48,6 +48,27 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(constant.rate(at: 99), 0.3, accuracy: 1e-7)
     }
 
+    /// The authors' schedule: ×0.1 at 20k, 30k and 37.5k of 42.5k iterations, i.e. at 47%, 71% and
+    /// 88% of the steps, whatever the epoch count.
+    func testStepMilestonesAsFractionsOfTheSteps() {
+        let authors = LearningRateSchedule(
+            peak: 1e-3, kind: .step, warmupSteps: 0, totalSteps: 42_500, stepsPerEpoch: 352,
+            milestones: [], milestoneFractions: [20_000 / 42_500, 30_000 / 42_500, 37_500 / 42_500], gamma: 0.1)
+        XCTAssertEqual(authors.milestoneSteps, [20_000, 30_000, 37_500])
+        XCTAssertEqual(authors.rate(at: 19_999), 1e-3, accuracy: 1e-9)
+        XCTAssertEqual(authors.rate(at: 20_000), 1e-4, accuracy: 1e-10)
+        XCTAssertEqual(authors.rate(at: 37_500), 1e-6, accuracy: 1e-12)
+        // The recipe's rounded percentages at 30 epochs of 352 steps.
+        let recipe = LearningRateSchedule(
+            peak: 1e-3, kind: .step, warmupSteps: 0, totalSteps: 30 * 352, stepsPerEpoch: 352,
+            milestones: [], milestoneFractions: [0.47, 0.71, 0.88], gamma: 0.1)
+        XCTAssertEqual(recipe.milestoneSteps, [4963, 7498, 9293])
+        XCTAssertEqual(recipe.rate(at: 4962), 1e-3, accuracy: 1e-9)
+        XCTAssertEqual(recipe.rate(at: 4963), 1e-4, accuracy: 1e-10)
+        XCTAssertEqual(recipe.rate(at: 7498), 1e-5, accuracy: 1e-11)
+        XCTAssertEqual(recipe.rate(at: 10_559), 1e-6, accuracy: 1e-12)
+    }
+
     /// The trainer turns warm-up epochs and epochs into steps with its steps per epoch.
     func testTrainerScheduleInSteps() throws {
         let data = try learnableDataset(train: 60, test: 16)

@@ -201,3 +201,18 @@ func pythonWithSafetensors() -> String? {
 func jqInstalled() -> Bool {
     (try? runProcess("/bin/sh", ["-c", "command -v jq"]).status) == 0
 }
+
+/// The debug dcnet-dist next to the test bundle (or $DCNET_BIN).
+func dcnetDistBinary() throws -> String {
+    var candidates: [String] = []
+    if let env = ProcessInfo.processInfo.environment["DCNET_BIN"] { candidates.append(env) }
+    let bundleDir = URL(fileURLWithPath: Bundle(for: BundleAnchor.self).bundlePath).deletingLastPathComponent()
+    candidates.append(bundleDir.appendingPathComponent("dcnet-dist").path)
+    let argDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    candidates.append(argDir.appendingPathComponent("dcnet-dist").path)
+    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+    XCTFail("dcnet-dist not found (looked at \(candidates)); build it with swift build --build-tests")
+    throw XCTSkip("no binary")
+}
+/// A class of this test bundle, for finding the bundle's directory.
+private final class BundleAnchor {}
