@@ -69,3 +69,18 @@ grep -q "checking the configuration failed (the message above from rank 1 says w
     || { show stderr "$WORK/d.err"; fail "(d) the agreed error does not name rank 1"; }
 grep -q "collective timeout" "$WORK/d.err" && { show stderr "$WORK/d.err"; fail "(d) ended by the watchdog, not agreed"; }
 pass "(d) --batch-size 9 on rank 1 only: every rank stopped in ${elapsed}s with exit 1, naming rank 1 and the flag"
+
+# (e) a bad recipe (`train --config FILE`) under 3 ranks: each rank refuses it before MPI and before
+# any data is read (exit 64), so mpirun ends the job non-zero at the first such exit (the other ranks
+# may be stopped by it before they print), with the file, the key and the value named; no hang.
+printf 'lr = "fast"\nepochz = 3\n' >"$WORK/bad.toml"
+rc=0
+timeout --kill-after=10 120 bash -c 'mpi_run 3 "$@"' mpi_run "$DCNET_BIN" train --config "$WORK/bad.toml" \
+    --data "$WORK/good" >"$WORK/e.out" 2>"$WORK/e.err" || rc=$?
+[[ $rc -ne 124 && $rc -ne 137 ]] || { show stderr "$WORK/e.err"; fail "(e) a bad recipe: the job hung (timeout)"; }
+[[ $rc -ne 0 ]] || fail "(e) a bad recipe: exit 0"
+for needle in "$WORK/bad.toml: key 'lr' = \"fast\"" "$WORK/bad.toml: unknown key 'epochz'"; do
+    grep -qF "$needle" "$WORK/e.err" || { show stderr "$WORK/e.err"; fail "(e) the error does not say: $needle"; }
+done
+grep -q "Exit code: *64" "$WORK/e.err" || { show stderr "$WORK/e.err"; fail "(e) no rank exited with the usage error 64"; }
+pass "(e) a bad recipe under 3 ranks: exit $rc, naming $WORK/bad.toml, its keys and values"
