@@ -246,11 +246,12 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         XCTAssertTrue(choice.contains(#""chosen": "0.02""#), choice + r.output)
     }
 
-    /// With --report-dir, the records next to the report are the suite's memory: on a new machine (the
-    /// suite directory gone, the report's records committed) finished runs, their attacks and feature
-    /// geometry come back from them and nothing is repeated; a run recorded without DONE trains again.
-    func testReportRecordsRestoreALostSuiteDirectory() throws {
-        let (script, suiteDirectory) = (try experimentsScript(), TempDir("records"))
+    /// A stub suite whose report (and records) go to `<dir>/report`: the directory (removed when it
+    /// is released), the stub, its call log, the suite and report directories, and the command line.
+    private func recordsSuite(
+        _ name: String
+    ) throws -> (directory: TempDir, stub: String, log: String, suite: String, report: String, args: [String]) {
+        let (script, suiteDirectory) = (try experimentsScript(), TempDir(name))
         let (dir, stub, log, definition) = stubPaths(suiteDirectory)
         try writeTinySuite(stub: stub, log: log, definition: definition)
         let (suite, reportDir) = (dir + "/suite", dir + "/report")
@@ -258,6 +259,15 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
             script, "--definition", definition, "--suite-dir", suite, "--report-dir", reportDir, "--data", dir,
             "--no-mpi",
         ]
+        return (suiteDirectory, stub, log, suite, reportDir, args)
+    }
+
+    /// With --report-dir, the records next to the report are the suite's memory: on a new machine (the
+    /// suite directory gone, the report's records committed) finished runs, their attacks and feature
+    /// geometry come back from them and nothing is repeated; a run recorded without DONE trains again.
+    func testReportRecordsRestoreALostSuiteDirectory() throws {
+        let (directory, stub, log, suite, reportDir, args) = try recordsSuite("records")
+        defer { withExtendedLifetime(directory) {} }
         var r = try shell(args, environment: ["DCNET_BIN": stub])
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(drainCalls(log).filter { $0.hasPrefix("train") }.count, 2)
@@ -304,14 +314,8 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
     /// A finished run's model and an unfinished run's newest checkpoint travel in the records: on a
     /// new machine the finished run's attacks load its model file, and the unfinished one resumes.
     func testRecordsKeepFinalModelsAndResumeUnfinishedRuns() throws {
-        let (script, suiteDirectory) = (try experimentsScript(), TempDir("records-models"))
-        let (dir, stub, log, definition) = stubPaths(suiteDirectory)
-        try writeTinySuite(stub: stub, log: log, definition: definition)
-        let (suite, reportDir) = (dir + "/suite", dir + "/report")
-        let args = [
-            script, "--definition", definition, "--suite-dir", suite, "--report-dir", reportDir, "--data", dir,
-            "--no-mpi",
-        ]
+        let (directory, stub, log, suite, reportDir, args) = try recordsSuite("records-models")
+        defer { withExtendedLifetime(directory) {} }
         // b fails after writing its first checkpoint: unfinished.
         var r = try shell(args, environment: ["DCNET_BIN": stub, "STUB_FAIL": "b"])
         XCTAssertEqual(r.status, 1, r.output)
