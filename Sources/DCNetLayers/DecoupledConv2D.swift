@@ -152,6 +152,26 @@ public final class DecoupledConv2D: Layer {
         }
     }
 
+    /// The mean operator radius over the output channels and the mean patch norm m it is built from,
+    /// as evaluation would use them (the running mean); nil for operators without a radius.
+    public var radiusStatistics: (radius: Double, patchNorm: Double)? {
+        guard op.usesRadius else { return nil }
+        let m: Float
+        switch op.radius {
+        case .fixed(let value): return (Double(value), Double.nan)
+        case .learnable(let decay), .relative(let decay):
+            let steps = runningMean[1]
+            guard steps > 0 else { return nil }
+            m = runningMean[0] / (1 - Foundation.pow(decay, steps))
+        }
+        var sum: Float = 0
+        for k in 0..<outChannels {
+            let r = radiusParameter?.value[k] ?? 1
+            sum += (r * r + Self.radiusFloor) * m
+        }
+        return (Double(sum / Float(outChannels)), Double(m))
+    }
+
     /// rho for this pass. In training, m is the batch mean patch norm (over replicas when a reducer
     /// is set) and feeds the running average; evaluation uses the bias-corrected running average.
     private func updateRadius(images N: Int, mode: Mode) {

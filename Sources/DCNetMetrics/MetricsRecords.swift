@@ -49,11 +49,15 @@ public struct ProgressRecord: Sendable, Equatable, Codable {
     public var slowestRank: Int?
     public var slowestHost: String?
     public var slowestExcess: Double?
+    /// Of this rank's wall time over the interval, the share spent waiting for gradient all-reduces
+    /// after backward ended (the communication the overlap did not hide).
+    public var exposedCommunicationShare: Double?
 
     public init(
         step: Int, epoch: Int? = nil, loss: Double? = nil, accuracy: Double? = nil,
         imagesPerSecond: Double? = nil, learningRate: Double? = nil, etaSeconds: Double? = nil,
-        slowestRank: Int? = nil, slowestHost: String? = nil, slowestExcess: Double? = nil
+        slowestRank: Int? = nil, slowestHost: String? = nil, slowestExcess: Double? = nil,
+        exposedCommunicationShare: Double? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -65,12 +69,14 @@ public struct ProgressRecord: Sendable, Equatable, Codable {
         self.slowestRank = slowestRank
         self.slowestHost = slowestHost
         self.slowestExcess = slowestExcess
+        self.exposedCommunicationShare = exposedCommunicationShare
     }
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, accuracy
         case imagesPerSecond = "images_per_s", learningRate = "lr", etaSeconds = "eta_s"
         case slowestRank = "slowest_rank", slowestHost = "slowest_host", slowestExcess = "slowest_excess"
+        case exposedCommunicationShare = "exposed_communication"
     }
 }
 
@@ -88,6 +94,10 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     /// On the images held out by `--validation` (absent without it).
     public var validationLoss: Double?
     public var validationAccuracy: Double?
+    /// Per decoupled layer with a radius: the mean operator radius rho over its output channels and
+    /// the running mean patch norm m it is built from, at the end of the epoch.
+    public var operatorRadius: [String: Double]?
+    public var patchNorm: [String: Double]?
 
     public init(
         epoch: Int, step: Int? = nil, trainLoss: Double? = nil, trainAccuracy: Double? = nil,
@@ -111,6 +121,7 @@ public struct EpochRecord: Sendable, Equatable, Codable {
         case testLoss = "test_loss", testAccuracy = "test_accuracy"
         case validationLoss = "validation_loss", validationAccuracy = "validation_accuracy"
         case imagesPerSecond = "images_per_s", wallSeconds = "wall_s", learningRate = "lr"
+        case operatorRadius = "operator_radius", patchNorm = "patch_norm"
     }
 }
 

@@ -102,7 +102,9 @@ public final class Trainer {
         }
         schedule = LearningRateSchedule(config: config, stepsPerEpoch: stepsPerEpoch)
         try startReplicas(from: plan.checkpoint)
-        report = try TrainingReport(console: console, metricsPath: options.metricsPath, communicator: communicator)
+        report = try TrainingReport(
+            console: console, metricsPath: options.metricsPath, tensorboardDirectory: options.tensorboardDirectory,
+            resuming: options.resume, communicator: communicator)
     }
 
     /// Checks that need the communicator: the configuration against the rank count, and the launch

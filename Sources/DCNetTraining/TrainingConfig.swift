@@ -185,6 +185,8 @@ public struct RunOptions: Sendable {
     public var keep: Int = 3
     public var resume: Bool = false
     public var metricsPath: String? = nil
+    /// `--tensorboard DIR`: rank 0 writes the metrics as TensorBoard scalars there too.
+    public var tensorboardDirectory: String? = nil
     public var maxSteps: Int? = nil
     public var threads: Int? = nil
     public var bucketMegabytes: Double = RunOptions.defaultBucketMegabytes

@@ -1,4 +1,5 @@
 import BLAS
+import DCNetLayers
 import DCNetMetrics
 import Foundation
 import MPI
@@ -9,6 +10,8 @@ import MPI
 final class TrainingReport {
     let console: Console
     private let metrics: MetricsWriter?
+    /// `--tensorboard DIR` on rank 0: the same records as TensorBoard scalars.
+    private let tensorboard: TensorBoardRun?
     /// Sums over the steps since the last progress line, and since the epoch began.
     private var window = Window(), epoch = Window()
     private let runStart = MPIRuntime.wallTime()
@@ -16,20 +19,40 @@ final class TrainingReport {
 
     struct Window {
         var start = MPIRuntime.wallTime(), steps = 0, loss = 0.0, accuracy = 0.0
+        /// The trainer's exposed-communication total when the window began.
+        var exposedAtStart = 0.0
         var meanLoss: Double { loss / Double(max(steps, 1)) }
         var meanAccuracy: Double { accuracy / Double(max(steps, 1)) }
     }
 
-    /// Opens the metrics file on rank 0 (agreed: a rank-0 failure ends the job on every rank).
-    init(console: Console, metricsPath: String?, communicator: Communicator) throws {
+    /// Opens the metrics file and the TensorBoard run on rank 0 (agreed: a rank-0 failure ends the
+    /// job on every rank). `resuming`: the TensorBoard directory may hold this run's earlier files.
+    init(
+        console: Console, metricsPath: String?, tensorboardDirectory: String? = nil, resuming: Bool = false,
+        communicator: Communicator
+    ) throws {
         self.console = console
-        var writer: MetricsWriter?
+        var writer: MetricsWriter?, board: TensorBoardRun?
         if communicator.rank == 0, let path = metricsPath {
             try communicator.agree(console: console, what: "opening \(path)") { writer = try MetricsWriter(path: path) }
         } else {
             try communicator.agree(console: console, what: "opening the metrics file") {}
         }
+        if communicator.rank == 0, let directory = tensorboardDirectory {
+            try communicator.agree(console: console, what: "opening the TensorBoard run \(directory)") {
+                board = try TensorBoardRun(directory: directory, resuming: resuming)
+            }
+        } else {
+            try communicator.agree(console: console, what: "opening the TensorBoard run") {}
+        }
         metrics = writer
+        tensorboard = board
+    }
+
+    /// A record to every sink of rank 0.
+    private func write(_ record: MetricsRecord) throws {
+        try metrics?.append(record)
+        try tensorboard?.append([record])
     }
 
     func started(_ t: Trainer) throws {
@@ -57,9 +80,9 @@ final class TrainingReport {
         if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {
             record.commit = commit
         }
-        try metrics?.append(.config(record))
+        try write(.config(record))
         startStep = t.progress.globalStep
-        window = Window(); epoch = Window()
+        window = Window(exposedAtStart: t.timing.exposedCommunication); epoch = Window()
     }
 
     func stepTaken(loss: Double, accuracy: Double) {
@@ -87,9 +110,10 @@ final class TrainingReport {
         let record = ProgressRecord(
             step: step, epoch: t.progress.epoch + 1, loss: window.meanLoss, accuracy: window.meanAccuracy,
             imagesPerSecond: rate, learningRate: Double(lr), etaSeconds: eta, slowestRank: slowest?.rank,
-            slowestHost: slowest?.host, slowestExcess: slowest?.excess)
-        try metrics?.append(.progress(record))
-        window = Window()
+            slowestHost: slowest?.host, slowestExcess: slowest?.excess,
+            exposedCommunicationShare: (t.timing.exposedCommunication - window.exposedAtStart) / (now - window.start))
+        try write(.progress(record))
+        window = Window(exposedAtStart: t.timing.exposedCommunication)
     }
 
     /// The epoch's summary (`t.progress.epoch` already counts it), with the test evaluation that
@@ -119,14 +143,22 @@ final class TrainingReport {
                     e.count, MPIRuntime.wallTime() - epoch.start))
         }
         record.wallSeconds = MPIRuntime.wallTime() - epoch.start
-        try metrics?.append(.epoch(record))
+        var radius: [String: Double] = [:], patchNorm: [String: Double] = [:]
+        for case let layer as DecoupledConv2D in t.network.allLayers {
+            guard let stats = layer.radiusStatistics else { continue }
+            radius[layer.name] = stats.radius
+            if stats.patchNorm.isFinite { patchNorm[layer.name] = stats.patchNorm }
+        }
+        if !radius.isEmpty { record.operatorRadius = radius }
+        if !patchNorm.isEmpty { record.patchNorm = patchNorm }
+        try write(.epoch(record))
         epoch = Window()
     }
 
     /// A test evaluation outside the epoch summaries (a run stopped early).
     func evaluated(_ t: Trainer, _ e: Trainer.Evaluation) throws {
         console.print(String(format: "test loss %.4f acc %.2f%% (%d images)", e.loss, 100 * e.accuracy, e.count))
-        try metrics?.append(
+        try write(
             .evaluation(EvaluationRecord(step: t.progress.globalStep, testLoss: e.loss, testAccuracy: e.accuracy)))
     }
 

@@ -17,6 +17,7 @@ struct DCNetDist: ParsableCommand {
             """,
         subcommands: [
             Train.self, Evaluate.self, Attack.self, Features.self, Report.self, Inspect.self, ExportModel.self,
+            TensorBoardExport.self,
         ])
 
     /// `train --config FILE` is expanded into flags before ArgumentParser sees the command line.

@@ -243,6 +243,13 @@ struct Train: ParsableCommand {
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(
         help: ArgumentHelp(
+            "Write TensorBoard event files to this directory (rank 0; one run per job): losses, accuracies, "
+                + "learning rate, images/s, the exposed-communication share, the slowest rank's excess, and per "
+                + "decoupled layer the mean operator radius and patch norm. With --resume the run continues in the "
+                + "same directory without repeating steps.", valueName: "directory"))
+    var tensorboard: String?
+    @Option(
+        help: ArgumentHelp(
             "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole "
                 + "backward, finish quickly on slow links).")
     )
@@ -348,6 +355,7 @@ struct Train: ParsableCommand {
         var options = RunOptions(dataDirectory: data)
         options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery
         options.keep = keep; options.resume = resume; options.metricsPath = metrics
+        options.tensorboardDirectory = tensorboard
         options.maxSteps = maxSteps; options.threads = threads; options.bucketMegabytes = bucketMb
         options.gradientCompression = gradientCompression
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
