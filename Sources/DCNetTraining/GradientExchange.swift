@@ -28,6 +28,7 @@ public final class GradientExchange {
     private let gradientsOwner: AnyObject
     /// Buckets as flat ranges, in the order they are reduced, with the first layer each one needs.
     let buckets: [(range: Range<Int>, firstLayer: Int)]
+    private let layerCount: Int
     private var requests: [Request?]
     public let compression: GradientCompression
     /// bfloat16 copies of the buckets in flight (compression only).
@@ -52,6 +53,7 @@ public final class GradientExchange {
         self.gradients = gradients
         self.gradientsOwner = owner
         self.compression = compression
+        layerCount = layerRanges.count
         var result: [(Range<Int>, Int)] = []
         var end: Int? = nil, start = 0, first = layerRanges.count
         for i in layerRanges.indices.reversed() where !layerRanges[i].isEmpty {
@@ -83,6 +85,16 @@ public final class GradientExchange {
     }
 
     public var bucketCount: Int { buckets.count }
+
+    /// The top-level layers whose gradients bucket `i` carries.
+    public func layers(ofBucket i: Int) -> ClosedRange<Int> {
+        let last = i == 0 ? layerCount - 1 : buckets[i - 1].firstLayer - 1
+        return buckets[i].firstLayer...last
+    }
+
+    /// Told when a bucket's all-reduce starts (false) and when this rank sees it complete (true):
+    /// the timeline's all-reduce track. Nil costs nothing.
+    public var observeBucket: ((Int, Bool) -> Void)?
 
     /// Call before the backward whose gradients are to be averaged; `adding` holds gradients of
     /// earlier micro-batches of the same step to add first.
@@ -116,6 +128,7 @@ public final class GradientExchange {
                 requests[nextBucket] = try communicator.iAllReduce(
                     UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum)
             }
+            observeBucket?(nextBucket, false)
             nextBucket += 1
         }
         try progress()
@@ -123,7 +136,10 @@ public final class GradientExchange {
 
     /// Lets MPI advance outstanding reductions (OpenMPI progresses nonblocking collectives inside calls).
     public func progress() throws {
-        for case let request? in requests where !request.isComplete { _ = try request.test() }
+        for (i, request) in requests.enumerated() {
+            guard let request, !request.isComplete else { continue }
+            if try request.test() { observeBucket?(i, true) }
+        }
     }
 
     /// Waits for every bucket and divides by the rank count once.
@@ -133,7 +149,9 @@ public final class GradientExchange {
             precondition(nextBucket == buckets.count, "backward did not finish every layer")
             for (i, request) in requests.enumerated() {
                 communicator.watchdog?.enter("gradient all-reduce, bucket", part: (i, requests.count))
-                try request?.wait()
+                guard let request, !request.isComplete else { continue }
+                try request.wait()
+                observeBucket?(i, true)
             }
         }
         exposedSeconds = MPIRuntime.wallTime() - start

@@ -15,6 +15,7 @@ extension Trainer {
     /// Ends the run for a stop signal, checkpointing only when a step was taken since the last
     /// checkpoint.
     func stop(by signal: Int32) throws -> Outcome {
+        try writeTimelineIfDue(force: true)
         let name = PreemptionSignal.name(signal)
         if progress.globalStep == (checkpointedStep ?? 0) {
             let newest = checkpointedStep.map { " (the checkpoint of step \($0) is the newest)" } ?? ""
@@ -33,6 +34,7 @@ extension Trainer {
         if let reason { console.print("stopping: \(reason)") }
         if reason != nil && options.evalEvery > 0 { try report.evaluated(self, try evaluate()) }
         try writeCheckpoint()
+        try writeTimelineIfDue(force: true)
     }
 
     /// Rank 0 writes (temporary file, fsync, rename, checksum inside); all ranks learn whether it
@@ -42,6 +44,12 @@ extension Trainer {
         progress.adamSteps = optimizer.adamSteps
         let progress = progress, network = network, optimizer = optimizer, config = config
         let console = console, keep = options.keep
+        let start = MPIRuntime.wallTime()
+        defer {
+            timeline?.spanBetweenSteps(
+                "checkpoint", category: "checkpoint", from: start, to: MPIRuntime.wallTime(),
+                lastStep: progress.globalStep)
+        }
         try communicator.agree(console: console, what: "writing a checkpoint") {
             guard communicator.rank == 0 else { return }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

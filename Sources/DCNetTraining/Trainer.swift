@@ -59,6 +59,8 @@ public final class Trainer {
     var checkpointedStep: Int?
     /// `DCNET_FAULT` for this rank, if any (tests of failure handling).
     let fault: InjectedFault?
+    /// `--timeline`: every rank's events over a range of steps (nil: nothing is recorded).
+    let timeline: Timeline?
 
     /// Loads data, builds the replica, initialises or resumes on rank 0 and broadcasts; every step
     /// that can fail on one rank is agreed on by all before the next collective.
@@ -101,10 +103,28 @@ public final class Trainer {
             }
         }
         schedule = LearningRateSchedule(config: config, stepsPerEpoch: stepsPerEpoch)
+        timeline = try options.timelinePath.map {
+            try Timeline(path: $0, steps: options.timelineSteps, communicator: communicator)
+        }
         try startReplicas(from: plan.checkpoint)
         report = try TrainingReport(
             console: console, metricsPath: options.metricsPath, tensorboardDirectory: options.tensorboardDirectory,
             resuming: options.resume, communicator: communicator)
+        if let timeline {
+            let exchange = exchange
+            exchange.observeBucket = { bucket, completed in
+                let now = MPIRuntime.wallTime()
+                if completed {
+                    let layers = exchange.layers(ofBucket: bucket)
+                    timeline.span(
+                        "all-reduce bucket \(bucket)", category: "communication",
+                        from: timeline.bucketStarts[bucket] ?? now, to: now, track: .allReduce,
+                        args: ["bucket": bucket, "first_layer": layers.lowerBound, "last_layer": layers.upperBound])
+                } else {
+                    timeline.bucketStarts[bucket] = now
+                }
+            }
+        }
     }
 
     /// Checks that need the communicator: the configuration against the rank count, and the launch
@@ -222,6 +242,10 @@ public final class Trainer {
     /// micro-batch's backward adds the sum into each bucket as it starts the bucket's all-reduce.
     /// Returns the global mean loss and accuracy and whether any rank was asked to stop.
     func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stop: Bool) {
+        // Written before the step after the range, so the range's evaluation and checkpoint are in.
+        try writeTimelineIfDue()
+        timeline?.beginStep(progress.globalStep + 1)
+        let trace = timeline?.isRecording == true ? timeline : nil
         let t0 = MPIRuntime.wallTime()
         let blockedBefore = communicator.watchdog?.blockedSeconds ?? 0
         communicator.watchdog?.step = progress.globalStep + 1
@@ -238,7 +262,9 @@ public final class Trainer {
                 augment: config.augment, scaling: config.scaling.scaling, padding: config.padding ?? .zero,
                 into: images.data, labels: labels)
             let t2 = MPIRuntime.wallTime()
-            let logits = network.forward(images.prefix(samples: shard.count), mode: .training)
+            let input = images.prefix(samples: shard.count)
+            let logits =
+                trace.map { forwardTraced(input, $0, microBatch: k) } ?? network.forward(input, mode: .training)
             let (loss, c) = network.loss.forward(logits: logits, labels: labels)
             lossSum += loss * Float(shard.count); correct += c; count += shard.count
             let t3 = MPIRuntime.wallTime()
@@ -246,10 +272,21 @@ public final class Trainer {
             if last { exchange.begin(adding: accumulator) }
             let faultNow = fault.flatMap { $0.step == progress.globalStep + 1 && last ? $0.kind : nil }
             let scale = faultNow == .nan ? Float.nan : 1 / Float(K)
-            try network.backward(network.loss.backward(scale: scale)) { if last { try exchange.layerDone($0) } }
+            var layerStart = MPIRuntime.wallTime()
+            try network.backward(network.loss.backward(scale: scale)) { layer in
+                if let trace {
+                    let now = MPIRuntime.wallTime()
+                    trace.span(
+                        "backward \(network.layers[layer].name)", category: "backward", from: layerStart, to: now,
+                        args: ["layer": layer, "micro_batch": k])
+                    layerStart = now
+                }
+                if last { try exchange.layerDone(layer) }
+            }
             if faultNow == .throw { throw InjectedFailure(step: progress.globalStep + 1) }
             if !last { accumulateGradients(first: k == 0) }
             timing.data += t2 - t1; timing.forward += t3 - t2; timing.backward += MPIRuntime.wallTime() - t3
+            trace?.span("data", category: "data", from: t1, to: t2, args: ["micro_batch": k])
         }
         let t4 = MPIRuntime.wallTime()
         try exchange.finish()
@@ -259,8 +296,33 @@ public final class Trainer {
         try averageRunningStatistics()
         let t6 = MPIRuntime.wallTime()
         timing.exposedCommunication += t5 - t4; timing.update += t6 - t5; timing.steps += 1
+        if let trace {
+            trace.span("wait for all-reduce", category: "communication", from: t4, to: t5)
+            trace.span("agree and update", category: "update", from: t5, to: t6)
+        }
         busySeconds += (t6 - t0) - ((communicator.watchdog?.blockedSeconds ?? 0) - blockedBefore)
         return result
+    }
+
+    /// The training forward with each layer on the timeline.
+    private func forwardTraced(_ input: Tensor, _ trace: Timeline, microBatch: Int) -> Tensor {
+        var start = 0.0
+        return network.forward(input, mode: .training) { layer, ended in
+            let now = MPIRuntime.wallTime()
+            if ended {
+                trace.span(
+                    "forward \(network.layers[layer].name)", category: "forward", from: start, to: now,
+                    args: ["layer": layer, "micro_batch": microBatch])
+            } else {
+                start = now
+            }
+        }
+    }
+
+    /// `--timeline`: writes the trace once its last step is done (collective, like the steps).
+    func writeTimelineIfDue(force: Bool = false) throws {
+        guard let timeline, !timeline.written, force || progress.globalStep >= timeline.steps.upperBound else { return }
+        try timeline.write(communicator, console: console)
     }
 
     /// Adds this micro-batch's gradients (layers overwrite theirs in backward) to the step's sum.
@@ -371,8 +433,11 @@ public final class Trainer {
 
     /// The epoch's evaluations: validation (when images are held out) and test.
     private func evaluateAndRecord() throws -> (validation: Evaluation?, test: Evaluation) {
+        let start = MPIRuntime.wallTime()
         let validation = validationSet.count > 0 ? try evaluate(validationSet) : nil
         let e = try evaluate()
+        timeline?.spanBetweenSteps(
+            "evaluation", category: "evaluation", from: start, to: MPIRuntime.wallTime(), lastStep: progress.globalStep)
         progress.bestTestAccuracy = max(progress.bestTestAccuracy, e.accuracy)
         return (validation, e)
     }

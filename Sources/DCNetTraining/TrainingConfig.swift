@@ -187,6 +187,9 @@ public struct RunOptions: Sendable {
     public var metricsPath: String? = nil
     /// `--tensorboard DIR`: rank 0 writes the metrics as TensorBoard scalars there too.
     public var tensorboardDirectory: String? = nil
+    /// `--timeline FILE --timeline-steps A:B`: a trace of every rank over those global steps.
+    public var timelinePath: String? = nil
+    public var timelineSteps: ClosedRange<Int> = 1...20
     public var maxSteps: Int? = nil
     public var threads: Int? = nil
     public var bucketMegabytes: Double = RunOptions.defaultBucketMegabytes

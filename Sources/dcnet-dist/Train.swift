@@ -250,6 +250,14 @@ struct Train: ParsableCommand {
     var tensorboard: String?
     @Option(
         help: ArgumentHelp(
+            "Write a Chrome trace (Trace Event JSON: Perfetto, chrome://tracing) of every rank over --timeline-steps: "
+                + "data, forward and backward per layer, each gradient bucket's all-reduce, waits, the update, "
+                + "evaluation and checkpoints, rank clocks aligned to rank 0. Rank 0 writes the one file.",
+            valueName: "file"))
+    var timeline: String?
+    @Option(help: "Global steps A:B (from 1) the timeline records.") var timelineSteps: String = "1:20"
+    @Option(
+        help: ArgumentHelp(
             "Gradient all-reduce bucket size in MiB (small buckets let the last one, which waits for the whole "
                 + "backward, finish quickly on slow links).")
     )
@@ -290,6 +298,7 @@ struct Train: ParsableCommand {
         // Checked even without --lr-scaling, where the configuration leaves it out.
         config.referenceBatch = referenceBatch
         problems += config.problems() + runOptions().problems()
+        if case .failure(let e) = Timeline.parseSteps(timelineSteps) { problems.append(e.description) }
         if !checkFlags && !FileManager.default.fileExists(atPath: data) {
             problems.append("--data \(data): no such directory")
         }
@@ -356,6 +365,8 @@ struct Train: ParsableCommand {
         options.checkpointDirectory = checkpointDir; options.checkpointEvery = checkpointEvery
         options.keep = keep; options.resume = resume; options.metricsPath = metrics
         options.tensorboardDirectory = tensorboard
+        options.timelinePath = timeline
+        if case .success(let range) = Timeline.parseSteps(timelineSteps) { options.timelineSteps = range }
         options.maxSteps = maxSteps; options.threads = threads; options.bucketMegabytes = bucketMb
         options.gradientCompression = gradientCompression
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
