@@ -22,27 +22,12 @@
 # slurm-wlm and munge with apt-get when missing (scripts/slurm-sim up).
 source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
-# A cluster of its own (namespaces dcslurm-*, hosts dcslurm1, dcslurm2), so that the test neither
-# disturbs nor is disturbed by other users of the default dcsim cluster (scripts/bench
-# multihost, multihost.sh run by hand), whose `cluster-sim up/down` would rebuild the hosts
-# under Slurm's daemons.
-export CLUSTER_SIM_PREFIX=${CLUSTER_SIM_PREFIX:-dcslurm}
-SIM=${SLURM_SIM_CLUSTER_SIM:-$DCNET_ROOT/scripts/cluster-sim}
-SLURM_SIM=$DCNET_ROOT/scripts/slurm-sim
-PREFIX=$CLUSTER_SIM_PREFIX
+# A cluster of its own: namespaces dcslurm-*, hosts dcslurm1, dcslurm2.
+CLUSTER_SIM_PREFIX=${CLUSTER_SIM_PREFIX:-dcslurm}
+source "$(dirname "${BASH_SOURCE[0]}")/slurm-common.bash"
 require_namespaces "to create network namespaces and run Slurm's daemons"
-
-cleanup_all() {
-    "$SIM" link 2 up >/dev/null 2>&1 || true
-    "$SLURM_SIM" down >/dev/null 2>&1 || echo "slurm.sh: warning: slurm-sim down failed" >&2
-    "$SIM" down >/dev/null 2>&1 || echo "slurm.sh: warning: cluster-sim down failed" >&2
-    rm -rf "$WORK"
-}
-trap cleanup_all EXIT
 started=$SECONDS
-"$SLURM_SIM" up 2 >"$WORK/up.log" 2>&1 || { show "slurm-sim up" "$WORK/up.log"; fail "scripts/slurm-sim up 2 failed"; }
-echo "slurm.sh: Slurm up in $((SECONDS - started)) s: $(head -1 "$WORK/up.log")"
-LOGS=$(dirname "$("$SLURM_SIM" conf)")/log
+start_slurm_sim slurm.sh
 
 make_data "$WORK/data" 40 8
 # The job's environment (sbatch passes it on): paths, the binary, mpirun as root.
@@ -52,8 +37,6 @@ NODES2=(--nodes=2 --ntasks-per-node=1 --cpus-per-task=1)
 TINY="${SMALL[*]} --batch-size 8 --epochs 1000"
 # A model whose steps take long enough to be interrupted at a chosen point.
 MEDIUM="--width 0.25 --threads 1 --eval-every 0 --eval-limit 8 --log-every 1 --no-augment --batch-size 16 --epochs 1000"
-
-sx() { "$SLURM_SIM" exec "$@"; }
 
 # ranks_on_their_hosts FILE: the progress lines' straggler report puts rank 0 on host 1 and rank 1
 # on host 2 (which of them is the slowest varies from run to run).
@@ -70,22 +53,6 @@ submit() {
         --output="$WORK/$name.out" "$@" "$DCNET_ROOT/cluster/$script"
 }
 
-# field JOB NAME: one field of `scontrol show job` (finished jobs stay there for MinJobAge).
-field() { sx scontrol -o show job "$1" 2>/dev/null | grep -oE "(^| )$2=[^ ]*" | cut -d= -f2-; }
-
-# wait_state JOB SECONDS STATE...: until the job is in one of the states; fails otherwise.
-wait_state() {
-    local job=$1 limit=$2 state i
-    shift 2
-    for ((i = 0; i < limit * 2; i++)); do
-        state=$(field "$job" JobState)
-        for s in "$@"; do [[ $state == "$s" ]] && return 0; done
-        sleep 0.5
-    done
-    echo "slurm.sh: job $job is $state after ${limit}s, expected $*" >&2
-    return 1
-}
-
 # wait_for_step FILE N JOB: until FILE shows step N (false if the job ended first).
 wait_for_step() {
     local i
@@ -95,48 +62,6 @@ wait_for_step() {
         sleep 0.2
     done
     return 1
-}
-
-# release JOB: a requeued job waits ~2 min (Slurm's fixed delay before a requeued batch job may
-# start again, so that the previous run has ended everywhere); let it start as soon as the
-# previous run's slurmstepd processes are gone (earlier, its new batch step fails to launch),
-# and not in the same second as the requeue: slurmd revokes the old run's credential with a
-# timestamp in whole seconds and refuses any credential of that job created up to that second
-# ("Killing non-startable batch job: Job credential revoked", seen once when released 0.2 s
-# after the requeue).
-release() {
-    if [[ $(field "$1" JobState) == PENDING && $(field "$1" Reason) == BeginTime &&
-        -z $(in_hosts "slurmstepd: \\[$1\\.") ]]; then
-        sleep 2
-        sx scontrol update JobId="$1" StartTime=now >/dev/null 2>&1 || true
-    fi
-}
-
-# losses FILE: "step loss" per progress record, full precision; of a step written twice (a
-# re-run after a resume) the last record counts.
-losses() {
-    python3 -c '
-import json, sys
-seen = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r.get("kind") == "progress":
-        seen[r["step"]] = repr(r["loss"])
-for s in sorted(seen):
-    print(s, seen[s])' "$1"
-}
-
-# in_hosts PATTERN: processes in the simulated hosts whose command line matches.
-in_hosts() {
-    local h p
-    for h in 1 2; do
-        for p in $("$SIM" pids "$h" 2>/dev/null); do
-            if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -Eq "$1"; then
-                echo "host $h: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-120)"
-            fi
-        done
-    done
-    return 0
 }
 
 job_failed() { # NAME JOB MESSAGE
