@@ -28,3 +28,14 @@ mpi_run() {
     mpirun "${flags[@]}" "${extra[@]}" "$@"
 }
 export -f mpi_run
+
+# source_revision: the commit of this tree that training runs record as DCNET_COMMIT (the binary
+# cannot know it), "+modified" when Sources or Package.swift differ from it; empty outside git.
+source_revision() {
+    local commit
+    commit=$(git -C "$DCNET_ROOT" rev-parse --short HEAD 2>/dev/null) || return 0
+    if ! git -C "$DCNET_ROOT" diff --quiet HEAD -- Sources Package.swift 2>/dev/null; then
+        commit+="+modified"
+    fi
+    echo "$commit"
+}

@@ -28,7 +28,7 @@ stop_slurm_sim() {
     "$SIM" link 2 up >/dev/null 2>&1 || true
     "$SLURM_SIM" down >/dev/null 2>&1 || echo "$1: warning: slurm-sim down failed" >&2
     "$SIM" down >/dev/null 2>&1 || echo "$1: warning: cluster-sim down failed" >&2
-    rm -rf "$WORK"
+    [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"
 }
 
 sx() { "$SLURM_SIM" exec "$@"; }
