@@ -114,9 +114,15 @@ crashed_at=$SECONDS
 CRASHED_DIR=$SWEEP/${RUNS[CRASHED]}
 last=$(find "$CRASHED_DIR/checkpoints" -name 'ckpt-*.safetensors' | sort | tail -1)
 [[ -n $last ]] || fail "(3) no checkpoint of task $CRASHED before the crash"
-wait_state "${ARRAY}_$CRASHED" 90 PENDING RUNNING || task_failed "$CRASHED" "(3) the crashed task was not requeued"
+# Slurm requeues the task when it declares the node DOWN (SlurmdTimeout without an answer).
+for ((i = 0; i < 180; i++)); do
+    (($(field "${ARRAY}_$CRASHED" Restarts) >= 1)) && break
+    sleep 0.5
+done
+(($(field "${ARRAY}_$CRASHED" Restarts) >= 1)) || task_failed "$CRASHED" "(3) the crashed task was not requeued within 90 s"
 down_after=$((SECONDS - crashed_at))
 node2_state=$(sx sinfo -h -n "${PREFIX}2" -o '%t')
+[[ $node2_state == down* ]] || task_failed "$CRASHED" "(3) the task was requeued but node ${PREFIX}2 is $node2_state, not down"
 "$SLURM_SIM" slurmd 2 start
 
 # Until every task has ended; a requeued task is let start as soon as its previous run is gone.
