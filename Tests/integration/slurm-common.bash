@@ -10,6 +10,7 @@
 export CLUSTER_SIM_PREFIX
 SIM=${SLURM_SIM_CLUSTER_SIM:-$DCNET_ROOT/scripts/cluster-sim}
 SLURM_SIM=$DCNET_ROOT/scripts/slurm-sim
+# shellcheck disable=SC2034  # used by the tests that source this
 PREFIX=$CLUSTER_SIM_PREFIX
 
 # start_slurm_sim NAME: 2 simulated nodes with Slurm's daemons, removed again when the test exits
@@ -20,6 +21,7 @@ start_slurm_sim() {
     local started=$SECONDS
     "$SLURM_SIM" up 2 >"$WORK/up.log" 2>&1 || { show "slurm-sim up" "$WORK/up.log"; fail "scripts/slurm-sim up 2 failed"; }
     echo "$1: Slurm up in $((SECONDS - started)) s: $(head -1 "$WORK/up.log")"
+    # shellcheck disable=SC2034  # used by the tests that source this
     LOGS=$(dirname "$("$SLURM_SIM" conf)")/log
 }
 
