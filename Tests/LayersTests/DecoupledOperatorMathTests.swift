@@ -88,6 +88,61 @@ final class DecoupledOperatorMathTests: XCTestCase {
         }
     }
 
+    /// The vectorised TanhConv + cosine rows (`forward`/`backward` take their own path for it, not
+    /// `evaluate`) against the Double reference: value, dL/du, dL/d||x|| and the per-channel dL/dρ.
+    func testFusedTanhCosineRowsAgainstDoubleReference() {
+        for alpha: Float in [1, 1.7] {
+            let op = DecoupledOperator(magnitude: .tanh, angular: .cosine, alpha: alpha)
+            XCTAssert(op.isTanhCosine)
+            let r = Reference(op: op)
+            let K = 3, P = 16
+            var rng = SplitMix64(seed: 5)
+            let positions = Self.points(count: P, seed: 33)
+            let rho = (0..<K).map { _ in Double(Float(0.3 + 2 * abs(Double(rng.normal())))) }
+            // Cosines per (k, p): u = c·||x||, through Float.
+            let u = (0..<(K * P)).map { i in Double(Float((2 * rng.nextDouble() - 1) * 0.95 * positions[i % P].xn)) }
+            let dy = (0..<(K * P)).map { _ in Double(Float(rng.normal())) }
+            let xn = positions.map(\.xn)
+            let xnF = xn.map(Float.init), invXnF = xnF.map { 1 / $0 }
+            let wnF = [Float](repeating: 1, count: K), rhoF = rho.map(Float.init)
+            let kF = [Float](repeating: op.sharpness, count: K)
+            var out = [Float](repeating: 0, count: K * P)
+            op.forward(
+                u: u.map(Float.init), xn: xnF, invXn: invXnF, wn: wnF, rho: rhoF, sharpness: kF, out: &out,
+                channels: K, positions: P)
+            var uGrad = u.map(Float.init)
+            var dXn = [Float](repeating: 0, count: P), dWn = [Float](repeating: 0, count: K)
+            var dRho = dWn, dK = dWn
+            var scratch = [Float](repeating: 0, count: 3 * P)
+            op.backward(
+                dy: dy.map(Float.init), u: &uGrad, xn: xnF, invXn: invXnF, wn: wnF, rho: rhoF, sharpness: kF,
+                dXn: &dXn, dWn: &dWn, dRho: &dRho, dK: &dK, scratch: &scratch, channels: K, positions: P)
+            var expectedDXn = [Double](repeating: 0, count: P), expectedDRho = [Double](repeating: 0, count: K)
+            func close(_ got: Float, _ expected: Double, _ scale: Double, _ what: String) {
+                XCTAssertLessThan(
+                    abs(Double(got) - expected) / max(abs(expected), scale), 2e-3,
+                    "alpha \(alpha) \(what): \(got) vs \(expected)")
+            }
+            for k in 0..<K {
+                for p in 0..<P {
+                    let i = k * P + p
+                    let point = Point(u: u[i], xn: xn[p], wn: 1, rho: rho[k], k: Double(op.sharpness))
+                    let d = Self.referenceDerivatives(r, point)
+                    close(
+                        out[i], r.value(u: point.u, xn: point.xn, wn: 1, rho: point.rho, k: point.k), 1e-2,
+                        "f[\(k),\(p)]")
+                    close(uGrad[i], dy[i] * d[0], 1e-2, "dL/du[\(k),\(p)]")
+                    expectedDXn[p] += dy[i] * d[1]
+                    expectedDRho[k] += dy[i] * d[3]
+                }
+            }
+            // Sums over channels or positions, whose terms of both signs may cancel: relative to max(|sum|, 0.1).
+            for p in 0..<P { close(dXn[p], expectedDXn[p], 1e-1, "dL/d||x||[\(p)]") }
+            for k in 0..<K { close(dRho[k], expectedDRho[k], 1e-1, "dL/dρ[\(k)]") }
+            XCTAssertEqual(dWn, [0, 0, 0])
+        }
+    }
+
     /// |cos θ| near 1, where the arccos of the linear and sigmoid activations is steep (1/sin θ) and the
     /// Float rounding of c = u/||x|| is amplified by about 1/(1 − |c|).
     func testCosineNearPlusAndMinusOne() {

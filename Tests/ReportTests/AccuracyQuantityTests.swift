@@ -33,10 +33,7 @@ final class AccuracyQuantityTests: XCTestCase {
     private func comparison(_ test: ClaimTest, _ replicates: [String: [Replicate]]) throws -> Comparison {
         let result = evaluator.evaluate(
             ExperimentGroup(name: "g", claim: "c", runs: ["base", "dc"], test: test), replicates: replicates)
-        guard case .comparisons(let comparisons) = result.outcome, comparisons.count == 1 else {
-            throw XCTSkip("expected one comparison, got \(result.outcome)")
-        }
-        return comparisons[0]
+        return try singleComparison(result)
     }
 
     /// The candidate's best test epoch (80%, epoch 1) is not its final one (70%); the baseline ends at

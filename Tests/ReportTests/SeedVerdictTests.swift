@@ -30,10 +30,7 @@ final class SeedVerdictTests: XCTestCase {
     }
 
     private func only(_ result: ClaimResult) throws -> Comparison {
-        guard case .comparisons(let comparisons) = result.outcome, comparisons.count == 1 else {
-            throw XCTSkip("expected one comparison, got \(result.outcome)")
-        }
-        return comparisons[0]
+        try singleComparison(result)
     }
 
     func testSupportedWhenTheMeanDifferenceExceedsTwoStandardErrors() throws {

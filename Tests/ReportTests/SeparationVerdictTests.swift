@@ -35,10 +35,7 @@ final class SeparationVerdictTests: XCTestCase {
     private func only(_ base: [Double?], _ dc: [Double?]) throws -> Comparison {
         let result = evaluator.evaluate(
             group, replicates: ["base": seeds("base", ratios: base), "dc": seeds("dc", ratios: dc)])
-        guard case .comparisons(let comparisons) = result.outcome, comparisons.count == 1 else {
-            throw XCTSkip("expected one comparison, got \(result.outcome)")
-        }
-        return comparisons[0]
+        return try singleComparison(result)
     }
 
     func testTheTestKindDecodesAndEncodes() throws {

@@ -34,10 +34,12 @@ final class ExperimentSuiteRunnerTests: XCTestCase {
         (directory.path, directory.file("stub"), directory.file("calls.log"), directory.file("suite.json"))
     }
 
-    /// scripts/experiments, skipping the test where it or jq (which it needs) is missing.
+    /// scripts/experiments (a failure when it is missing), skipping the test where jq, which it needs, is not installed.
     private func experimentsScript() throws -> String {
         let script = Self.root.appendingPathComponent("scripts/experiments").path
-        guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no scripts/experiments") }
+        guard FileManager.default.isExecutableFile(atPath: script) else {
+            throw MissingTestInput(description: "\(script) is missing or not executable")
+        }
         guard jqInstalled() else { throw XCTSkip("jq not installed") }
         return script
     }
