@@ -4,8 +4,8 @@
 //   CSignal                  the stop-signal flag and its sigaction handler (async-signal-safe C)
 //   MPI, BLAS                thin Swift wrappers; MPI also holds the collective watchdog and the
 //                            agreement of all ranks on an outcome (JobError)
-//   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O
-//   DCNetMetrics             the metrics.jsonl / attacks.jsonl schema, its writer and reader (Foundation only)
+//   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O, atomic writes
+//   DCNetMetrics             the metrics.jsonl / attacks.jsonl schema, its writer and reader, TensorBoard files
 //   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
 //   DCNetLayers              layers, decoupled operators (forward + backward)
 //   DCNetRandom              seeded generators and the draws derived from them (no dependencies)
@@ -13,7 +13,7 @@
 //   DCNetData                CIFAR readers, augmentation, data order
 //   DCNetTraining            optimizers, schedules, checkpoints, the (distributed) trainer
 //   DCNetEvaluation          a checkpoint restored on every rank, evaluation, adversarial attacks
-//   DCNetReport              Markdown + SVG experiment reports (Foundation only)
+//   DCNetReport              Markdown + SVG experiment reports (no MPI, no trainer)
 //   dcnet-dist               the command-line tool
 // The numerical kernels are compiled without overflow/bounds checks in release builds; the checks
 // that guard their memory (shapes when layers are built, tensor views, convolution geometry) use
@@ -96,7 +96,7 @@ let package = Package(
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
         .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
-        .target(name: "DCNetMetrics", swiftSettings: release),
+        .target(name: "DCNetMetrics", dependencies: ["DCNetFormats"], swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),
         .target(name: "DCNetLayers", dependencies: ["DCNetTensor", "BLAS"], swiftSettings: kernels),
         .target(name: "DCNetRandom", swiftSettings: release),
@@ -107,7 +107,7 @@ let package = Package(
             dependencies: ["DCNetModels", "DCNetData", "DCNetFormats", "DCNetMetrics", "MPI", "BLAS", "CSignal"],
             swiftSettings: release),
         .target(name: "DCNetEvaluation", dependencies: ["DCNetTraining", "DCNetMetrics"], swiftSettings: release),
-        .target(name: "DCNetReport", dependencies: ["DCNetMetrics"], swiftSettings: release),
+        .target(name: "DCNetReport", dependencies: ["DCNetMetrics", "DCNetFormats"], swiftSettings: release),
         .executableTarget(
             name: "dcnet-dist",
             dependencies: [
@@ -144,5 +144,6 @@ let package = Package(
             ]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["DCNetFormats"]),
     ]
 )

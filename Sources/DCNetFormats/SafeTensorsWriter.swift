@@ -70,66 +70,16 @@ extension SafeTensorsFile {
         return out
     }
 
-    /// Writes atomically: to a temporary file in the same directory, fsync, rename over `path`,
-    /// fsync the directory. On any error (including ENOSPC) the temporary file is removed, an
-    /// error is thrown and an existing file at `path` is left untouched.
+    /// Writes atomically (`AtomicFile`): the file appears at `path` complete or not at all, and an
+    /// existing file there is left untouched by any failure (a full disk among them).
     public func write(to path: String) throws {
         let header = try encodedHeader()
-        let dir: String, base: String
-        if let slash = path.lastIndex(of: "/") {
-            dir = slash == path.startIndex ? "/" : String(path[..<slash]);
-            base = String(path[path.index(after: slash)...])
-        } else {
-            dir = "."; base = path
-        }
-        guard !base.isEmpty else { throw SafeTensorsError(.invalidArgument, path: path, "not a file path") }
-        let tmp = (dir == "/" ? "" : dir) + "/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw SafeTensorsError(.io, path: path, "cannot create temporary file \(tmp): \(errText())")
-        }
-        var ok = false
-        defer { if !ok { unlink(tmp) } }
-        do {
+        try AtomicFile.write(to: path) { sink in
             var n = UInt64(header.count).littleEndian
-            try withUnsafeBytes(of: &n) { try writeAll(fd, $0, path: path) }
-            try header.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-            for (_, t) in tensors { try t.bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
-            guard fsync(fd) == 0 else { throw SafeTensorsError(.io, path: path, "fsync failed: \(errText())") }
-        } catch {
-            close(fd); throw error
+            try withUnsafeBytes(of: &n) { try sink.write($0) }
+            try sink.write(header)
+            for (_, t) in tensors { try t.bytes.withUnsafeBytes { try sink.write($0) } }
         }
-        guard close(fd) == 0 else { throw SafeTensorsError(.io, path: path, "close failed: \(errText())") }
-        guard rename(tmp, path) == 0 else {
-            throw SafeTensorsError(.io, path: path, "rename from \(tmp) failed: \(errText())")
-        }
-        ok = true
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            let rc = fsync(dfd); let e = errno
-            close(dfd)
-            // EINVAL: file systems that cannot sync directories; the rename itself succeeded.
-            if rc != 0 && e != EINVAL {
-                throw SafeTensorsError(.io, path: path, "fsync of directory \(dir) failed: \(errText(e))")
-            }
-        }
-    }
-}
-
-private func errText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
-
-private func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws {
-    guard var p = buf.baseAddress else { return }
-    var left = buf.count
-    while left > 0 {
-        let n = Glibc.write(fd, p, min(left, 1 << 30))
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw SafeTensorsError(.io, path: path, "write failed: \(errText())")
-        }
-        if n == 0 { throw SafeTensorsError(.io, path: path, "write returned 0 (disk full?)") }
-        p += n; left -= n
     }
 }
 

@@ -1,3 +1,4 @@
+import DCNetFormats
 import Foundation
 
 #if canImport(Glibc)
@@ -6,22 +7,12 @@ import Glibc
 import Darwin
 #endif
 
-/// A metrics or attacks file could not be written.
-public struct MetricsWriteError: Error, Equatable, CustomStringConvertible {
-    public let path: String
-    public let reason: String
-
-    public var description: String { "\(path): \(reason)" }
-}
-
-/// Appends records as JSON lines. POSIX `write` on an `O_APPEND` descriptor rather than
-/// `FileHandle`: `FileHandle.write(_:)` traps on Linux when the write fails (disk full, quota),
-/// which would kill a training run without saying which file; here the error names the file.
-/// `O_APPEND` also keeps whole lines from several writers (a resumed run, two attack commands)
-/// from overwriting each other.
+/// Appends records as JSON lines through a `FileSink` on an `O_APPEND` descriptor: a failed write
+/// (disk full, quota) is an error naming the file. `O_APPEND` also keeps whole lines from several
+/// writers (a resumed run, two attack commands) from overwriting each other.
 public final class MetricsWriter {
     public let path: String
-    private let descriptor: Int32
+    private let sink: FileSink
 
     /// Opens `path` for appending, creating it and its directory if needed.
     public init(path: String) throws {
@@ -31,19 +22,20 @@ public final class MetricsWriter {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw MetricsWriteError(
-                    path: path, reason: "cannot create the directory: \(error.localizedDescription)")
+                throw FileWriteError(
+                    path: path, reason: "cannot create the directory: \(error.localizedDescription)",
+                    kind: .createDirectory)
             }
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw MetricsWriteError(
-                path: path, reason: "cannot open for appending: \(String(cString: strerror(errno)))")
+            throw FileWriteError(
+                path: path, reason: "cannot open for appending: \(String(cString: strerror(errno)))", kind: .create)
         }
-        descriptor = fd
+        sink = FileSink(descriptor: fd, path: path)
     }
 
-    deinit { close(descriptor) }
+    deinit { close(sink.descriptor) }
 
     public func append(_ record: MetricsRecord) throws { try append([record]) }
 
@@ -54,11 +46,11 @@ public final class MetricsWriter {
             do {
                 text += try record.jsonLine() + "\n"
             } catch {
-                throw MetricsWriteError(path: path, reason: "cannot encode a \(record.kind) record: \(error)")
+                throw FileWriteError(
+                    path: path, reason: "cannot encode a \(record.kind) record: \(error)", kind: .encode)
             }
         }
-        let bytes = Array(text.utf8)
-        if let failure = writeAll(descriptor, bytes) { throw MetricsWriteError(path: path, reason: failure) }
+        try sink.write(text)
     }
 
     /// Opens, appends and closes: for commands that write once (`dcnet-dist attack`).

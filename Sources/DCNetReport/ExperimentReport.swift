@@ -1,3 +1,4 @@
+import DCNetFormats
 import DCNetMetrics
 import Foundation
 

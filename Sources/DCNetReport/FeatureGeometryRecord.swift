@@ -1,3 +1,4 @@
+import DCNetFormats
 import Foundation
 
 /// `features.geometry.json`, written by `dcnet-dist features` next to its features file: the angles
@@ -43,7 +44,7 @@ public struct FeatureGeometryRecord: Codable, Sendable, Equatable {
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicFile.write([UInt8](encoder.encode(self)), to: path)
     }
 }
 

@@ -1,3 +1,4 @@
+import DCNetFormats
 import DCNetLayers
 import Foundation
 import MPI
@@ -18,8 +19,8 @@ final class CommunicatorStatistics: StatisticsReducer {
     /// A failed collective inside forward/backward leaves the ranks out of step: abort the job.
     private func fatalCollective(_ error: Error) -> Never {
         let c = communicator
-        FileHandle.standardError.write(
-            "dcnet-dist: rank \(c.rank): statistics all-reduce failed: \(error)\n".data(using: .utf8)!)
+        FileSink.standardError.writeIgnoringErrors(
+            "dcnet-dist: rank \(c.rank): statistics all-reduce failed: \(error)\n")
         c.abort(code: 1)
     }
 }

@@ -1,3 +1,4 @@
+import DCNetFormats
 import Foundation
 import MPI
 
@@ -127,7 +128,7 @@ public final class Timeline {
                 + ",\"steps\":\"\(steps.lowerBound):\(steps.upperBound)\"},"
                 + "\n\"traceEvents\":[\n" + parts.joined(separator: ",\n") + "\n]}\n"
             do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                try AtomicFile.write(text, to: path)
                 console.print(
                     "timeline: \(path): steps \(steps.lowerBound)–\(steps.upperBound) of \(communicator.size) rank(s), "
                         + String(format: "clocks aligned to rank 0 within %.1f µs", alignmentError * 1e6))

@@ -6,6 +6,7 @@
 //   compute MODEL PER_RANK_BATCH SECONDS_PER_IMAGE BACKWARD_SHARE
 //   sweep RATE BYTES FP32_SECONDS BF16_SECONDS
 //   measured RATE MODEL IMAGES_PER_S            (2 hosts × 1 rank, per-rank batch 64, Float32)
+import DCNetFormats
 import DCNetLayers
 import DCNetMetrics
 import DCNetModels

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DCNetEvaluation
+import DCNetFormats
 import DCNetTraining
 import Foundation
 
@@ -27,7 +28,7 @@ struct ExportModel: ParsableCommand {
                 "dcnet-dist: \(out): model of \(contents.path) (epoch \(p.epoch) of \(contents.config.epochs), "
                     + "global step \(p.globalStep))")
         } catch {
-            FileHandle.standardError.write(Data("dcnet-dist: export-model: \(error)\n".utf8))
+            FileSink.standardError.writeIgnoringErrors("dcnet-dist: export-model: \(error)\n")
             throw ExitCode(1)
         }
     }

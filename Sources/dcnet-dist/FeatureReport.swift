@@ -1,5 +1,6 @@
 import DCNetData
 import DCNetEvaluation
+import DCNetFormats
 import DCNetReport
 import Foundation
 
@@ -26,7 +27,7 @@ func featureEntries(from directory: URL, outputDirectory: URL) -> [String: Featu
         do {
             (f, metadata) = try PenultimateFeatures.read(path)
         } catch {
-            FileHandle.standardError.write(Data("warning: \(path): skipped, cannot be read: \(error)\n".utf8))
+            FileSink.standardError.writeIgnoringErrors("warning: \(path): skipped, cannot be read: \(error)\n")
             continue
         }
         let labels = f.labels.map(Int.init)
@@ -51,7 +52,7 @@ private func recordedEntry(run: String, features: String, outputDirectory: URL) 
     do {
         record = try FeatureGeometryRecord.read(path)
     } catch {
-        FileHandle.standardError.write(Data("warning: skipped: \(error)\n".utf8))
+        FileSink.standardError.writeIgnoringErrors("warning: skipped: \(error)\n")
         return nil
     }
     let plotFile = FeatureGeometrySection.plotFileName(run: run)

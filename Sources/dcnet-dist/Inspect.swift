@@ -18,7 +18,7 @@ struct Inspect: ParsableCommand {
         do {
             contents = try Checkpoint.read(checkpoint)
         } catch {
-            FileHandle.standardError.write(Data("dcnet-dist: inspect: \(error)\n".utf8))
+            FileSink.standardError.writeIgnoringErrors("dcnet-dist: inspect: \(error)\n")
             throw ExitCode(1)
         }
         for line in describe(contents) { print(line) }

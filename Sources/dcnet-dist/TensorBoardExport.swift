@@ -1,4 +1,5 @@
 import ArgumentParser
+import DCNetFormats
 import DCNetMetrics
 import Foundation
 
@@ -31,7 +32,7 @@ struct TensorBoardExport: ParsableCommand {
             used.insert(name)
             do {
                 let file = try MetricsReader.read(path: path)
-                for warning in file.warnings { FileHandle.standardError.write(Data("note: \(warning)\n".utf8)) }
+                for warning in file.warnings { FileSink.standardError.writeIgnoringErrors("note: \(warning)\n") }
                 let directory = (out as NSString).appendingPathComponent(name)
                 let run = try TensorBoardRun(directory: directory, resuming: false)
                 // A record carries no time: the run's start date plus the epochs' wall times.
@@ -44,7 +45,7 @@ struct TensorBoardExport: ParsableCommand {
                 }
                 print("\(path) → \(directory): \(count) scalars")
             } catch {
-                FileHandle.standardError.write(Data("dcnet-dist: tensorboard: \(error)\n".utf8))
+                FileSink.standardError.writeIgnoringErrors("dcnet-dist: tensorboard: \(error)\n")
                 failed = true
             }
         }

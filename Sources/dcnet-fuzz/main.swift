@@ -66,7 +66,7 @@ func number<T>(_ value: T?, _ message: String) -> T {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("dcnet-fuzz: \(message)\n\(Options.usage)\n".utf8))
+    FileSink.standardError.writeIgnoringErrors("dcnet-fuzz: \(message)\n\(Options.usage)\n")
     exit(2)
 }
 
@@ -88,7 +88,7 @@ final class Watchdog: @unchecked Sendable {
                 let what = label
                 lock.unlock()
                 if over {
-                    FileHandle.standardError.write(Data("dcnet-fuzz: HANG: \(what) ran over \(limit) s\n".utf8))
+                    FileSink.standardError.writeIgnoringErrors("dcnet-fuzz: HANG: \(what) ran over \(limit) s\n")
                     _exit(3)
                 }
             }
@@ -107,7 +107,7 @@ func limitMemory(gib: Int) {
     limit.rlim_cur = rlim_t(gib) << 30
     limit.rlim_max = rlim_t(gib) << 30
     if setrlimit(Int32(RLIMIT_AS.rawValue), &limit) != 0 {
-        FileHandle.standardError.write(Data("dcnet-fuzz: warning: cannot limit the address space\n".utf8))
+        FileSink.standardError.writeIgnoringErrors("dcnet-fuzz: warning: cannot limit the address space\n")
     }
 }
 

@@ -1,4 +1,4 @@
-import DCNetMetrics
+import DCNetFormats
 import Foundation
 import XCTest
 
