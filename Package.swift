@@ -131,8 +131,7 @@ let package = Package(
 
         // Code the test targets share (test targets cannot import each other).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .target(name: "MPITestSupport", dependencies: ["MPI"], path: "Tests/MPITestSupport"),
-        .testTarget(name: "MPITests", dependencies: ["MPI", "MPITestSupport"]),
+        .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
         .testTarget(name: "DataTests", dependencies: ["DCNetData", "DCNetFormats", "DCNetRandom", "TestSupport"]),
@@ -140,7 +139,6 @@ let package = Package(
             name: "TrainingTests",
             dependencies: [
                 "DCNetTraining", "DCNetEvaluation", "DCNetFormats", "DCNetMetrics", "DCNetReport", "TestSupport",
-                "MPITestSupport",
             ]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics", "TestSupport"]),

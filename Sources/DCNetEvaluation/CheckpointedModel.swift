@@ -28,18 +28,15 @@ public final class CheckpointedModel {
         self.communicator = communicator
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
-        var contents: Checkpoint.Contents?
-        try communicator.agree(console: console, what: "reading checkpoint \(path)") {
-            contents = try Self.read(path)
-        }
-        let file = contents!.path
+        let contents = try communicator.agree("reading checkpoint \(path)") { try Self.read(path) }
+        let file = contents.path
         self.path = file
-        if !contents!.note.isEmpty { console.print("note: " + contents!.note) }
-        config = contents!.config
+        if !contents.note.isEmpty { console.print("note: " + contents.note) }
+        config = contents.config
         network = config.model.makeNetwork(batch: batch, algorithm: algorithm)
         let net = network, model = config.model
-        try communicator.agree(console: console, what: "loading checkpoint \(file)") {
-            try Checkpoint.apply(contents!, to: net, optimizer: nil, model: model)
+        try communicator.agree("loading checkpoint \(file)") {
+            try Checkpoint.apply(contents, to: net, optimizer: nil, model: model)
         }
         images = network.arena.tensor(network.inputShape)
         labels = .allocate(capacity: batch)
@@ -60,15 +57,10 @@ public final class CheckpointedModel {
     }
 
     public func loadTestSet(directory: String) throws -> LabeledImages {
-        var test: LabeledImages?
         let variant = config.variant
-        try communicator.agree(
-            console: Console(rank: communicator.rank),
-            what: "loading \(variant.rawValue) test data from \(directory)"
-        ) {
-            test = try CIFAR.load(directory: directory, variant: variant, split: .test)
+        return try communicator.agree("loading \(variant.rawValue) test data from \(directory)") {
+            try CIFAR.load(directory: directory, variant: variant, split: .test)
         }
-        return test!
     }
 
     public func evaluate(_ dataset: LabeledImages) throws -> Trainer.Evaluation {

@@ -34,8 +34,8 @@ struct ResumePlan {
         let length = try communicator.broadcast(Int64(json.count), root: 0)
         if rank != 0 { json = Array(repeating: 0, count: Int(length)) }
         try communicator.broadcast(&json, root: 0)
-        try communicator.agree(console: console, what: "decoding the resumed configuration") {
-            config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
+        config = try communicator.agree("decoding the resumed configuration") {
+            try JSONDecoder().decode(TrainingConfig.self, from: Data(json))
         }
         let stored = config.problems(ranks: communicator.size)
         if !stored.isEmpty {

@@ -36,15 +36,17 @@ extension Trainer {
         return crc.value
     }
 
+    /// Every rank whose replica differs from rank 0's is named.
     public func verifyIdenticalReplicas() throws {
-        let c = Int64(replicaChecksum())
-        var range: [Int64] = [c, -c]
-        communicator.watchdog?.enter("replica checksum comparison")
-        try communicator.allReduce(&range, op: .max)
-        if range[0] != -range[1] {
-            throw JobError(
-                rank: communicator.rank,
-                "replicas differ after the broadcast (checksums range over \(-range[1])…\(range[0]))")
+        let mine = Int64(replicaChecksum())
+        communicator.watchdog?.enter("replica checksum broadcast")
+        let reference = try communicator.broadcast(mine, root: 0)
+        try communicator.agree("comparing the replicas after the broadcast") {
+            guard mine == reference else {
+                throw LocalFailure(
+                    "this replica's checksum \(String(mine, radix: 16)) differs from rank 0's \(String(reference, radix: 16))"
+                )
+            }
         }
     }
 

@@ -8,8 +8,7 @@ extension Trainer {
     /// The stop signal any rank received (0: none), agreed by all ranks: for the points where no
     /// step agreement follows soon (after start-up and after an evaluation).
     func agreedStopSignal() throws -> Int32 {
-        communicator.watchdog?.enter("stop-signal agreement")
-        return try communicator.allReduce(PreemptionSignal.received, op: .max)
+        try communicator.agree("stop-signal agreement", vote: PreemptionSignal.received) {}.vote
     }
 
     /// Ends the run for a stop signal, checkpointing only when a step was taken since the last
@@ -50,7 +49,7 @@ extension Trainer {
                 "checkpoint", category: "checkpoint", from: start, to: MPIRuntime.wallTime(),
                 lastStep: progress.globalStep)
         }
-        try communicator.agree(console: console, what: "writing a checkpoint") {
+        try communicator.agree("writing a checkpoint") {
             guard communicator.rank == 0 else { return }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)

@@ -49,7 +49,6 @@ public final class Trainer {
     /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
     public private(set) var stepLosses: [Float] = []
     var report: TrainingReport!
-    private var flags: [Int32] = [0, 0, 0]
     /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
     /// last progress line: the straggler report compares it across ranks.
     private var busySeconds = 0.0
@@ -96,10 +95,9 @@ public final class Trainer {
         stepsPerEpoch = DataOrder.stepsPerEpoch(
             count: trainSet.count, globalBatch: config.globalBatch, policy: config.remainder.policy)
         let (batch, available, steps) = (config.globalBatch, trainSet.count, stepsPerEpoch)
-        try communicator.agree(console: console, what: "checking the batch against the training images") {
+        try communicator.agree("checking the batch against the training images") {
             guard steps > 0 else {
-                throw JobError(
-                    rank: communicator.rank, "--batch-size \(batch) is larger than the \(available) training images")
+                throw LocalFailure("--batch-size \(batch) is larger than the \(available) training images")
             }
         }
         schedule = LearningRateSchedule(config: config, stepsPerEpoch: stepsPerEpoch)
@@ -132,24 +130,20 @@ public final class Trainer {
     private static func checkLaunch(
         _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
     ) throws -> InjectedFault? {
-        let rank = communicator.rank, size = communicator.size
-        if size > 1 {
-            try communicator.installWatchdog(
-                .init(timeout: options.collectiveTimeout > 0 ? options.collectiveTimeout : nil, program: "dcnet-dist"))
-        }
+        let size = communicator.size
+        if size > 1 { try communicator.installWatchdog(.job(timeout: options.collectiveTimeout)) }
         // Agreed: ranks of an MPMD launch may be given different flags, and a rank that gave up alone
         // would leave the others waiting in the next collective until the watchdog's deadline.
         let problems = config.problems(ranks: size) + options.problems()
-        try communicator.agree(console: console, what: "checking the configuration") {
-            if !problems.isEmpty { throw JobError(rank: rank, problems.joined(separator: "\n")) }
+        try communicator.agree("checking the configuration") {
+            if !problems.isEmpty { throw LocalFailure(problems.joined(separator: "\n")) }
         }
         // Each rank reads its own environment (under mpirun inside an allocation, ranks on other
         // nodes may see another SLURM_NTASKS), so the verdict is agreed: one rank alone must not
         // give up while the others wait in the next collective.
-        try communicator.agree(console: console, what: "checking the launch against Slurm") {
+        try communicator.agree("checking the launch against Slurm") {
             if let tasks = ProcessInfo.processInfo.environment["SLURM_NTASKS"], let n = Int(tasks), n != size {
-                throw JobError(
-                    rank: rank,
+                throw LocalFailure(
                     "MPI world size \(size) differs from SLURM_NTASKS=\(n): launch with srun --mpi=pmix or "
                         + "mpirun inside the allocation (with -x SLURM_NTASKS)")
             }
@@ -158,9 +152,8 @@ public final class Trainer {
         // replaced it since, and callers that did not install it, before the long data loading.
         PreemptionSignal.install()
         communicator.watchdog?.stopRequested = { PreemptionSignal.received != 0 }
-        var fault: InjectedFault?
-        try communicator.agree(console: console, what: "reading \(InjectedFault.variable)") {
-            fault = try InjectedFault.fromEnvironment()
+        let fault = try communicator.agree("reading \(InjectedFault.variable)") {
+            try InjectedFault.fromEnvironment()
         }
         return fault.flatMap { $0.rank == communicator.rank ? $0 : nil }
     }
@@ -169,15 +162,13 @@ public final class Trainer {
     private static func loadData(
         _ config: TrainingConfig, options: RunOptions, communicator: Communicator, console: Console
     ) throws -> (train: LabeledImages, validation: LabeledImages, test: LabeledImages) {
-        var loaded: (LabeledImages, LabeledImages)?
         let variant = config.variant, dir = options.dataDirectory, held = config.validation ?? 0
-        try communicator.agree(console: console, what: "loading \(variant.rawValue) from \(dir)") {
-            loaded = (
+        let (all, test) = try communicator.agree("loading \(variant.rawValue) from \(dir)") {
+            (
                 try CIFAR.load(directory: dir, variant: variant, split: .train),
                 try CIFAR.load(directory: dir, variant: variant, split: .test)
             )
         }
-        let (all, test) = loaded!
         // Every rank read the same files, so every rank reaches the same verdict here.
         guard held < all.count else {
             throw JobError(
@@ -203,16 +194,16 @@ public final class Trainer {
         }
         let network = network, optimizer = optimizer, model = config.model, seed = config.seed
         let rank = communicator.rank
-        var restored: TrainingProgress?
-        try communicator.agree(console: console, what: "loading checkpoint \(checkpoint?.path ?? "")") {
-            guard rank == 0 else { return }
+        let restored = try communicator.agree("loading checkpoint \(checkpoint?.path ?? "")") {
+            () throws -> TrainingProgress? in
+            guard rank == 0 else { return nil }
             if let c = checkpoint {
                 try Checkpoint.apply(c, to: network, optimizer: optimizer, model: model)
-                restored = c.progress
-            } else {
-                var rng = Xoshiro256StarStar(seed: seed)
-                network.initializeParameters(using: &rng)
+                return c.progress
             }
+            var rng = Xoshiro256StarStar(seed: seed)
+            network.initializeParameters(using: &rng)
+            return nil
         }
         if let restored {
             progress = restored
@@ -240,15 +231,15 @@ public final class Trainer {
     /// With `--accumulate K` the shard is cut into K micro-batches, micro-batch k of rank r being
     /// what rank r·K + k of N·K ranks would take; their gradients are summed and the last
     /// micro-batch's backward adds the sum into each bucket as it starts the bucket's all-reduce.
-    /// Returns the global mean loss and accuracy and whether any rank was asked to stop.
-    func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stop: Bool) {
+    /// Returns the global mean loss and accuracy and the stop signal any rank received (0: none).
+    func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stopSignal: Int32) {
         // Written before the step after the range, so the range's evaluation and checkpoint are in.
         try writeTimelineIfDue()
         timeline?.beginStep(progress.globalStep + 1)
         let trace = timeline?.isRecording == true ? timeline : nil
         let t0 = MPIRuntime.wallTime()
         let blockedBefore = communicator.watchdog?.blockedSeconds ?? 0
-        communicator.watchdog?.step = progress.globalStep + 1
+        communicator.watchdog?.progress = progress.globalStep + 1
         let global = DataOrder.globalBatchIndices(
             permutation: permutation, step: progress.stepInEpoch,
             globalBatch: config.globalBatch, policy: config.remainder.policy)
@@ -335,39 +326,28 @@ public final class Trainer {
         }
     }
 
-    /// Sums loss and accuracy over ranks and agrees on non-finite values and stop requests, so every
-    /// rank takes the same decision before the update.
-    ///
-    /// A non-finite value is blamed on the lowest rank whose own values were non-finite: flags hold
-    /// size − rank, so the .max all-reduce picks the lowest such rank. Gradients are judged as this
-    /// rank computed them, before the all-reduce: after it every rank holds the NaN of one.
+    /// Agrees on non-finite values and stop requests, so every rank takes the same decision before
+    /// the update, and sums loss and accuracy over ranks. Gradients are judged as this rank computed
+    /// them, before the all-reduce: after it every rank holds the NaN of one.
     private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (
-        loss: Double, accuracy: Double, stop: Bool
+        loss: Double, accuracy: Double, stopSignal: Int32
     ) {
-        let rank = communicator.rank, size = communicator.size
         let gradientsFinite =
-            size > 1 ? exchange.localGradientsFinite : sumFloats(network.gradients, network.parameterCount).isFinite
-        flags[0] = loss.isFinite ? 0 : Int32(size - rank)
-        flags[1] = gradientsFinite ? 0 : Int32(size - rank)
-        flags[2] = PreemptionSignal.received
-        communicator.watchdog?.enter("step agreement")
-        try communicator.allReduce(&flags, op: .max)
+            communicator.size > 1
+            ? exchange.localGradientsFinite : sumFloats(network.gradients, network.parameterCount).isFinite
+        let step = progress.globalStep + 1, epoch = progress.epoch + 1
+        let stop = try communicator.agree("step agreement", vote: PreemptionSignal.received) {
+            guard loss.isFinite else {
+                throw LocalFailure(
+                    "the training loss is not finite at step \(step) (epoch \(epoch)); lower --lr or check the data")
+            }
+            guard gradientsFinite else {
+                throw LocalFailure("non-finite gradients at step \(step) (epoch \(epoch)), before averaging")
+            }
+        }.vote
         stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
         try communicator.allReduce(&stats, op: .sum)
-        if flags[0] > 0 {
-            throw JobError(
-                rank: size - Int(flags[0]),
-                "the training loss is not finite at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)); "
-                    + "lower --lr or check the data"
-            )
-        }
-        if flags[1] > 0 {
-            throw JobError(
-                rank: size - Int(flags[1]),
-                "non-finite gradients at step \(progress.globalStep + 1) (epoch \(progress.epoch + 1)), first on this "
-                    + "rank (the lowest whose own gradients were non-finite before averaging)")
-        }
-        return (stats[0] / stats[2], stats[1] / stats[2], flags[2] > 0)
+        return (stats[0] / stats[2], stats[1] / stats[2], stop)
     }
 
     /// Runs `count` training steps from the current position, without evaluation, checkpoints or
@@ -412,7 +392,7 @@ public final class Trainer {
                 if progress.globalStep % options.logEvery == 0 || progress.stepInEpoch == stepsPerEpoch {
                     try report.progress(self, slowest: try straggler())
                 }
-                if step.stop { return try stop(by: flags[2]) }
+                if step.stopSignal != 0 { return try stop(by: step.stopSignal) }
                 if options.checkpointEvery > 0 && progress.globalStep % options.checkpointEvery == 0 {
                     try writeCheckpoint()
                 }

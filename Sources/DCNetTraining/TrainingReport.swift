@@ -32,21 +32,15 @@ final class TrainingReport {
         communicator: Communicator
     ) throws {
         self.console = console
-        var writer: MetricsWriter?, board: TensorBoardRun?
-        if communicator.rank == 0, let path = metricsPath {
-            try communicator.agree(console: console, what: "opening \(path)") { writer = try MetricsWriter(path: path) }
-        } else {
-            try communicator.agree(console: console, what: "opening the metrics file") {}
+        let onRankZero = communicator.rank == 0
+        metrics = try communicator.agree("opening the metrics file \(metricsPath ?? "")") {
+            try metricsPath.flatMap { onRankZero ? try MetricsWriter(path: $0) : nil }
         }
-        if communicator.rank == 0, let directory = tensorboardDirectory {
-            try communicator.agree(console: console, what: "opening the TensorBoard run \(directory)") {
-                board = try TensorBoardRun(directory: directory, resuming: resuming)
+        tensorboard = try communicator.agree("opening the TensorBoard run \(tensorboardDirectory ?? "")") {
+            try tensorboardDirectory.flatMap {
+                onRankZero ? try TensorBoardRun(directory: $0, resuming: resuming) : nil
             }
-        } else {
-            try communicator.agree(console: console, what: "opening the TensorBoard run") {}
         }
-        metrics = writer
-        tensorboard = board
     }
 
     /// A record to every sink of rank 0.

@@ -1,8 +1,8 @@
 import CMPI
 
 /// A bfloat16 number (the top 16 bits of a Float: same 8-bit exponent, 7-bit mantissa), the wire
-/// format of compressed gradient all-reduces: half the bytes of Float with Float's range, so small
-/// gradients do not underflow the way they do in fp16.
+/// format of compressed all-reduces: half the bytes of Float with Float's range, so small values
+/// do not underflow the way they do in fp16.
 ///
 /// MPI has no bfloat16 type; buffers travel as 16-bit words and reduce through user-defined
 /// operations that widen each pair to Float, combine, and round back to nearest even. A sum over

@@ -19,7 +19,7 @@ import Darwin
 /// the collectives it starts on the communicator (`sequence`); the numbers agree across ranks
 /// because every rank starts the same collectives in the same order. A rank that has waited
 /// `reportAfter` seconds in one wait sends a 24-byte report ("I have started collective k, I am
-/// waiting on j, at step s") to every other rank on a private duplicate communicator, and reads
+/// waiting on j, at progress p") to every other rank on a private duplicate communicator, and reads
 /// the reports of others while it keeps waiting. When the deadline expires, a rank waiting on
 /// collective j knows exactly who has reached it: the ranks whose report says they started j.
 /// Everybody else has not arrived: stopped, cut off, or still computing.
@@ -45,8 +45,18 @@ public final class CollectiveWatchdog {
         public var abortExitAfter: Double
         /// Prefix of every line this type prints (e.g. the program name).
         public var program: String
+        /// What the caller's progress counter (`CollectiveWatchdog.progress`) counts, for messages
+        /// ("step": "waited 30 s at step 12").
+        public var progressName: String
+        /// The last line of a timeout message: what the user can do next (nil: none).
+        public var adviceAfterTimeout: String?
 
-        public init(timeout: Double?, program: String = "mpi") {
+        public init(
+            timeout: Double?, program: String = "mpi", progressName: String = "progress",
+            adviceAfterTimeout: String? = nil
+        ) {
+            self.progressName = progressName
+            self.adviceAfterTimeout = adviceAfterTimeout
             self.timeout = timeout
             let t = timeout ?? 240
             reportAfter = min(max(t / 4, 0.5), 10)
@@ -67,8 +77,9 @@ public final class CollectiveWatchdog {
     private let reportChannel: MPI_Comm
     /// Collectives started on the watched communicator so far (the same count on every rank).
     public private(set) var sequence = 0
-    /// Where the caller is, for messages: the training step and what it was doing.
-    public var step = 0
+    /// Where the caller is, for messages: a counter it advances (0: not started), named by
+    /// `Configuration.progressName`, and what it is doing.
+    public var progress = 0
     public var phase = "start-up"
     /// Bucket (or other part) being waited on, 0-based, and the number of parts, if any.
     public var part: (index: Int, count: Int)?
@@ -88,7 +99,7 @@ public final class CollectiveWatchdog {
     public var stopRequested: (() -> Bool)?
     /// The diagnosis of the last stall warning (without a timeout), for tests and callers.
     public private(set) var lastWarning: StallDiagnosis?
-    /// Newest report from each rank: the collective it had started and the step it was at.
+    /// Newest report from each rank: the collective it had started and the progress it was at.
     private var heard: [StallReport?]
     /// Sends of this rank's reports still in flight (buffer kept alive until they complete).
     private var outgoing: [(request: MPI_Request?, buffer: UnsafeMutablePointer<Int64>)] = []
@@ -218,7 +229,7 @@ public final class CollectiveWatchdog {
         }
         for peer in 0..<size where peer != rank {
             let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: 3)
-            buffer[0] = Int64(sequence); buffer[1] = Int64(number); buffer[2] = Int64(step)
+            buffer[0] = Int64(sequence); buffer[1] = Int64(number); buffer[2] = Int64(progress)
             var request = dcnet_mpi_request_null()
             if MPI_Isend(buffer, 3, dcnet_mpi_int64(), Int32(peer), Self.reportTag, reportChannel, &request)
                 == MPI_SUCCESS
@@ -245,7 +256,7 @@ public final class CollectiveWatchdog {
                     reportChannel, dcnet_mpi_status_ignore())
             }
             guard rc == MPI_SUCCESS, heard.indices.contains(source) else { return }
-            let report = StallReport(started: Int(buffer[0]), waitingOn: Int(buffer[1]), step: Int(buffer[2]))
+            let report = StallReport(started: Int(buffer[0]), waitingOn: Int(buffer[1]), progress: Int(buffer[2]))
             if heard[source].map({ $0.started <= report.started }) ?? true { heard[source] = report }
         }
     }
@@ -259,14 +270,14 @@ public final class CollectiveWatchdog {
     private func describeWait(_ operation: StaticString, number: Int, waited: Double) -> String {
         var what = phase
         if let part { what += " \(part.index + 1) of \(part.count)" }
-        let at = step > 0 ? " at step \(step)" : ""
+        let at = progress > 0 ? " at \(configuration.progressName) \(progress)" : ""
         return "waited \(format(waited)) s\(at) in the \(what) (\(operation), collective #\(number))"
     }
 
     private func describeRanks(_ d: StallDiagnosis) -> [String] {
         let missing = d.missing.map { r -> String in
             guard let h = heard[r] else { return name(r) }
-            return "\(name(r)) [last seen waiting at step \(h.step)]"
+            return "\(name(r)) [last seen waiting at \(configuration.progressName) \(h.progress)]"
         }
         return [
             "ranks that have not arrived (or cannot be reached): "
@@ -305,8 +316,8 @@ public final class CollectiveWatchdog {
             ]
                 + describeRanks(d)
                 + [
-                    "likely cause: \(cause); ending the job (exit \(configuration.exitCode)). Continue from the last "
-                        + "checkpoint with --resume."
+                    "likely cause: \(cause); ending the job (exit \(configuration.exitCode))."
+                        + (configuration.adviceAfterTimeout.map { " " + $0 } ?? "")
                 ])
         Self.abortJob(code: configuration.exitCode, exitAfter: configuration.abortExitAfter)
     }
@@ -336,13 +347,13 @@ public final class CollectiveWatchdog {
 }
 
 /// What a waiting rank tells the others: it has started collective `started` (so it has arrived
-/// at every collective numbered up to that), is blocked on `waitingOn`, at training step `step`.
+/// at every collective numbered up to that), is blocked on `waitingOn`, at the caller's `progress`.
 public struct StallReport: Sendable, Equatable {
     public var started: Int
     public var waitingOn: Int
-    public var step: Int
-    public init(started: Int, waitingOn: Int, step: Int) {
-        self.started = started; self.waitingOn = waitingOn; self.step = step
+    public var progress: Int
+    public init(started: Int, waitingOn: Int, progress: Int) {
+        self.started = started; self.waitingOn = waitingOn; self.progress = progress
     }
 }
 

@@ -3,7 +3,7 @@ import CMPI
 // Collectives over raw buffers and arrays.
 //
 // Buffer-pointer overloads are the primitive: they hand the caller's memory straight to
-// MPI (the trainer passes views into its gradient arena). The `inout [T]` overloads go
+// MPI (a caller may pass views into an arena of its own). The `inout [T]` overloads go
 // through `withUnsafe(Mutable)BufferPointer`, which also passes the array's storage
 // without copying (a uniquely referenced array is not copied-on-write).
 //
@@ -274,8 +274,8 @@ extension Communicator {
     // MARK: nonblocking
 
     /// Starts an in-place all-reduce and returns at once, so communication can overlap
-    /// with computation (e.g. reduce one layer's gradients while the next layer's
-    /// backward pass runs).
+    /// with computation (e.g. reduce one part of a buffer while the next part is being
+    /// computed).
     ///
     /// - Important: The caller must keep `buffer` allocated and must neither read nor
     ///   write it until the request completes (`wait()` returns or `test()` returns

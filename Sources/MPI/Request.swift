@@ -15,9 +15,8 @@ public final class Request: @unchecked Sendable {
     @usableFromInline let number: Int
     /// Kept alive as long as the request: any MPI_Test (this request's last one in deinit, or a
     /// later call while it sits abandoned in flight) progresses the collective on its
-    /// communicator. Freed first, as the gradient exchange's teardown once did on an error
-    /// path, OpenMPI progressed it on a freed communicator and the rank crashed (SIGSEGV in
-    /// libnbc) instead of naming its error.
+    /// communicator. Were the communicator freed first, OpenMPI would progress the request on
+    /// freed memory and the rank would crash (SIGSEGV in libnbc) instead of naming its error.
     @usableFromInline let communicator: Communicator
     /// True once `wait()` returned or `test()` returned true.
     @inlinable public var isComplete: Bool { completed }

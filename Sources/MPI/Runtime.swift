@@ -11,7 +11,7 @@ import Darwin
 /// MPI may be initialized only once per process and must be finalized after every
 /// other MPI call, so this type owns both ends: `initialize()` is idempotent and is
 /// also triggered by the first use of `Communicator.world`, and finalization is
-/// registered with `atexit` so it runs once, after the last test or training step,
+/// registered with `atexit` so it runs once, after the program's last MPI call,
 /// without every entry point having to remember it.
 ///
 /// A program started without `mpirun` becomes a one-rank job (OpenMPI's singleton

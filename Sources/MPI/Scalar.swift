@@ -39,7 +39,7 @@ extension UInt16: MPIScalar {
     @inlinable public static var mpiDatatype: MPI_Datatype { dcnet_mpi_uint16() }
 }
 
-/// The predefined reductions the trainer needs.
+/// The predefined MPI reductions this wrapper offers.
 public enum ReductionOp: Sendable, Hashable {
     case sum, max, min
 

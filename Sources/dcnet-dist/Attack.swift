@@ -218,7 +218,7 @@ struct Attack: ParsableCommand {
             if source == nil, let output { files.append((output, whiteBoxRecords)) }
             for (m, t) in targets.enumerated() { if let path = t.output { files.append((path, targetRecords[m])) } }
             for file in files {
-                try world.agree(console: console, what: "appending to \(file.path)") {
+                try world.agree("appending to \(file.path)") {
                     if world.rank == 0 { try MetricsWriter.append(file.records, to: file.path) }
                 }
             }

@@ -33,7 +33,8 @@ struct DCNetDist: ParsableCommand {
 }
 
 /// Runs `body` on every rank and turns failures into one clear message and a non-zero exit on all
-/// ranks. Agreed failures (JobError: every rank knows) exit normally; anything else may leave other
+/// ranks. Agreed failures (`AgreedFailure`, `JobError`: every rank knows) exit normally, rank 0
+/// printing every failing rank's message; anything else may leave other
 /// ranks inside a collective, so it aborts the MPI job. So does any exit with nonblocking operations
 /// dropped in flight (an error unwound past them): finalising would wait for them.
 ///
@@ -42,14 +43,14 @@ struct DCNetDist: ParsableCommand {
 func runJob(collectiveTimeout: Double? = nil, _ body: (Communicator) throws -> Int32) -> Never {
     MPIRuntime.initialize()
     let world = Communicator.world
-    // POSIX writes: FileHandle.write traps on Linux when stderr is gone (a closed pipe).
     let console = Console(rank: world.rank)
     var code: Int32
     do {
-        if let timeout = collectiveTimeout, world.size > 1 {
-            try world.installWatchdog(.init(timeout: timeout > 0 ? timeout : nil, program: "dcnet-dist"))
-        }
+        if let timeout = collectiveTimeout, world.size > 1 { try world.installWatchdog(.job(timeout: timeout)) }
         code = try body(world)
+    } catch let e as AgreedFailure {
+        if world.rank == 0 { console.error("error: \(e)") }
+        code = 1
     } catch let e as JobError {
         if world.rank == 0 || e.rank == world.rank { console.error("error: \(e)") }
         code = 1

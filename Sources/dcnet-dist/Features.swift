@@ -47,7 +47,7 @@ struct Features: ParsableCommand {
             if let limit { test = test.prefix(min(limit, test.count)) }
             let features = try model.penultimateFeatures(test)
             let geometryPath = FeatureGeometryRecord.path(forFeatures: out)
-            try world.agree(console: console, what: "writing \(out) and \(geometryPath)") {
+            try world.agree("writing \(out) and \(geometryPath)") {
                 guard let features else { return }
                 try features.file(metadata: featureMetadata(model)).write(to: out)
                 try features.geometryRecord(source: out).write(to: geometryPath)

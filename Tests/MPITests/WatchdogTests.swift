@@ -1,4 +1,3 @@
-import MPITestSupport
 import XCTest
 
 @testable import MPI
@@ -13,8 +12,8 @@ import Glibc
 final class WatchdogTests: XCTestCase {
     func testDiagnosisSeparatesArrivedFromMissing() {
         let heard: [StallReport?] = [
-            nil, StallReport(started: 5, waitingOn: 5, step: 9),
-            StallReport(started: 4, waitingOn: 4, step: 9), nil,
+            nil, StallReport(started: 5, waitingOn: 5, progress: 9),
+            StallReport(started: 4, waitingOn: 4, progress: 9), nil,
         ]
         let d = StallDiagnosis(rank: 0, waitingOn: 5, heard: heard)
         XCTAssertEqual(d.arrived, [0, 1])
@@ -26,7 +25,8 @@ final class WatchdogTests: XCTestCase {
         XCTAssertEqual(e.missing, [0, 2])
         XCTAssertEqual(e.speaker, 1)
         // A rank that reported a later collective has passed this one.
-        let f = StallDiagnosis(rank: 0, waitingOn: 5, heard: [nil, StallReport(started: 7, waitingOn: 6, step: 10)])
+        let f = StallDiagnosis(
+            rank: 0, waitingOn: 5, heard: [nil, StallReport(started: 7, waitingOn: 6, progress: 10)])
         XCTAssertEqual(f.arrived, [0, 1])
         XCTAssertEqual(f.missing, [])
     }
@@ -93,7 +93,7 @@ final class WatchdogTests: XCTestCase {
         comm.watchdog!.enter("late-rank test")
         if comm.rank == late { sleep(4) }
         try comm.barrier()
-        try comm.assertOnEveryRank("rank 0's stall warning") {
+        try comm.agree("rank 0's stall warning") {
             guard comm.rank == 0 else { return }
             let warning = try XCTUnwrap(comm.watchdog!.lastWarning, "rank 0 waited ~4 s but printed no stall warning")
             XCTAssertEqual(warning.missing, [late])

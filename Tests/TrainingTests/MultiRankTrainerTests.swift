@@ -4,7 +4,6 @@ import DCNetModels
 import DCNetTensor
 import Foundation
 import MPI
-import MPITestSupport
 import TestSupport
 import XCTest
 
@@ -13,7 +12,7 @@ import XCTest
 /// The distributed trainer under `mpirun -np N` (scripts/test runs N = 2 and 3; plain `swift test`
 /// runs it with one rank). Every rank runs the same methods in the same order and reaches the same
 /// collectives; verdicts computed on rank 0 are broadcast so every rank asserts the same thing, and
-/// rank-local code that can throw before a collective runs in `assertOnEveryRank`, so a failure on
+/// rank-local code that can throw before a collective runs in `Communicator.agree`, so a failure on
 /// one rank fails the test on all of them instead of leaving the others waiting.
 /// Data and checkpoint directories are per rank (identical data; only rank 0 touches checkpoints).
 final class MultiRankTrainerTests: XCTestCase {
@@ -28,7 +27,7 @@ final class MultiRankTrainerTests: XCTestCase {
     }
 
     func testReplicasStayIdentical() throws {
-        let data = try world.assertOnEveryRank("writing the data set") { try learnableDataset(train: 60, test: 12) }
+        let data = try world.agree("writing the data set") { try learnableDataset(train: 60, test: 12) }
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.augment = true
         config.schedule = .cosine; config.warmupEpochs = 0.5; config.epochs = 3
@@ -60,7 +59,7 @@ final class MultiRankTrainerTests: XCTestCase {
     )
         throws -> (loss: Double, parameters: Double)
     {
-        let data = try world.assertOnEveryRank("writing the data set") { try learnableDataset(train: 48, test: 12) }
+        let data = try world.agree("writing the data set") { try learnableDataset(train: 48, test: 12) }
         var options = tinyOptions(data: data.path, maxSteps: steps)
         options.gradientCompression = compression
         let multi = try Trainer(config: config, options: options, communicator: world)
@@ -192,7 +191,7 @@ final class MultiRankTrainerTests: XCTestCase {
 
     /// Checkpoints fall on step boundaries only, so a run with accumulation resumes bit-exactly.
     func testResumeWithAccumulationIsBitExact() throws {
-        let data = try world.assertOnEveryRank("writing the data set") { try learnableDataset(train: 40, test: 12) }
+        let data = try world.agree("writing the data set") { try learnableDataset(train: 40, test: 12) }
         let dirA = TempDir("mrAccA"), dirB = TempDir("mrAccB")
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.augment = true
@@ -212,7 +211,7 @@ final class MultiRankTrainerTests: XCTestCase {
 
     /// Stop after N steps, resume with the same ranks, and compare with an uninterrupted run bit for bit.
     func testResumeIsBitExact() throws {
-        let data = try world.assertOnEveryRank("writing the data set") { try learnableDataset(train: 40, test: 12) }
+        let data = try world.agree("writing the data set") { try learnableDataset(train: 40, test: 12) }
         let dirA = TempDir("mrA"), dirB = TempDir("mrB")
         var config = tinyConfig(tinyModel(tanhConv), batch: globalBatch)
         config.augment = true; config.syncBatchNorm = true
@@ -242,7 +241,7 @@ final class MultiRankTrainerTests: XCTestCase {
     /// over an epoch every sample is used once (wrap: a few at the start of the order twice, to fill
     /// the last batch; drop: the last partial batch is left out).
     func testShardingCoversEverySampleOncePerEpoch() throws {
-        let data = try world.assertOnEveryRank("writing the data set") { try learnableDataset(train: 50, test: 12) }
+        let data = try world.agree("writing the data set") { try learnableDataset(train: 50, test: 12) }
         for remainder in [RemainderKind.wrap, .drop] {
             var config = tinyConfig(tinyModel(.baseline), batch: globalBatch)
             config.remainder = remainder
@@ -332,7 +331,7 @@ final class MultiRankTrainerTests: XCTestCase {
         var verdict: [Double] = [0, 0]
         if world.size > 1 {
             let single = try world.split(color: world.rank == 0 ? 0 : nil)  // collective: every rank calls it
-            try world.assertOnEveryRank("the one-rank reference evaluation on rank 0") {
+            try world.agree("the one-rank reference evaluation on rank 0") {
                 guard let single else { return }
                 let r = try Trainer.evaluate(
                     network: network, dataset: dataset, scaling: .authors,

@@ -25,9 +25,9 @@ for kind in throw nan; do
             grep -q "error on rank $rank: injected fault" "$WORK/err" \
                 || { show stderr "$WORK/err"; fail "$name: the error does not name rank $rank"; }
         else
-            grep -q "error: rank $rank: non-finite gradients at step 2" "$WORK/err" \
+            grep -q "error: step agreement failed on rank $rank: non-finite gradients at step 2" "$WORK/err" \
                 || { show stderr "$WORK/err"; fail "$name: the error does not name rank $rank"; }
-            others=$(grep "non-finite" "$WORK/err" | grep -v "rank $rank:" || true)
+            others=$(grep "non-finite" "$WORK/err" | grep -v "failed on rank $rank:" || true)
             [[ -z $others ]] || { show stderr "$WORK/err"; fail "$name: another rank is blamed"; }
         fi
         pass "$name: exit $rc after ${took}s: $(grep -E 'injected|non-finite' "$WORK/err" | head -1)"
