@@ -53,3 +53,21 @@ public struct InjectedFailure: Error, CustomStringConvertible {
         "injected fault (\(InjectedFault.variable)) at step \(step), with gradient all-reduces in flight"
     }
 }
+
+extension Trainer {
+    /// Hands this rank's fault to the gradient exchange: at the fault's step, `nan` poisons every
+    /// bucket of this rank's gradients before its all-reduce, and `throw` throws once every
+    /// all-reduce is in flight. The step itself has no fault code.
+    func inject(_ fault: InjectedFault) {
+        switch fault.kind {
+        case .nan:
+            exchange.beforeBucketStarts = { [unowned self] bucket in
+                if progress.globalStep + 1 == fault.step { bucket.update(repeating: .nan) }
+            }
+        case .throw:
+            exchange.beforeWaiting = { [unowned self] in
+                if progress.globalStep + 1 == fault.step { throw InjectedFailure(step: fault.step) }
+            }
+        }
+    }
+}

@@ -95,6 +95,11 @@ public final class GradientExchange {
     /// Told when a bucket's all-reduce starts (false) and when this rank sees it complete (true):
     /// the timeline's all-reduce track. Nil costs nothing.
     public var observeBucket: ((Int, Bool) -> Void)?
+    /// Hooks for the tests of failure handling (`DCNET_FAULT`); nil costs nothing. Handed this
+    /// rank's gradients of a bucket just before its all-reduce would start (one rank alone, too).
+    public var beforeBucketStarts: ((UnsafeMutableBufferPointer<Float>) -> Void)?
+    /// Called by `finish()` before it waits: every all-reduce of the step is in flight.
+    public var beforeWaiting: (() throws -> Void)?
 
     /// Call before the backward whose gradients are to be averaged; `adding` holds gradients of
     /// earlier micro-batches of the same step to add first.
@@ -107,12 +112,13 @@ public final class GradientExchange {
 
     /// Backward has finished layer `layer` (and every later one): start the buckets now complete.
     public func layerDone(_ layer: Int) throws {
-        guard communicator.size > 1 || accumulated != nil else { return }
+        guard communicator.size > 1 || accumulated != nil || beforeBucketStarts != nil else { return }
         while nextBucket < buckets.count && buckets[nextBucket].firstLayer >= layer {
             let r = buckets[nextBucket].range
             if let accumulated {
                 BLAS.saxpy(count: r.count, alpha: 1, x: accumulated + r.lowerBound, y: gradients + r.lowerBound)
             }
+            beforeBucketStarts?(UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count))
             if communicator.size == 1 {
                 nextBucket += 1
                 continue
@@ -144,6 +150,7 @@ public final class GradientExchange {
 
     /// Waits for every bucket and divides by the rank count once.
     public func finish() throws {
+        try beforeWaiting?()
         let start = MPIRuntime.wallTime()
         if communicator.size > 1 {
             precondition(nextBucket == buckets.count, "backward did not finish every layer")

@@ -36,7 +36,7 @@ public final class Trainer {
     /// Images per rank per forward pass: the global batch over ranks × micro-batches.
     let localBatch: Int
     /// Summed gradients of a step's earlier micro-batches (`--accumulate` > 1 only).
-    private let accumulator: UnsafeMutablePointer<Float>?
+    let accumulator: UnsafeMutablePointer<Float>?
     let images: Tensor
     let labels: UnsafeMutablePointer<Int32>
     /// Packed running statistics for averaging them over ranks (without synchronised statistics).
@@ -45,19 +45,17 @@ public final class Trainer {
     let schedule: LearningRateSchedule
     public let stepsPerEpoch: Int
     public internal(set) var progress = TrainingProgress()
-    public private(set) var timing = Timing()
+    public internal(set) var timing = Timing()
     /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
     public private(set) var stepLosses: [Float] = []
     var report: TrainingReport!
     /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
     /// last progress line: the straggler report compares it across ranks.
-    private var busySeconds = 0.0
-    private var stats: [Double] = [0, 0, 0]
+    var busySeconds = 0.0
+    var stats: [Double] = [0, 0, 0]
     /// Step of the newest checkpoint written or resumed from: a stop without a step since then
     /// writes none.
     var checkpointedStep: Int?
-    /// `DCNET_FAULT` for this rank, if any (tests of failure handling).
-    let fault: InjectedFault?
     /// `--timeline`: every rank's events over a range of steps (nil: nothing is recorded).
     let timeline: Timeline?
 
@@ -72,7 +70,7 @@ public final class Trainer {
         self.communicator = communicator
         self.options = options
         console = Console(rank: communicator.rank)
-        fault = try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
+        let fault = try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
         let plan = try ResumePlan.negotiate(
             requested: requested, options: options, communicator: communicator, console: console)
@@ -108,6 +106,7 @@ public final class Trainer {
         report = try TrainingReport(
             console: console, metricsPath: options.metricsPath, tensorboardDirectory: options.tensorboardDirectory,
             resuming: options.resume, communicator: communicator)
+        if let fault { inject(fault) }
         if let timeline {
             let exchange = exchange
             exchange.observeBucket = { bucket, completed in
@@ -225,129 +224,10 @@ public final class Trainer {
 
     deinit { labels.deallocate() }
 
-    // MARK: - the training step
-
-    /// One step: shard, batch, forward, loss, backward with overlapped all-reduce, agreement, update.
-    /// With `--accumulate K` the shard is cut into K micro-batches, micro-batch k of rank r being
-    /// what rank r·K + k of N·K ranks would take; their gradients are summed and the last
-    /// micro-batch's backward adds the sum into each bucket as it starts the bucket's all-reduce.
-    /// Returns the global mean loss and accuracy and the stop signal any rank received (0: none).
-    func trainStep(permutation: [Int]) throws -> (loss: Double, accuracy: Double, stopSignal: Int32) {
-        // Written before the step after the range, so the range's evaluation and checkpoint are in.
-        try writeTimelineIfDue()
-        timeline?.beginStep(progress.globalStep + 1)
-        let trace = timeline?.isRecording == true ? timeline : nil
-        let t0 = MPIRuntime.wallTime()
-        let blockedBefore = communicator.watchdog?.blockedSeconds ?? 0
-        communicator.watchdog?.progress = progress.globalStep + 1
-        let global = DataOrder.globalBatchIndices(
-            permutation: permutation, step: progress.stepInEpoch,
-            globalBatch: config.globalBatch, policy: config.remainder.policy)
-        let K = config.microBatches
-        var lossSum: Float = 0, correct = 0, count = 0
-        for k in 0..<K {
-            let t1 = MPIRuntime.wallTime()
-            let shard = DataOrder.shard(global, rank: communicator.rank * K + k, size: communicator.size * K)
-            fillBatch(
-                images: trainSet, indices: shard, epoch: progress.epoch, seed: config.seed,
-                augment: config.augment, scaling: config.scaling.scaling, padding: config.padding ?? .zero,
-                into: images.data, labels: labels)
-            let t2 = MPIRuntime.wallTime()
-            let input = images.prefix(samples: shard.count)
-            let logits =
-                trace.map { forwardTraced(input, $0, microBatch: k) } ?? network.forward(input, mode: .training)
-            let (loss, c) = network.loss.forward(logits: logits, labels: labels)
-            lossSum += loss * Float(shard.count); correct += c; count += shard.count
-            let t3 = MPIRuntime.wallTime()
-            let last = k == K - 1
-            if last { exchange.begin(adding: accumulator) }
-            let faultNow = fault.flatMap { $0.step == progress.globalStep + 1 && last ? $0.kind : nil }
-            let scale = faultNow == .nan ? Float.nan : 1 / Float(K)
-            var layerStart = MPIRuntime.wallTime()
-            try network.backward(network.loss.backward(scale: scale)) { layer in
-                if let trace {
-                    let now = MPIRuntime.wallTime()
-                    trace.span(
-                        "backward \(network.layers[layer].name)", category: "backward", from: layerStart, to: now,
-                        args: ["layer": layer, "micro_batch": k])
-                    layerStart = now
-                }
-                if last { try exchange.layerDone(layer) }
-            }
-            if faultNow == .throw { throw InjectedFailure(step: progress.globalStep + 1) }
-            if !last { accumulateGradients(first: k == 0) }
-            timing.data += t2 - t1; timing.forward += t3 - t2; timing.backward += MPIRuntime.wallTime() - t3
-            trace?.span("data", category: "data", from: t1, to: t2, args: ["micro_batch": k])
-        }
-        let t4 = MPIRuntime.wallTime()
-        try exchange.finish()
-        let t5 = MPIRuntime.wallTime()
-        let result = try agreeOnStep(loss: lossSum / Float(count), correct: correct, count: count)
-        optimizer.step(learningRate: schedule.rate(at: progress.globalStep), globalStep: progress.globalStep)
-        try averageRunningStatistics()
-        let t6 = MPIRuntime.wallTime()
-        timing.exposedCommunication += t5 - t4; timing.update += t6 - t5; timing.steps += 1
-        if let trace {
-            trace.span("wait for all-reduce", category: "communication", from: t4, to: t5)
-            trace.span("agree and update", category: "update", from: t5, to: t6)
-        }
-        busySeconds += (t6 - t0) - ((communicator.watchdog?.blockedSeconds ?? 0) - blockedBefore)
-        return result
-    }
-
-    /// The training forward with each layer on the timeline.
-    private func forwardTraced(_ input: Tensor, _ trace: Timeline, microBatch: Int) -> Tensor {
-        var start = 0.0
-        return network.forward(input, mode: .training) { layer, ended in
-            let now = MPIRuntime.wallTime()
-            if ended {
-                trace.span(
-                    "forward \(network.layers[layer].name)", category: "forward", from: start, to: now,
-                    args: ["layer": layer, "micro_batch": microBatch])
-            } else {
-                start = now
-            }
-        }
-    }
-
     /// `--timeline`: writes the trace once its last step is done (collective, like the steps).
     func writeTimelineIfDue(force: Bool = false) throws {
         guard let timeline, !timeline.written, force || progress.globalStep >= timeline.steps.upperBound else { return }
         try timeline.write(communicator, console: console)
-    }
-
-    /// Adds this micro-batch's gradients (layers overwrite theirs in backward) to the step's sum.
-    private func accumulateGradients(first: Bool) {
-        guard let accumulator else { return }
-        if first {
-            accumulator.update(from: network.gradients, count: network.parameterCount)
-        } else {
-            BLAS.saxpy(count: network.parameterCount, alpha: 1, x: network.gradients, y: accumulator)
-        }
-    }
-
-    /// Agrees on non-finite values and stop requests, so every rank takes the same decision before
-    /// the update, and sums loss and accuracy over ranks. Gradients are judged as this rank computed
-    /// them, before the all-reduce: after it every rank holds the NaN of one.
-    private func agreeOnStep(loss: Float, correct: Int, count: Int) throws -> (
-        loss: Double, accuracy: Double, stopSignal: Int32
-    ) {
-        let gradientsFinite =
-            communicator.size > 1
-            ? exchange.localGradientsFinite : sumFloats(network.gradients, network.parameterCount).isFinite
-        let step = progress.globalStep + 1, epoch = progress.epoch + 1
-        let stop = try communicator.agree("step agreement", vote: PreemptionSignal.received) {
-            guard loss.isFinite else {
-                throw LocalFailure(
-                    "the training loss is not finite at step \(step) (epoch \(epoch)); lower --lr or check the data")
-            }
-            guard gradientsFinite else {
-                throw LocalFailure("non-finite gradients at step \(step) (epoch \(epoch)), before averaging")
-            }
-        }.vote
-        stats[0] = Double(loss) * Double(count); stats[1] = Double(correct); stats[2] = Double(count)
-        try communicator.allReduce(&stats, op: .sum)
-        return (stats[0] / stats[2], stats[1] / stats[2], stop)
     }
 
     /// Runs `count` training steps from the current position, without evaluation, checkpoints or
