@@ -23,16 +23,17 @@ public enum GradientCompression: String, Sendable, CaseIterable, Codable {
 public final class GradientExchange {
     let communicator: Communicator
     let gradients: UnsafeMutablePointer<Float>
-    /// What owns the memory of `gradients` (the network's arena): kept alive past an error that
-    /// drops the all-reduces in flight (see deinit).
+    /// What owns the memory of `gradients` (the network's arena): each bucket's request keeps it
+    /// alive, so an error that drops the all-reduces in flight cannot free what MPI still writes.
     private let gradientsOwner: AnyObject
     /// Buckets as flat ranges, in the order they are reduced, with the first layer each one needs.
     let buckets: [(range: Range<Int>, firstLayer: Int)]
     private let layerCount: Int
     private var requests: [Request?]
     public let compression: GradientCompression
-    /// bfloat16 copies of the buckets in flight (compression only).
-    private let staging: UnsafeMutablePointer<BFloat16>?
+    /// bfloat16 copies of the buckets in flight (compression only), owned like `gradients`.
+    private let stagingBuffer: StagingBuffer?
+    private var staging: UnsafeMutablePointer<BFloat16>? { stagingBuffer?.pointer }
     private var nextBucket = 0
     /// Summed gradients of the step's earlier micro-batches (`--accumulate`), added to each bucket
     /// just before its all-reduce starts, so accumulation costs no second pass and no extra
@@ -68,20 +69,14 @@ public final class GradientExchange {
         buckets = result
         requests = Array(repeating: nil, count: result.count)
         let total = result.map(\.0.upperBound).max() ?? 0
-        staging = compression == .bf16 && communicator.size > 1 ? .allocate(capacity: max(total, 1)) : nil
+        stagingBuffer = compression == .bf16 && communicator.size > 1 ? StagingBuffer(count: max(total, 1)) : nil
     }
 
-    deinit {
-        // An error unwinding past `finish()` drops all-reduces in flight; their requests go to
-        // MPIRuntime and the process ends with MPI_Abort, but until then every MPI call (the
-        // requests' own last MPI_Test included) may progress them, writing reduced values into
-        // these buffers. Freed, that memory would be corrupted under the allocator (a rank
-        // crashed with SIGSEGV instead of naming its error), so it is leaked on purpose.
-        if requests.contains(where: { $0.map { !$0.isComplete } ?? false }) {
-            _ = Unmanaged.passRetained(gradientsOwner)
-            return
-        }
-        staging?.deallocate()
+    /// The bfloat16 staging memory, an object so that requests in flight can keep it alive.
+    private final class StagingBuffer {
+        let pointer: UnsafeMutablePointer<BFloat16>
+        init(count: Int) { pointer = .allocate(capacity: count) }
+        deinit { pointer.deallocate() }
     }
 
     public var bucketCount: Int { buckets.count }
@@ -126,13 +121,16 @@ public final class GradientExchange {
             if localGradientsFinite && !sumFloats(gradients + r.lowerBound, r.count).isFinite {
                 localGradientsFinite = false
             }
-            if let staging {
+            if let stagingBuffer {
+                let staging = stagingBuffer.pointer
                 for i in r { staging[i] = BFloat16(gradients[i]) }
                 requests[nextBucket] = try communicator.iAllReduce(
-                    UnsafeMutableBufferPointer(start: staging + r.lowerBound, count: r.count), op: .sum)
+                    UnsafeMutableBufferPointer(start: staging + r.lowerBound, count: r.count), op: .sum,
+                    owner: stagingBuffer)
             } else {
                 requests[nextBucket] = try communicator.iAllReduce(
-                    UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum)
+                    UnsafeMutableBufferPointer(start: gradients + r.lowerBound, count: r.count), op: .sum,
+                    owner: gradientsOwner)
             }
             observeBucket?(nextBucket, false)
             nextBucket += 1

@@ -119,9 +119,7 @@ public final class CollectiveWatchdog {
     }
 
     deinit {
-        // After a request was dropped in flight (see Request.deinit) no more MPI calls: they could
-        // progress it into freed memory on the way to MPI_Abort.
-        guard MPIRuntime.isActive, MPIRuntime.abandoned.isEmpty else { return }
+        guard MPIRuntime.mayFreeHandles else { return }
         drainReports()
         for var o in outgoing {
             // Sends to a peer that never listened again: let MPI finish or drop them; the buffer

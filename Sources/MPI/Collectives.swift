@@ -277,10 +277,12 @@ extension Communicator {
     /// with computation (e.g. reduce one part of a buffer while the next part is being
     /// computed).
     ///
-    /// - Important: The caller must keep `buffer` allocated and must neither read nor
-    ///   write it until the request completes (`wait()` returns or `test()` returns
-    ///   true). The request holds only the address, not a reference: passing a
-    ///   temporary pointer (such as one from `withUnsafeMutableBufferPointer` that ends
+    /// - Important: The caller must neither read nor write `buffer` until the request
+    ///   completes (`wait()` returns or `test()` returns true), and it must stay allocated
+    ///   that long. Pass the object that owns its memory as `owner`: the request keeps it
+    ///   alive, also when an error drops the request in flight (MPI may write the buffer
+    ///   until the process ends). Without an owner the request holds only the address:
+    ///   a temporary pointer (such as one from `withUnsafeMutableBufferPointer` that ends
     ///   before completion) is undefined behaviour.
     ///
     /// OpenMPI advances nonblocking collectives mostly inside MPI calls, so call
@@ -291,7 +293,8 @@ extension Communicator {
     @inlinable
     public func iAllReduce<T: MPIScalar>(
         _ buffer: UnsafeMutableBufferPointer<T>,
-        op: ReductionOp = .sum
+        op: ReductionOp = .sum,
+        owner: AnyObject? = nil
     ) throws(MPIError) -> Request {
         let n = try mpiCount(buffer.count, "MPI_Iallreduce")
         var request = dcnet_mpi_request_null()
@@ -301,6 +304,7 @@ extension Communicator {
                 dcnet_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype,
                 T.mpiOp(op), handle, &request), "MPI_Iallreduce")
         return Request(
-            handle: request, operation: "MPI_Iallreduce", communicator: self, watchdog: watchdog, number: number)
+            handle: request, operation: "MPI_Iallreduce", communicator: self, bufferOwner: owner, watchdog: watchdog,
+            number: number)
     }
 }

@@ -61,10 +61,7 @@ public final class Communicator: @unchecked Sendable {
     }
 
     deinit {
-        // Freeing after MPI_Finalize is erroneous; at exit the OS reclaims it anyway.
-        // After a request was dropped in flight, any MPI call could progress it into freed
-        // memory; the process is on its way to MPI_Abort and the handle can leak.
-        if owned && MPIRuntime.isActive && MPIRuntime.abandoned.isEmpty {
+        if owned && MPIRuntime.mayFreeHandles {
             var h: MPI_Comm? = handle
             MPI_Comm_free(&h)
         }
@@ -75,7 +72,18 @@ public final class Communicator: @unchecked Sendable {
     public func duplicate() throws(MPIError) -> Communicator {
         var newHandle = dcnet_mpi_comm_null()
         try mpiCheck(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup")
-        return try Communicator(handle: newHandle!, owned: true)
+        return try Self.adopt(newHandle!)
+    }
+
+    /// A new handle as an owned communicator, freed again when setting it up fails.
+    private static func adopt(_ handle: MPI_Comm) throws(MPIError) -> Communicator {
+        do {
+            return try Communicator(handle: handle, owned: true)
+        } catch {
+            var h: MPI_Comm? = handle
+            MPI_Comm_free(&h)
+            throw error
+        }
     }
 
     /// Collective: partitions the ranks by `color` (ordered by `key`, then old rank).
@@ -85,7 +93,7 @@ public final class Communicator: @unchecked Sendable {
         let c = color.map { Int32(truncatingIfNeeded: $0) } ?? dcnet_mpi_undefined()
         try mpiCheck(MPI_Comm_split(handle, c, Int32(truncatingIfNeeded: key), &newHandle), "MPI_Comm_split")
         guard let h = newHandle, h != dcnet_mpi_comm_null() else { return nil }
-        return try Communicator(handle: h, owned: true)
+        return try Self.adopt(h)
     }
 
     /// Collective: from now on every blocking collective on this communicator (and every wait on

@@ -3,8 +3,13 @@ import CMPI
 /// An outstanding nonblocking operation.
 ///
 /// The buffer it was started on belongs to MPI until the request completes; see
-/// `Communicator.iAllReduce(_:op:)`. A class (not a struct) so that copies cannot
+/// `Communicator.iAllReduce(_:op:owner:)`. A class (not a struct) so that copies cannot
 /// complete the same MPI request twice and so requests can sit in arrays.
+///
+/// The rule for errors: a request keeps alive what MPI may still read and write through it (the
+/// object that owns its buffer, and its communicator), also when it is dropped incomplete; it
+/// then goes to `MPIRuntime`'s abandoned requests, and the process ends with `MPI_Abort` instead
+/// of finalising (`dcnet-dist`'s `runJob` is the one place that decides it).
 public final class Request: @unchecked Sendable {
     @usableFromInline var handle: MPI_Request?
     @usableFromInline let operation: StaticString
@@ -18,15 +23,19 @@ public final class Request: @unchecked Sendable {
     /// communicator. Were the communicator freed first, OpenMPI would progress the request on
     /// freed memory and the rank would crash (SIGSEGV in libnbc) instead of naming its error.
     @usableFromInline let communicator: Communicator
+    /// Owns the memory the operation reads and writes (nil: the caller guarantees it outlives the
+    /// request): kept alive with the request, and past it while it is abandoned in flight.
+    @usableFromInline let bufferOwner: AnyObject?
     /// True once `wait()` returned or `test()` returned true.
     @inlinable public var isComplete: Bool { completed }
 
     @usableFromInline
     init(
-        handle: MPI_Request?, operation: StaticString, communicator: Communicator,
+        handle: MPI_Request?, operation: StaticString, communicator: Communicator, bufferOwner: AnyObject? = nil,
         watchdog: CollectiveWatchdog? = nil, number: Int = 0
     ) {
         self.handle = handle
+        self.bufferOwner = bufferOwner
         self.operation = operation
         self.completed = false
         self.communicator = communicator
@@ -76,10 +85,10 @@ public final class Request: @unchecked Sendable {
         // the caller. Waiting here could block for good (the peers may never start this
         // collective, or a failed wait left the others unfinished), and the caller's abort
         // would never be reached. Freeing an active collective request is erroneous, so the
-        // request is handed to `MPIRuntime`, which keeps it and makes the process abort
-        // rather than finalise (see `MPIRuntime.abandon`).
+        // request is handed to `MPIRuntime` with what it uses (see `MPIRuntime.abandon`).
         var flag: Int32 = 0
         if MPI_Test(&handle, &flag, dcnet_mpi_status_ignore()) == MPI_SUCCESS, flag != 0 { return }
-        MPIRuntime.abandon(handle, operation: operation)
+        MPIRuntime.abandon(
+            .init(handle: handle, operation: operation, communicator: communicator, bufferOwner: bufferOwner))
     }
 }

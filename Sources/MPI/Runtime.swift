@@ -51,16 +51,29 @@ public enum MPIRuntime {
         try mpiCheck(MPI_Finalize(), "MPI_Finalize")
     }
 
+    /// A request dropped before it completed, with what it reads and writes kept alive.
+    struct AbandonedRequest {
+        var handle: MPI_Request?
+        let operation: StaticString
+        let communicator: Communicator
+        let bufferOwner: AnyObject?
+    }
+
     /// Nonblocking operations dropped before they completed (`Request.deinit` on an error path).
     /// Only touched from the thread that initialised MPI (MPI_THREAD_FUNNELED).
-    nonisolated(unsafe) static var abandoned: [(handle: MPI_Request?, operation: StaticString)] = []
+    nonisolated(unsafe) static var abandoned: [AbandonedRequest] = []
 
-    /// Keeps an incomplete request that its owner dropped. Its buffer may still be written and
-    /// the peers may wait on it, so the process must not finalise (`MPI_Finalize` would wait for
-    /// the operation) but end the job with `MPI_Abort`.
-    static func abandon(_ handle: MPI_Request?, operation: StaticString) {
-        abandoned.append((handle, operation))
+    /// Keeps an incomplete request that its owner dropped, with its communicator and its buffer's
+    /// owner: MPI may still write the buffer and the peers may wait on it, so the process must not
+    /// finalise (`MPI_Finalize` would wait for the operation) but end the job with `MPI_Abort`.
+    static func abandon(_ request: AbandonedRequest) {
+        abandoned.append(request)
     }
+
+    /// Whether handles may still be freed: not after `MPI_Finalize`, and not once a request was
+    /// abandoned (freeing is collective, and the peers may never get there; the process is on its
+    /// way to `MPI_Abort` and the OS reclaims everything).
+    static var mayFreeHandles: Bool { isActive && abandoned.isEmpty }
 
     /// Whether any dropped request is still in flight. Testing them lets those whose peers did
     /// arrive complete, so a rank that recovered (tests) can still finalise normally.
@@ -105,7 +118,7 @@ public enum MPIRuntime {
                 MPI_Finalized(&finalized)
                 // With requests dropped in flight MPI_Finalize can block for good; leaving
                 // without it makes mpirun end the job.
-                if finalized == 0 && MPIRuntime.abandoned.isEmpty { MPI_Finalize() }
+                if finalized == 0 && MPIRuntime.mayFreeHandles { MPI_Finalize() }
             }
         } else {
             MPI_Query_thread(&provided)

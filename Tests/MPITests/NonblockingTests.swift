@@ -89,6 +89,40 @@ final class NonblockingTests: XCTestCase {
         XCTAssertEqual(buffer[1023], total)
     }
 
+    /// An incomplete request dropped by an error keeps the owner of its buffer alive while it is in
+    /// flight (MPI may still write the buffer), and lets go once it has completed.
+    func testADroppedRequestKeepsItsBufferOwnerAlive() throws {
+        final class Owner {
+            let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 256)
+            deinit { buffer.deallocate() }
+        }
+        let rank = comm.rank, size = comm.size
+        guard size > 1 else { return }  // one rank: the all-reduce completes at once
+        let side = try comm.duplicate()
+        weak var weakOwner: Owner?
+        do {
+            let owner = Owner()
+            weakOwner = owner
+            owner.buffer.initialize(repeating: 1)
+            if rank == 0 {
+                _ = try side.iAllReduce(owner.buffer, op: .sum, owner: owner)  // dropped at once, in flight
+                XCTAssertTrue(MPIRuntime.hasAbandonedRequests)
+            } else {
+                try comm.barrier()
+                try side.iAllReduce(owner.buffer, op: .sum, owner: owner).wait()
+            }
+        }
+        if rank == 0 {
+            XCTAssertNotNil(weakOwner, "the buffer's owner was freed while MPI could still write the buffer")
+            try comm.barrier()
+        }
+        let deadline = MPIRuntime.wallTime() + 30
+        while MPIRuntime.hasAbandonedRequests && MPIRuntime.wallTime() < deadline {}
+        XCTAssertFalse(MPIRuntime.hasAbandonedRequests, "the dropped request never completed")
+        XCTAssertNil(weakOwner, "the buffer's owner outlived its completed request")
+        try comm.barrier()
+    }
+
     /// Several requests in flight at once (one per layer), completed together.
     func testSeveralRequestsInFlight() throws {
         let rank = comm.rank, size = comm.size
