@@ -130,7 +130,7 @@ let package = Package(
             swiftSettings: release),
 
         // Code the test targets share (test targets cannot import each other).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["DCNetData", "DCNetLayers", "DCNetModels"], path: "Tests/TestSupport"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "LayersTests", dependencies: ["DCNetLayers", "DCNetModels", "DCNetRandom"]),
@@ -142,6 +142,12 @@ let package = Package(
             ]),
         .testTarget(name: "ReportTests", dependencies: ["DCNetReport", "DCNetMetrics", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["DCNetMetrics", "TestSupport"]),
-        .testTarget(name: "FormatsTests", dependencies: ["DCNetFormats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["DCNetFormats", "TestSupport"]),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: [
+                "DCNetEvaluation", "DCNetTraining", "DCNetData", "DCNetLayers", "DCNetMetrics", "DCNetModels",
+                "DCNetTensor", "TestSupport",
+            ]),
     ]
 )

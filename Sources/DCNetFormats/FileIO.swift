@@ -71,24 +71,12 @@ public enum Gzip {
     /// small damaged or hostile file could otherwise ask for any amount of memory.
     public static func decompress(_ input: [UInt8], path: String = "<memory>", limit: Int = Int.max) throws -> [UInt8] {
         if input.isEmpty { throw DataError(.emptyFile, path: path, "empty file (0 bytes), expected a gzip stream") }
-        // ISIZE of the last member: uncompressed size mod 2^32 - a good first guess.
-        var hint = input.count * 2
-        if input.count >= 18 {
-            let n = input.count
-            let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
-            if isize > 0 { hint = isize + 64 }
-        }
-        var capacity = max(min(hint, limit == Int.max ? hint : limit + 1), 4096)
-        var out = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        var produced = 0
-        defer { out.deallocate() }
-
+        var out = InflateOutput(capacity: initialCapacity(input, limit: limit))
         var strm = z_stream()
         guard dcnet_inflate_init2(&strm, 15 + 32) == Z_OK else {
             throw DataError(.io, path: path, "zlib inflateInit2 failed")
         }
         defer { inflateEnd(&strm) }
-
         try input.withUnsafeBufferPointer { inBuf in
             let base = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
             var consumed = 0
@@ -100,62 +88,98 @@ public enum Gzip {
                     strm.avail_in = uInt(chunk)
                     consumed += chunk
                 }
-                if produced > limit {
+                if out.count > limit {
                     throw DataError(
                         .tooLarge, path: path, "decompresses to more than \(limit) bytes, more than this format holds")
                 }
-                if produced == capacity {
-                    let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
-                    bigger.update(from: out, count: produced)
-                    out.deallocate()
-                    out = bigger
-                    capacity *= 2
+                let rc = out.inflate(&strm)
+                if rc == Z_OK || (rc == Z_BUF_ERROR && strm.avail_out == 0) { continue }
+                guard rc == Z_STREAM_END else {
+                    throw inflateFailure(
+                        rc, strm, path: path, member: member, produced: out.count,
+                        inputEnded: strm.avail_in == 0 && consumed == inBuf.count, consumed: consumed,
+                        compressedSize: inBuf.count)
                 }
-                let room = min(capacity - produced, Int(UInt32.max >> 1))
-                strm.next_out = out + produced
-                strm.avail_out = uInt(room)
-                let rc = inflate(&strm, Z_NO_FLUSH)
-                produced += room - Int(strm.avail_out)
-                switch rc {
-                case Z_OK:
-                    continue
-                case Z_STREAM_END:
-                    let remaining = Int(strm.avail_in) + (inBuf.count - consumed)
-                    if remaining == 0 { return }
-                    // Another gzip member follows (multi-member file); tolerate zero padding.
-                    let next = inBuf.count - remaining
-                    if inBuf[next...].allSatisfy({ $0 == 0 }) { return }
-                    member += 1
-                    guard inflateReset(&strm) == Z_OK else {
-                        throw DataError(
-                            .corruptGzip, path: path, "corrupt gzip stream: cannot reset for member \(member)")
-                    }
-                case Z_BUF_ERROR:
-                    // No progress possible: either output full (handled by growing) or input exhausted.
-                    if strm.avail_out == 0 { continue }
-                    if strm.avail_in == 0 && consumed == inBuf.count {
-                        throw DataError(
-                            .truncatedGzip, path: path,
-                            "truncated gzip stream: input ended inside member \(member) after \(produced) "
-                                + "decompressed bytes (compressed size \(inBuf.count))"
-                        )
-                    }
-                    throw DataError(
-                        .corruptGzip, path: path, "corrupt gzip stream (zlib buffer error) in member \(member)")
-                case Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR:
-                    let why = strm.msg.map { String(cString: $0) } ?? "data error"
-                    let at = consumed - Int(strm.avail_in)
-                    throw DataError(
-                        .corruptGzip, path: path,
-                        "corrupt gzip stream: \(why) (member \(member), near compressed byte \(at) of \(inBuf.count))")
-                case Z_MEM_ERROR:
-                    throw DataError(.io, path: path, "zlib out of memory")
-                default:
-                    throw DataError(.corruptGzip, path: path, "corrupt gzip stream: zlib error \(rc)")
+                let remaining = Int(strm.avail_in) + (inBuf.count - consumed)
+                // Another gzip member may follow (multi-member file); zero padding is tolerated.
+                if remaining == 0 || inBuf[(inBuf.count - remaining)...].allSatisfy({ $0 == 0 }) { return }
+                member += 1
+                guard inflateReset(&strm) == Z_OK else {
+                    throw DataError(.corruptGzip, path: path, "corrupt gzip stream: cannot reset for member \(member)")
                 }
             }
         }
-        return [UInt8](UnsafeBufferPointer(start: out, count: produced))
+        return out.bytes
+    }
+
+    /// The output buffer's first size: the last member's ISIZE (uncompressed size mod 2^32), a
+    /// good first guess, within `limit`.
+    private static func initialCapacity(_ input: [UInt8], limit: Int) -> Int {
+        var hint = input.count * 2
+        if input.count >= 18 {
+            let n = input.count
+            let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
+            if isize > 0 { hint = isize + 64 }
+        }
+        return max(min(hint, limit == Int.max ? hint : limit + 1), 4096)
+    }
+
+    /// The inflated bytes so far, in a buffer that doubles when full.
+    private struct InflateOutput: ~Copyable {
+        private var pointer: UnsafeMutablePointer<UInt8>
+        private var capacity: Int
+        private(set) var count = 0
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            pointer = .allocate(capacity: capacity)
+        }
+        deinit { pointer.deallocate() }
+
+        /// One `inflate` call into the free space (made first when there is none).
+        mutating func inflate(_ strm: inout z_stream) -> Int32 {
+            if count == capacity {
+                let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+                bigger.update(from: pointer, count: count)
+                pointer.deallocate()
+                pointer = bigger
+                capacity *= 2
+            }
+            let room = min(capacity - count, Int(UInt32.max >> 1))
+            strm.next_out = pointer + count
+            strm.avail_out = uInt(room)
+            let rc = CZlib.inflate(&strm, Z_NO_FLUSH)
+            count += room - Int(strm.avail_out)
+            return rc
+        }
+
+        var bytes: [UInt8] { [UInt8](UnsafeBufferPointer(start: pointer, count: count)) }
+    }
+
+    /// The error for an `inflate` result other than progress or the end of a member.
+    private static func inflateFailure(
+        _ rc: Int32, _ strm: z_stream, path: String, member: Int, produced: Int, inputEnded: Bool, consumed: Int,
+        compressedSize: Int
+    ) -> DataError {
+        switch rc {
+        case Z_BUF_ERROR where inputEnded:
+            return DataError(
+                .truncatedGzip, path: path,
+                "truncated gzip stream: input ended inside member \(member) after \(produced) "
+                    + "decompressed bytes (compressed size \(compressedSize))")
+        case Z_BUF_ERROR:
+            return DataError(.corruptGzip, path: path, "corrupt gzip stream (zlib buffer error) in member \(member)")
+        case Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR:
+            let why = strm.msg.map { String(cString: $0) } ?? "data error"
+            let at = consumed - Int(strm.avail_in)
+            return DataError(
+                .corruptGzip, path: path,
+                "corrupt gzip stream: \(why) (member \(member), near compressed byte \(at) of \(compressedSize))")
+        case Z_MEM_ERROR:
+            return DataError(.io, path: path, "zlib out of memory")
+        default:
+            return DataError(.corruptGzip, path: path, "corrupt gzip stream: zlib error \(rc)")
+        }
     }
 
     /// Compresses `bytes` into a single gzip member (no file name, mtime 0 - like `gzip -n`).

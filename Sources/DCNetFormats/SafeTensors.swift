@@ -155,6 +155,35 @@ public struct SafeTensorsFile: Sendable {
         -> SafeTensorsFile
     {
         func fail(_ k: SafeTensorsError.Kind, _ m: String) -> SafeTensorsError { SafeTensorsError(k, path: path, m) }
+        let (header, dataStart) = try decodeHeader(bytes, fail: fail)
+        // JSON objects are unordered: the tensors come back in the order of their data.
+        let entries = try header.tensors.map { try TensorEntry($0, fail: fail) }
+            .sorted { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        try checkTiling(entries, dataLength: bytes.count - dataStart, fileLength: bytes.count, fail: fail)
+        let tensors = entries.map { t in
+            (
+                t.name,
+                StoredTensor(
+                    dtype: t.dtype, shape: t.shape, bytes: Array(bytes[dataStart + t.begin..<dataStart + t.end]))
+            )
+        }
+        var metadata = header.metadata
+        var scope: ChecksumScope?
+        if let stored = metadata[checksumKey] {
+            scope = try verifyChecksum(stored, bytes, headerEnd: dataStart, fail: fail)
+            metadata[checksumKey] = nil
+        } else if requireChecksum {
+            throw fail(.checksumMismatch, "no \(checksumKey) in __metadata__ (not written by dcnet, or header damaged)")
+        }
+        var file = SafeTensorsFile(metadata: metadata, tensors: tensors)
+        file.checksumScope = scope
+        return file
+    }
+
+    /// The header length and JSON header; returns the header and where the data section starts.
+    private static func decodeHeader(
+        _ bytes: [UInt8], fail: (SafeTensorsError.Kind, String) -> SafeTensorsError
+    ) throws -> (Header, Int) {
         guard bytes.count >= 8 else {
             throw fail(.truncated, "truncated file: \(bytes.count) bytes, need at least 8 for the header length")
         }
@@ -167,9 +196,8 @@ public struct SafeTensorsFile: Sendable {
         guard 8 + n <= bytes.count else {
             throw fail(.truncated, "truncated file: header length \(n) but only \(bytes.count - 8) bytes follow")
         }
-        let header: Header
         do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes[8..<8 + n]))
+            return (try JSONDecoder().decode(Header.self, from: Data(bytes[8..<8 + n])), 8 + n)
         } catch let e as HeaderError {
             throw fail(.badHeader, e.message)
         } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
@@ -180,13 +208,13 @@ public struct SafeTensorsFile: Sendable {
         } catch {
             throw fail(.badJSON, "bad JSON header: \(error)")
         }
-        let dataStart = 8 + n, dataLen = bytes.count - dataStart
+    }
 
-        var metadata = header.metadata
-        var tensors: [(name: String, tensor: StoredTensor)] = []
-        var ranges: [(Int, Int, String)] = []
-        var pending: [(String, SafeTensorsDType, [Int], Int, Int)] = []
-        for entry in header.tensors {
+    /// One header entry, checked: a supported dtype, a shape whose size is what its offsets span.
+    private struct TensorEntry {
+        let name: String, dtype: SafeTensorsDType, shape: [Int], begin: Int, end: Int
+
+        init(_ entry: Header.Entry, fail: (SafeTensorsError.Kind, String) -> SafeTensorsError) throws {
             let key = entry.name
             guard let dt = entry.dtype else { throw fail(.badHeader, "tensor \"\(key)\": missing dtype") }
             guard let dtype = SafeTensorsDType(rawValue: dt) else {
@@ -214,54 +242,40 @@ public struct SafeTensorsFile: Sendable {
                 throw fail(
                     .badHeader,
                     "tensor \"\(key)\": \(dtype.rawValue) shape \(shape) needs \(size) bytes "
-                        + "but data_offsets [\(b), \(e)] span \(e - b)"
-                )
+                        + "but data_offsets [\(b), \(e)] span \(e - b)")
             }
-            ranges.append((b, e, key))
-            pending.append((key, dtype, shape, b, e))
+            (name, self.dtype, self.shape, begin, end) = (key, dtype, shape, b, e)
         }
-        // JSON objects are unordered: the tensors come back in the order of their data.
-        pending.sort { ($0.3, $0.4, $0.0) < ($1.3, $1.4, $1.0) }
-        // Like the reference implementation: tensors tile the data section without gaps or overlap.
-        ranges.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+
+    /// Like the reference implementation: the tensors (sorted by offsets) tile the data section
+    /// without gaps or overlap.
+    private static func checkTiling(
+        _ entries: [TensorEntry], dataLength: Int, fileLength: Int,
+        fail: (SafeTensorsError.Kind, String) -> SafeTensorsError
+    ) throws {
         var expect = 0
-        for (b, e, name) in ranges {
-            guard b == expect else {
+        for t in entries {
+            guard t.begin == expect else {
                 throw fail(
                     .offsetsOutOfRange,
-                    "tensor \"\(name)\": data_offsets [\(b), \(e)] start at \(b), expected \(expect) (gap or overlap)")
+                    "tensor \"\(t.name)\": data_offsets [\(t.begin), \(t.end)] start at \(t.begin), expected \(expect) "
+                        + "(gap or overlap)")
             }
-            expect = e
+            expect = t.end
         }
-        if expect > dataLen {
-            // Consistent header but the data stops early.
-            if let (_, e, name) = ranges.first(where: { $0.1 > dataLen }) {
-                throw fail(
-                    .truncated,
-                    "truncated file: tensors need \(expect) data bytes, file has \(dataLen) (tensor \"\(name)\" ends "
-                        + "at \(e); file \(bytes.count) bytes)"
-                )
-            }
-        }
-        guard expect == dataLen else {
+        // A consistent header whose data stops early.
+        if expect > dataLength, let short = entries.first(where: { $0.end > dataLength }) {
             throw fail(
-                .offsetsOutOfRange, "tensors cover \(expect) bytes but the data section has \(dataLen) (trailing bytes)"
-            )
+                .truncated,
+                "truncated file: tensors need \(expect) data bytes, file has \(dataLength) (tensor \"\(short.name)\" "
+                    + "ends at \(short.end); file \(fileLength) bytes)")
         }
-        for (key, dtype, shape, b, e) in pending {
-            tensors.append(
-                (key, StoredTensor(dtype: dtype, shape: shape, bytes: Array(bytes[dataStart + b..<dataStart + e]))))
+        guard expect == dataLength else {
+            throw fail(
+                .offsetsOutOfRange,
+                "tensors cover \(expect) bytes but the data section has \(dataLength) (trailing bytes)")
         }
-        var scope: ChecksumScope?
-        if let stored = metadata[checksumKey] {
-            scope = try verifyChecksum(stored, bytes, headerEnd: dataStart, fail: fail)
-            metadata[checksumKey] = nil
-        } else if requireChecksum {
-            throw fail(.checksumMismatch, "no \(checksumKey) in __metadata__ (not written by dcnet, or header damaged)")
-        }
-        var file = SafeTensorsFile(metadata: metadata, tensors: tensors)
-        file.checksumScope = scope
-        return file
     }
 
     /// Checks the stored checksum against the bytes and returns what it covers.

@@ -28,13 +28,13 @@ extension SafeTensorsFile {
         meta[Self.checksumKey] = scope == .data ? scope.prefix + hex8(dataCRC.value) : placeholder
 
         var json = "{\"__metadata__\":{"
-        json += meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",")
+        json += meta.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(meta[$0]!))" }.joined(separator: ",")
         json += "}"
         var offset = 0
         for (name, t) in tensors {
             let end = offset + t.bytes.count
             json +=
-                ",\(jsonString(name)):{\"dtype\":\"\(t.dtype.rawValue)\","
+                ",\(JSONText.quoted(name)):{\"dtype\":\"\(t.dtype.rawValue)\","
                 + "\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offset),\(end)]}"
             offset = end
@@ -86,21 +86,4 @@ extension SafeTensorsFile {
 func hex8(_ v: UInt32) -> String {
     let s = String(v, radix: 16)
     return String(repeating: "0", count: 8 - s.count) + s
-}
-
-private func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where u.value < 0x20:
-            let h = String(u.value, radix: 16); out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
 }

@@ -91,7 +91,7 @@ public final class Timeline {
         let argText = allArgs.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
         let ts = (start + offset - origin) * 1e6, dur = max(end - start, 0) * 1e6
         events.append(
-            "{\"name\":\(Self.quoted(name)),\"cat\":\"\(category)\",\"ph\":\"X\",\"pid\":\(rank),"
+            "{\"name\":\(JSONText.quoted(name)),\"cat\":\"\(category)\",\"ph\":\"X\",\"pid\":\(rank),"
                 + "\"tid\":\(track.rawValue),\"ts\":\(String(format: "%.3f", ts)),\"dur\":\(String(format: "%.3f", dur)),"
                 + "\"args\":{\(argText)}}")
     }
@@ -105,7 +105,7 @@ public final class Timeline {
         step = nil
         let names = [
             "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":\(rank),\"args\":{\"name\":"
-                + "\(Self.quoted("rank \(rank) (\(host))"))}}",
+                + "\(JSONText.quoted("rank \(rank) (\(host))"))}}",
             "{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":\(rank),\"args\":{\"sort_index\":\(rank)}}",
             "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":\(rank),\"tid\":0,\"args\":{\"name\":\"compute\"}}",
             "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":\(rank),\"tid\":1,\"args\":{\"name\":\"all-reduce\"}}",
@@ -117,8 +117,9 @@ public final class Timeline {
         let all = try communicator.allGather(padded)
         let count = events.count
         events = []
-        var failure: Error?
-        if communicator.rank == 0 {
+        let (steps, alignmentError, path) = (steps, alignmentError, path)
+        try communicator.agree("writing the timeline \(path)") {
+            guard communicator.rank == 0 else { return }
             let parts = (0..<communicator.size).map { r in
                 String(decoding: all[(r * width)..<(r * width + lengths[r])], as: UTF8.self)
             }
@@ -127,33 +128,12 @@ public final class Timeline {
                 + String(format: "%.3f", alignmentError * 1e6)
                 + ",\"steps\":\"\(steps.lowerBound):\(steps.upperBound)\"},"
                 + "\n\"traceEvents\":[\n" + parts.joined(separator: ",\n") + "\n]}\n"
-            do {
-                try AtomicFile.write(text, to: path)
-                console.print(
-                    "timeline: \(path): steps \(steps.lowerBound)–\(steps.upperBound) of \(communicator.size) rank(s), "
-                        + String(format: "clocks aligned to rank 0 within %.1f µs", alignmentError * 1e6))
-            } catch {
-                failure = error
-            }
-        }
-        let failed = try communicator.allReduce(Int32(failure == nil ? 0 : 1), op: .max)
-        if failed != 0 {
-            throw JobError(rank: 0, "cannot write the timeline \(path): \(failure.map { "\($0)" } ?? "see rank 0")")
+            try AtomicFile.write(text, to: path)
+            console.print(
+                "timeline: \(path): steps \(steps.lowerBound)–\(steps.upperBound) of \(communicator.size) rank(s), "
+                    + String(format: "clocks aligned to rank 0 within %.1f µs", alignmentError * 1e6))
         }
         return count
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
     }
 
     /// `A:B` (global steps from 1, A ≤ B) as a range, or the reason it is not one.

@@ -291,7 +291,8 @@ final class CLITests: XCTestCase {
         // lr 0.1 for 8 epochs left some seeds at a constant prediction on one host and not on another
         // (the BLAS kernels' rounding differs); lr 0.02 for 20 epochs learnt all 8 seeds tried on both.
         let data = TempDir("cli-attack-data")
-        try writeCIFAR10(train: Toy.dataset(count: 160, seed: 7), test: Toy.dataset(count: 23, seed: 99), to: data.path)
+        try writeCIFAR10(
+            train: ToyImages.dataset(count: 160, seed: 7), test: ToyImages.dataset(count: 23, seed: 99), to: data.path)
         let suite = TempDir("cli-attack")
         let runs = [("A", ["--seed", "1"]), ("B", ["--seed", "2"]), ("C", ["--seed", "3", "--scaling", "meanstd"])]
         for (run, flags) in runs {

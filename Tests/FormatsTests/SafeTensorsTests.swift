@@ -1,9 +1,6 @@
-import DCNetData
 import DCNetFormats
 import TestSupport
 import XCTest
-
-@testable import DCNetTraining
 
 #if canImport(Glibc)
 import Glibc
