@@ -87,13 +87,7 @@ final class AccuracyQuantityTests: XCTestCase {
     // MARK: - In the report
 
     private func writeRun(_ suite: URL, _ run: String, test: [Double], validation: [Double]?) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let lines = try metrics(test: test, validation: validation).epochs.map {
-            try MetricsRecord.epoch($0).jsonLine()
-        }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(epochLines(metrics(test: test, validation: validation).epochs), run: run, in: suite)
     }
 
     func testReportSaysWhichAccuracyTheVerdictReads() throws {

@@ -25,10 +25,8 @@ final class ExperimentReportTests: XCTestCase {
         try writeRun(
             "tanh-cos-nobn", accuracies: [0.35, 0.50, 0.63], imagesPerSecond: [200, 200, 200], plannedEpochs: 5)
         // Started but no epoch finished yet.
-        let partial = suite.appendingPathComponent("sphere-cos")
-        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
-        try Data((configLine("sphere-cos") + "\n" + #"{"kind":"progress","step":50,"loss":2.1}"# + "\n").utf8)
-            .write(to: partial.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(
+            [configLine("sphere-cos"), #"{"kind":"progress","step":50,"loss":2.1}"#], run: "sphere-cos", in: suite)
         // Attacks: tanh-cos is more robust under white-box FGSM.
         try writeAttacks("baseline", [attack(eps: 2, clean: 0.70, adv: 0.30), attack(eps: 8, clean: 0.70, adv: 0.10)])
         try writeAttacks(
@@ -258,8 +256,6 @@ final class ExperimentReportTests: XCTestCase {
         _ run: String, accuracies: [Double], imagesPerSecond: [Double], plannedEpochs: Int = 5,
         trainAccuracies: [Double]? = nil
     ) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lines = [configLine(run, plannedEpochs: plannedEpochs)]
         for (index, accuracy) in accuracies.enumerated() {
             let epoch = index + 1
@@ -270,8 +266,7 @@ final class ExperimentReportTests: XCTestCase {
                 imagesPerSecond: imagesPerSecond[index], wallSeconds: 100, learningRate: 0.1)
             lines.append(try MetricsRecord.epoch(record).jsonLine())
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(lines, run: run, in: suite)
     }
 
     /// One FGSM attack record: white-box, or black-box from `source`.
@@ -282,8 +277,7 @@ final class ExperimentReportTests: XCTestCase {
     }
 
     private func writeAttacks(_ run: String, _ lines: [String]) throws {
-        try Data((lines.joined(separator: "\n") + "\n").utf8)
-            .write(to: suite.appendingPathComponent(run).appendingPathComponent("attacks.jsonl"))
+        try writeRecords(lines, run: run, in: suite, file: MetricsLog.attacksFileName)
     }
 
     private func imageLinks(in markdown: String) -> [String] {

@@ -169,10 +169,6 @@ final class MeasuredTimeTests: XCTestCase {
     }
 
     private func writeRun(_ run: String, _ records: [String]) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let lines = [configLine(run)] + records
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords([configLine(run)] + records, run: run, in: suite)
     }
 }

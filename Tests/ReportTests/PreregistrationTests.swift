@@ -126,10 +126,8 @@ final class PreregistrationTests: XCTestCase {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("prereg-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         for (run, accuracy) in [("b", 0.70), ("d", 0.75), ("x", 0.60)] {
-            let d = dir.appendingPathComponent(run)
-            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
             let line = #"{"kind":"epoch","epoch":1,"train_loss":1,"train_accuracy":0.7,"test_accuracy":\#(accuracy)}"#
-            try (line + "\n").write(to: d.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+            try writeRecords([line], run: run, in: dir)
         }
         var report = ExperimentReport(suiteDirectory: dir, groups: suite.groups)
         report.preregistration = p

@@ -317,15 +317,10 @@ final class SeedPlotTests: XCTestCase {
 
     /// Writes a replicate's epochs to `<suite>/<name>/metrics.jsonl` and its attacks to attacks.jsonl.
     private func write(_ replicate: Replicate, in suite: URL) throws {
-        let directory = suite.appendingPathComponent(replicate.name)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let epochs = try replicate.metrics.epochs.map { try MetricsRecord.epoch($0).jsonLine() }
-        try Data((epochs.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent(MetricsLog.metricsFileName))
+        try writeRecords(epochLines(replicate.metrics.epochs), run: replicate.name, in: suite)
         if !replicate.metrics.attacks.isEmpty {
             let attacks = try replicate.metrics.attacks.map { try MetricsRecord.attack($0).jsonLine() }
-            try Data((attacks.joined(separator: "\n") + "\n").utf8).write(
-                to: directory.appendingPathComponent(MetricsLog.attacksFileName))
+            try writeRecords(attacks, run: replicate.name, in: suite, file: MetricsLog.attacksFileName)
         }
     }
 }

@@ -130,15 +130,10 @@ final class SeedVerdictTests: XCTestCase {
         let suite = FileManager.default.temporaryDirectory.appendingPathComponent("seeds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: suite) }
         func write(_ run: String, _ accuracies: [Double]) throws {
-            let directory = suite.appendingPathComponent(run)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let lines = try accuracies.enumerated().map { index, accuracy in
-                try MetricsRecord.epoch(
-                    EpochRecord(epoch: index + 1, trainLoss: 1, trainAccuracy: accuracy, testAccuracy: accuracy)
-                ).jsonLine()
+            let epochs = accuracies.enumerated().map { index, accuracy in
+                EpochRecord(epoch: index + 1, trainLoss: 1, trainAccuracy: accuracy, testAccuracy: accuracy)
             }
-            try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-                to: directory.appendingPathComponent("metrics.jsonl"))
+            try writeRecords(epochLines(epochs), run: run, in: suite)
         }
         for (s, final) in [0.64, 0.65, 0.66].enumerated() { try write("base-s\(s + 1)", [0.5, final]) }
         for (s, final) in [0.69, 0.70, 0.71].enumerated() { try write("dc-s\(s + 1)", [0.5, final]) }

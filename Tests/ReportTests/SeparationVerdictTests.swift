@@ -102,12 +102,8 @@ final class SeparationVerdictTests: XCTestCase {
     private func writeSuite(_ suite: URL, settings: [String: Int]) throws {
         for (setting, count) in settings {
             for s in 1...count {
-                let directory = suite.appendingPathComponent("\(setting)-s\(s)")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let line = try MetricsRecord.epoch(
-                    EpochRecord(epoch: 1, trainLoss: 1, trainAccuracy: 0.8, testAccuracy: 0.8)
-                ).jsonLine()
-                try Data((line + "\n").utf8).write(to: directory.appendingPathComponent("metrics.jsonl"))
+                let epoch = EpochRecord(epoch: 1, trainLoss: 1, trainAccuracy: 0.8, testAccuracy: 0.8)
+                try writeRecords(epochLines([epoch]), run: "\(setting)-s\(s)", in: suite)
             }
         }
     }

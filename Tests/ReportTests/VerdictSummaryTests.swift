@@ -8,16 +8,13 @@ import XCTest
 final class VerdictSummaryTests: XCTestCase {
     /// A run directory whose metrics plan `planned` epochs and record these (test, validation) accuracies.
     private func writeRun(_ suite: URL, _ run: String, planned: Int, accuracies: [Double]) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lines = [#"{"kind":"config","schema":1,"config":{"epochs":\#(planned)}}"#]
         for (i, a) in accuracies.enumerated() {
             lines.append(
                 #"{"kind":"epoch","schema":1,"epoch":\#(i + 1),"train_loss":1,"train_accuracy":0.5,"#
                     + #""test_accuracy":\#(a),"validation_accuracy":\#(a)}"#)
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(lines, run: run, in: suite)
     }
 
     func testSummaryRowsAndRunsInProgressLeftOut() throws {

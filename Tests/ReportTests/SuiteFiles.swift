@@ -1,0 +1,17 @@
+import DCNetMetrics
+import Foundation
+
+@testable import DCNetReport
+
+/// Writes `lines` (one JSON record each) as `<suite>/<run>/<file>`, making the run's directory:
+/// a run of a synthetic suite.
+func writeRecords(_ lines: [String], run: String, in suite: URL, file: String = MetricsLog.metricsFileName) throws {
+    let directory = suite.appendingPathComponent(run)
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent(file))
+}
+
+/// The epoch records of a run as JSON lines.
+func epochLines(_ epochs: [EpochRecord]) throws -> [String] {
+    try epochs.map { try MetricsRecord.epoch($0).jsonLine() }
+}
