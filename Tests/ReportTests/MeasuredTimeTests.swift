@@ -77,13 +77,12 @@ final class MeasuredTimeTests: XCTestCase {
         // Training: 1,800 + 2,400 + 1,000 + 300 (grid, once for chosen) + 360 (stray) = 5,860 s = 1.63 h.
         // Attacks: 1,500 + 200 + 700 = 2,400 s = 0.67 h; features: 60 + 30 = 90 s = 1.5 min.
         // Total: 8,350 s = 2.32 h.
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) + attacks 0.67 h "
-                    + "(3 jobs) + feature export 1.5 min (2 exports) = **2.32 h**. Wall times on the machine that ran "
-                    + "them, slowed by anything else running there."),
-            markdown)
-        XCTAssertTrue(markdown.contains("1 malformed line of `timings.tsv` ignored (line 8)."), markdown)
+        assertContains(
+            markdown,
+            "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) + attacks 0.67 h "
+                + "(3 jobs) + feature export 1.5 min (2 exports) = **2.32 h**. Wall times on the machine that ran "
+                + "them, slowed by anything else running there.")
+        assertContains(markdown, "1 malformed line of `timings.tsv` ignored (line 8).")
         XCTAssertFalse(markdown.contains("without a `wall_s` record"), markdown)
     }
 
@@ -106,11 +105,10 @@ final class MeasuredTimeTests: XCTestCase {
     func testWithoutTimingsFileTrainingIsTheTotal() throws {
         try FileManager.default.removeItem(at: suite.appendingPathComponent("timings.tsv"))
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) = **1.63 h**; "
-                    + "attacks and feature export not recorded (no `timings.tsv`: an older suite)."),
-            markdown)
+        assertContains(
+            markdown,
+            "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) = **1.63 h**; "
+                + "attacks and feature export not recorded (no `timings.tsv`: an older suite).")
         XCTAssertFalse(markdown.contains("malformed"), markdown)
     }
 
@@ -118,9 +116,9 @@ final class MeasuredTimeTests: XCTestCase {
         try writeRun("b", [epoch(1, wall: 1200, speed: 50), epoch(2, wall: nil, speed: 70)])
         let markdown = try makeReport().write().markdown
         // b now has 1,200 s: 5,860 − 1,200 = 4,660 s = 1.29 h.
-        XCTAssertTrue(markdown.contains("training 1.29 h (5 runs"), markdown)
-        XCTAssertTrue(markdown.contains("1 epoch without a `wall_s` record not counted."), markdown)
-        XCTAssertTrue(markdown.contains("| b | 2 | 20.0 (1 epoch without `wall_s`) | 60.0 |"), markdown)
+        assertContains(markdown, "training 1.29 h (5 runs")
+        assertContains(markdown, "1 epoch without a `wall_s` record not counted.")
+        assertContains(markdown, "| b | 2 | 20.0 (1 epoch without `wall_s`) | 60.0 |")
     }
 
     func testTimingsParseKeepsTheLastLineOfARepeatedJob() {
@@ -147,10 +145,8 @@ final class MeasuredTimeTests: XCTestCase {
 
     func testBudgetInTheHeaderHasNoPeriodSemicolon() throws {
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Budget:** 3 epochs on 2 cores. Completed epochs per run: 2–3; configured epochs: 3.\n"),
-            markdown)
+        assertContains(
+            markdown, "- **Budget:** 3 epochs on 2 cores. Completed epochs per run: 2–3; configured epochs: 3.\n")
         XCTAssertFalse(markdown.contains(".;"), markdown)
     }
 

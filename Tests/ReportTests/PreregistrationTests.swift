@@ -138,8 +138,8 @@ final class PreregistrationTests: XCTestCase {
         ].map { markdown.range(of: $0)?.lowerBound }
         XCTAssertFalse(order.contains(nil), markdown)
         XCTAssertEqual(order.map { $0! }, order.map { $0! }.sorted(), "sections out of order:\n\(markdown)")
-        XCTAssertTrue(markdown.contains("| P1 | accuracy | final test accuracy | d > b | 1, 2 | d vs b"), markdown)
-        XCTAssertTrue(markdown.contains("suggests (1 seed)"), markdown)
-        XCTAssertTrue(markdown.contains("| P9 | never run | q | ? |  | no group answers it |"), markdown)
+        assertContains(markdown, "| P1 | accuracy | final test accuracy | d > b | 1, 2 | d vs b")
+        assertContains(markdown, "suggests (1 seed)")
+        assertContains(markdown, "| P9 | never run | q | ? |  | no group answers it |")
     }
 }

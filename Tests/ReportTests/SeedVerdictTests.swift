@@ -141,13 +141,12 @@ final class SeedVerdictTests: XCTestCase {
             suiteDirectory: suite,
             groups: [ExperimentGroup(name: "g", claim: "c", runs: ["base", "dc"], test: .higherAccuracy)])
         let markdown = report.render().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- dc vs base over 3 vs 3 seeds, best test accuracy: 70.0% ± 1.0 vs 65.0% ± 1.0 (mean ± sd; per seed: "
-                    + "69.0, 70.0, 71.0 vs 64.0, 65.0, 66.0); difference +5.0 pp (standard error 0.8 pp) — supports "
-                    + "the paper's claim of higher accuracy (beyond 2 standard errors)."),
-            markdown)
-        XCTAssertTrue(markdown.contains("| dc-s3 |"), markdown)
-        XCTAssertTrue(markdown.contains("| base-s1 (baseline) |"), markdown)
+        assertContains(
+            markdown,
+            "- dc vs base over 3 vs 3 seeds, best test accuracy: 70.0% ± 1.0 vs 65.0% ± 1.0 (mean ± sd; per seed: "
+                + "69.0, 70.0, 71.0 vs 64.0, 65.0, 66.0); difference +5.0 pp (standard error 0.8 pp) — supports "
+                + "the paper's claim of higher accuracy (beyond 2 standard errors).")
+        assertContains(markdown, "| dc-s3 |")
+        assertContains(markdown, "| base-s1 (baseline) |")
     }
 }

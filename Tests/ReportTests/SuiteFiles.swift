@@ -1,5 +1,6 @@
 import DCNetMetrics
 import Foundation
+import XCTest
 
 @testable import DCNetReport
 
@@ -14,4 +15,9 @@ func writeRecords(_ lines: [String], run: String, in suite: URL, file: String = 
 /// The epoch records of a run as JSON lines.
 func epochLines(_ epochs: [EpochRecord]) throws -> [String] {
     try epochs.map { try MetricsRecord.epoch($0).jsonLine() }
+}
+
+/// Fails unless `text` contains `part`; the failure shows the whole text.
+func assertContains(_ text: String, _ part: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertTrue(text.contains(part), text, file: file, line: line)
 }
