@@ -1,6 +1,5 @@
 import DCNetMetrics
 import Foundation
-import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -9,13 +8,9 @@ import XCTest
 import FoundationXML
 #endif
 
-final class ExperimentReportTests: XCTestCase {
-    private var directory: TempDir!
-    private var suite: URL!
-
+final class ExperimentReportTests: SuiteTestCase {
     override func setUpWithError() throws {
-        directory = TempDir("suite")
-        suite = URL(fileURLWithPath: directory.path)
+        try super.setUpWithError()
         // Test accuracies per epoch; losses fall linearly.
         try writeRun(
             "baseline", accuracies: [0.40, 0.55, 0.62, 0.71, 0.70], imagesPerSecond: [200, 240, 250, 245, 260])
@@ -35,10 +30,6 @@ final class ExperimentReportTests: XCTestCase {
                 attack(eps: 2, clean: 0.74, adv: 0.41), attack(eps: 8, clean: 0.74, adv: 0.20),
                 attack(eps: 8, clean: 0.74, adv: 0.35, source: "baseline"),
             ])
-    }
-
-    override func tearDownWithError() throws {
-        directory = nil
     }
 
     private var groups: [ExperimentGroup] {

@@ -1,18 +1,13 @@
 import DCNetMetrics
 import Foundation
-import TestSupport
 import XCTest
 
 @testable import DCNetReport
 
 /// The header's "Measured time" and the "Time per run" appendix, on a synthetic suite.
-final class MeasuredTimeTests: XCTestCase {
-    private var directory: TempDir!
-    private var suite: URL!
-
+final class MeasuredTimeTests: SuiteTestCase {
     override func setUpWithError() throws {
-        directory = TempDir("timed-suite")
-        suite = URL(fileURLWithPath: directory.path)
+        try super.setUpWithError()
         // a: 600 + 900 + 300 s = 30 min; b: 2 × 1,200 s = 40 min.
         try writeRun(
             "a", [epoch(1, wall: 600, speed: 100), epoch(2, wall: 900, speed: 200), epoch(3, wall: 300, speed: 300)])
@@ -54,10 +49,6 @@ final class MeasuredTimeTests: XCTestCase {
             "",
         ]
         try Data(timings.joined(separator: "\n").utf8).write(to: suite.appendingPathComponent("timings.tsv"))
-    }
-
-    override func tearDownWithError() throws {
-        directory = nil
     }
 
     private func makeReport() -> ExperimentReport {

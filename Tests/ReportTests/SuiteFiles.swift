@@ -1,5 +1,6 @@
 import DCNetMetrics
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -20,4 +21,20 @@ func epochLines(_ epochs: [EpochRecord]) throws -> [String] {
 /// Fails unless `text` contains `part`; the failure shows the whole text.
 func assertContains(_ text: String, _ part: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertTrue(text.contains(part), text, file: file, line: line)
+}
+
+/// A test case whose tests each get a fresh, empty suite directory, removed after the test.
+class SuiteTestCase: XCTestCase {
+    private var directory: TempDir!
+    /// The suite directory of the running test.
+    private(set) var suite: URL!
+
+    override func setUpWithError() throws {
+        directory = TempDir(String(describing: type(of: self)))
+        suite = URL(fileURLWithPath: directory.path)
+    }
+
+    override func tearDownWithError() throws {
+        directory = nil
+    }
 }
