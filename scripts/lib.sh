@@ -39,3 +39,30 @@ source_revision() {
     fi
     echo "$commit"
 }
+
+# script_usage FILE: FILE's header comment (line 2 up to `set -euo`) without its '# ', on stderr.
+script_usage() {
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$1" >&2
+}
+
+# --- the simulated cluster (scripts/cluster-sim, and scripts/slurm-sim on top of it) ---
+
+# sim_prefix TOOL: the prefix of the simulated cluster's namespaces, CLUSTER_SIM_PREFIX (default
+# dcsim), checked because it names namespaces and interfaces; TOOL names the complaint.
+sim_prefix() {
+    local prefix=${CLUSTER_SIM_PREFIX:-dcsim}
+    if [[ ! $prefix =~ ^[a-z][a-z0-9]{0,7}$ ]]; then
+        echo "$1: CLUSTER_SIM_PREFIX '$prefix' must be 1-8 of a-z0-9, starting with a letter" >&2
+        return 1
+    fi
+    echo "$prefix"
+}
+
+# sim_state_dir TOOL PREFIX: where TOOL keeps its state: /run/dcnet-TOOL, /run/dcnet-TOOL.PREFIX
+# for a prefix other than the default.
+sim_state_dir() {
+    if [[ $2 == dcsim ]]; then echo "/run/dcnet-$1"; else echo "/run/dcnet-$1.$2"; fi
+}
+
+# sim_host_addr I: the address of host I (from 1) on the simulated cluster's switch.
+sim_host_addr() { echo "198.18.0.$((10 + $1))"; }

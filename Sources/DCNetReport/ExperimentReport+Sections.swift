@@ -4,20 +4,43 @@ import Foundation
 extension ExperimentReport {
     // MARK: - Groups
 
+    /// A group's section: its claim, the table of its runs, the learning-curve plots, the clean-accuracy
+    /// bar when it has one, and the verdict. `replicates`: per setting, its seeds' run names.
     func groupSection(
         _ group: ExperimentGroup, slug: String,
         states: [String: RunState], result: ClaimResult, replicates: [String: [String]] = [:]
     ) -> (String, [(fileName: String, plot: SVGPlot)]) {
         let runs = group.runs.flatMap { replicates[$0] ?? [$0] }
-        let baselineRuns = Set(group.baselineRun.map { replicates[$0] ?? [$0] } ?? [])
         var lines = [
             "## \(Markdown.text(group.labelledName))", "", "**Paper's claim:** \(Markdown.text(group.claim))", "",
         ]
-
-        // Table. With validation records in every run, the epoch a selection would pick is the best
-        // by validation accuracy, and the thresholds are read on the validation curve.
+        // With validation records in every run, the epoch a selection would pick is the best by
+        // validation accuracy, and the thresholds are read on the validation curve.
         let summaries = runs.compactMap { states[$0]?.summary }
         let validation = !summaries.isEmpty && summaries.allSatisfy(\.hasValidation)
+        lines += runTable(group, runs: runs, states: states, replicates: replicates, validation: validation)
+        if let note = quantityNote(group.test, runs: summaries, validation: validation) { lines += [note, ""] }
+        let (plotLines, plots) = learningCurvePlots(group, slug: slug, states: states, replicates: replicates)
+        lines += plotLines
+        let verdictText = VerdictText(noiseMargin: noiseMargin)
+        if let check = result.cleanAccuracy {
+            lines.append(
+                "**Models that work:** this claim is only meaningful on models with a clean test accuracy of at least "
+                    + "\(Markdown.percent(check.bar, decimals: 0)) (the final model's test accuracy):")
+            lines.append("")
+            lines += verdictText.cleanAccuracyLines(check).map { "- \($0)" }
+            lines.append("")
+        }
+        lines += verdictLines(group, result: result, replicates: replicates, verdictText: verdictText)
+        return (lines.joined(separator: "\n") + "\n", plots)
+    }
+
+    /// The group's table: one row per run (each seed of each setting), then an empty line.
+    func runTable(
+        _ group: ExperimentGroup, runs: [String], states: [String: RunState], replicates: [String: [String]],
+        validation: Bool
+    ) -> [String] {
+        let baselineRuns = Set(group.baselineRun.map { replicates[$0] ?? [$0] } ?? [])
         let thresholdHeaders = accuracyThresholds.map {
             "Epochs to \(Markdown.percent($0, decimals: 0))\(validation ? " (val.)" : "")"
         }
@@ -26,7 +49,7 @@ extension ExperimentReport {
         let headers =
             ["Run", "Epochs", "Final test acc."] + selection + thresholdHeaders
             + ["Images/s (median)", "Final train loss"]
-        lines.append("| " + headers.joined(separator: " | ") + " |")
+        var lines = ["| " + headers.joined(separator: " | ") + " |"]
         lines.append("|" + headers.indices.map { $0 == 0 ? "---" : "---:" }.joined(separator: "|") + "|")
         for run in runs {
             let label = Markdown.cell(run) + (baselineRuns.contains(run) && group.runs.count > 1 ? " (baseline)" : "")
@@ -38,36 +61,45 @@ extension ExperimentReport {
                         + String(repeating: " — |", count: headers.count - 2))
                 continue
             }
-            var epochs = "\(summary.epochsCompleted)"
-            if let planned = summary.epochsPlanned, planned > summary.epochsCompleted {
-                epochs += " of \(planned)"
-            }
-            if summary.diverged { epochs += " (diverged)" }
-            let best: [String]
-            if validation {
-                let chosen = summary.bestByValidation
-                best = [
-                    chosen.map { "\(Markdown.percent($0.validationAccuracy)) (\($0.epoch))" } ?? "—",
-                    chosen.map { Markdown.percent($0.testAccuracy) } ?? "—",
-                ]
-            } else {
-                best = [summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"]
-            }
-            let reach = accuracyThresholds.map {
-                summary.epochToReach($0, withinEpochs: nil, validation: validation).map(String.init) ?? "—"
-            }
-            let cells =
-                [label, epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—"] + best + reach
-                + [
-                    summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
-                    summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—",
-                ]
-            lines.append("| " + cells.joined(separator: " | ") + " |")
+            lines.append("| " + ([label] + runCells(summary, validation: validation)).joined(separator: " | ") + " |")
         }
         lines.append("")
-        if let note = quantityNote(group.test, runs: summaries, validation: validation) { lines += [note, ""] }
+        return lines
+    }
 
-        // Plots: per setting, the mean over its seeds per epoch, with the range over seeds as a band.
+    /// A run's cells after its label: epochs, final test accuracy, the best epoch, epochs to each
+    /// threshold, speed and final training loss.
+    func runCells(_ summary: RunSummary, validation: Bool) -> [String] {
+        var epochs = "\(summary.epochsCompleted)"
+        if let planned = summary.epochsPlanned, planned > summary.epochsCompleted {
+            epochs += " of \(planned)"
+        }
+        if summary.diverged { epochs += " (diverged)" }
+        let best: [String]
+        if validation {
+            let chosen = summary.bestByValidation
+            best = [
+                chosen.map { "\(Markdown.percent($0.validationAccuracy)) (\($0.epoch))" } ?? "—",
+                chosen.map { Markdown.percent($0.testAccuracy) } ?? "—",
+            ]
+        } else {
+            best = [summary.bestTestAccuracy.map { "\(Markdown.percent($0)) (\(summary.bestEpoch!))" } ?? "—"]
+        }
+        let reach = accuracyThresholds.map {
+            summary.epochToReach($0, withinEpochs: nil, validation: validation).map(String.init) ?? "—"
+        }
+        return [epochs, summary.finalTestAccuracy.map { Markdown.percent($0) } ?? "—"] + best + reach
+            + [
+                summary.medianImagesPerSecond.map { String(format: "%.1f", $0) } ?? "—",
+                summary.finalTrainLoss.map { Markdown.number($0, decimals: 3) } ?? "—",
+            ]
+    }
+
+    /// Per setting, the mean over its seeds per epoch with the range over seeds as a band: the
+    /// accuracy and the training-loss plot, and the lines that show them.
+    func learningCurvePlots(
+        _ group: ExperimentGroup, slug: String, states: [String: RunState], replicates: [String: [String]]
+    ) -> ([String], [(fileName: String, plot: SVGPlot)]) {
         let curves = LearningCurves(
             settings: group.runs,
             replicates: Dictionary(
@@ -80,7 +112,6 @@ extension ExperimentReport {
                     )
                 }))
         let accuracyName = curves.validation ? "validation accuracy" : "test accuracy"
-        let banded = curves.accuracy.contains { $0.seedCount > 1 }
         var accuracyPlot = SVGPlot(
             title: "\(group.name): \(accuracyName)", xLabel: "epoch", yLabel: "\(accuracyName) (%)",
             series: curves.accuracy.map { $0.series() })
@@ -93,10 +124,12 @@ extension ExperimentReport {
         lossPlot.bandDescription = SeedCurve.bandDescription
         let accuracyFile = "\(slug)-accuracy.svg"
         let lossFile = "\(slug)-loss.svg"
-        lines.append("![\(Markdown.altText(group.name)): \(accuracyName) per epoch](\(accuracyFile))")
-        lines.append("![\(Markdown.altText(group.name)): training loss per epoch](\(lossFile))")
-        lines.append("")
-        if banded {
+        var lines = [
+            "![\(Markdown.altText(group.name)): \(accuracyName) per epoch](\(accuracyFile))",
+            "![\(Markdown.altText(group.name)): training loss per epoch](\(lossFile))",
+            "",
+        ]
+        if curves.accuracy.contains(where: { $0.seedCount > 1 }) {
             lines.append(
                 "_Plots: one line per setting, the mean over its seeds at the epochs every seed completed; the shaded "
                     + "band is the min–max range over the seeds (settings with one seed: a plain line). Accuracy: "
@@ -105,21 +138,14 @@ extension ExperimentReport {
                         : "test accuracy (no validation records)._"))
             lines.append("")
         }
+        return (lines, [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
+    }
 
-        // Models that work: each run's clean accuracy against the group's bar.
-        let verdictText = VerdictText(noiseMargin: noiseMargin)
-        if let check = result.cleanAccuracy {
-            lines.append(
-                "**Models that work:** this claim is only meaningful on models with a clean test accuracy of at least "
-                    + "\(Markdown.percent(check.bar, decimals: 0)) (the final model's test accuracy):")
-            lines.append("")
-            lines += verdictText.cleanAccuracyLines(check).map { "- \($0)" }
-            lines.append("")
-        }
-
-        // Verdict.
-        lines.append("**Verdict:**")
-        lines.append("")
+    /// The verdict's lines, and how a verdict is reached with one seed and with several.
+    func verdictLines(
+        _ group: ExperimentGroup, result: ClaimResult, replicates: [String: [String]], verdictText: VerdictText
+    ) -> [String] {
+        var lines = ["**Verdict:**", ""]
         lines += verdictText.lines(for: result).map { "- \($0)" }
         lines.append("")
         let seedCounts = Set(group.runs.map { (replicates[$0] ?? [$0]).count })
@@ -135,7 +161,7 @@ extension ExperimentReport {
             )
         }
         lines.append("")
-        return (lines.joined(separator: "\n") + "\n", [(accuracyFile, accuracyPlot), (lossFile, lossPlot)])
+        return lines
     }
 
     /// Which quantity an accuracy or separation verdict reads, under the group's table.

@@ -2,30 +2,6 @@ import DCNetFormats
 import DCNetMetrics
 import Foundation
 
-/// Text and attribute escaping for XML (and therefore SVG).
-public enum XMLEscaping {
-    /// Escapes `& < > " '` and drops control characters that XML 1.0 forbids even when escaped
-    /// (a stray byte from a run name would otherwise make the whole file unreadable).
-    public static func escape(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&apos;"
-            case "\t", "\n", "\r": result.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
-    }
-}
-
 /// A line chart written as a standalone SVG 1.1 document.
 ///
 /// Non-finite points are skipped and break the line (a gap shows missing data rather than
@@ -117,128 +93,174 @@ public struct SVGPlot: Sendable {
     }
 
     public func render() -> String {
-        let finiteSeries = series.map(\.finitePoints)
-        let allPoints = finiteSeries.flatMap { $0 }
-        let allBands = series.flatMap(\.finiteBand)
-        let hasData = !allPoints.isEmpty || !allBands.isEmpty
-        let xs = allPoints.map(\.x) + allBands.map(\.x) + xInclude.filter(\.isFinite)
-        let ys = allPoints.map(\.y) + allBands.flatMap { [$0.lower, $0.upper] } + yInclude.filter(\.isFinite)
-        let xScale = TickScale(
-            minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
-            targetTickCount: 8, integerSteps: integerX)
-        let yScale = TickScale(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTickCount: 6)
+        let layout = Layout(self)
+        var svg = documentHeader(layout)
+        svg += grid(layout) + axes(layout) + axisLabels(layout)
+        if !layout.hasData {
+            svg +=
+                "<text class=\"no-data\" x=\"\(fmt(layout.left + layout.plotWidth / 2))\""
+                + " y=\"\(fmt(layout.top + layout.plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888888\">"
+                + "no data</text>\n"
+        }
+        // Bands first, under every line, so that no band hides another series' line.
+        svg += bands(layout) + lines(layout) + legend(layout)
+        svg += "</svg>\n"
+        return svg
+    }
 
-        // Layout. Text widths are estimated (no font metrics without a renderer): ~0.6 em per glyph.
-        let fontSize = 12.0
-        let glyphWidth = fontSize * 0.6
-        let legendSampleWidth = 28.0
-        let note = series.contains { !$0.finiteBand.isEmpty } ? bandDescription : nil
-        let longestName = (series.map { legendText(for: $0).count } + [note?.count ?? 0]).max() ?? 0
-        let legendWidth = series.isEmpty ? 0 : legendSampleWidth + 14 + Double(longestName) * glyphWidth
-        let longestYLabel = yScale.ticks.map { yScale.label($0).count }.max() ?? 1
-        let left = 30 + Double(longestYLabel) * glyphWidth + 12
-        let right = 20 + legendWidth
-        let top = title.isEmpty ? 20.0 : 44.0
-        let bottom = 58.0
-        let totalWidth = max(width, left + right + 320)
-        let totalHeight = max(height, top + bottom + 200)
-        let plotWidth = totalWidth - left - right
-        let plotHeight = totalHeight - top - bottom
+    /// Where everything goes: the axes' scales and the plot area inside the margins that the tick
+    /// labels, the title and the legend need. Text widths are estimated (no font metrics without a
+    /// renderer): ~0.6 em per glyph.
+    private struct Layout {
+        static let fontSize = 12.0
+        static let legendSampleWidth = 28.0
+        let xScale: TickScale
+        let yScale: TickScale
+        let hasData: Bool
+        /// The band description under the legend, when a series has a band.
+        let note: String?
+        let left: Double
+        let top: Double
+        let totalWidth: Double
+        let totalHeight: Double
+        let plotWidth: Double
+        let plotHeight: Double
+
+        init(_ plot: SVGPlot) {
+            let allPoints = plot.series.flatMap(\.finitePoints)
+            let allBands = plot.series.flatMap(\.finiteBand)
+            hasData = !allPoints.isEmpty || !allBands.isEmpty
+            let xs = allPoints.map(\.x) + allBands.map(\.x) + plot.xInclude.filter(\.isFinite)
+            let ys = allPoints.map(\.y) + allBands.flatMap { [$0.lower, $0.upper] } + plot.yInclude.filter(\.isFinite)
+            xScale = TickScale(
+                minimum: xs.min() ?? 0, maximum: xs.max() ?? 1,
+                targetTickCount: 8, integerSteps: plot.integerX)
+            let yScale = TickScale(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTickCount: 6)
+            self.yScale = yScale
+
+            let glyphWidth = Layout.fontSize * 0.6
+            let note = plot.series.contains { !$0.finiteBand.isEmpty } ? plot.bandDescription : nil
+            self.note = note
+            let longestName = (plot.series.map { plot.legendText(for: $0).count } + [note?.count ?? 0]).max() ?? 0
+            let legendWidth =
+                plot.series.isEmpty ? 0 : Layout.legendSampleWidth + 14 + Double(longestName) * glyphWidth
+            let longestYLabel = yScale.ticks.map { yScale.label($0).count }.max() ?? 1
+            let left = 30 + Double(longestYLabel) * glyphWidth + 12
+            let right = 20 + legendWidth
+            let top = plot.title.isEmpty ? 20.0 : 44.0
+            let bottom = 58.0
+            let totalWidth = max(plot.width, left + right + 320)
+            let totalHeight = max(plot.height, top + bottom + 200)
+            (self.left, self.top, self.totalWidth, self.totalHeight) = (left, top, totalWidth, totalHeight)
+            plotWidth = totalWidth - left - right
+            plotHeight = totalHeight - top - bottom
+        }
 
         func px(_ x: Double) -> Double { left + (x - xScale.lower) / (xScale.upper - xScale.lower) * plotWidth }
         func py(_ y: Double) -> Double {
             top + plotHeight - (y - yScale.lower) / (yScale.upper - yScale.lower) * plotHeight
         }
+    }
 
+    /// The XML declaration, the root element, the plot area's clip path, the background and the title.
+    private func documentHeader(_ l: Layout) -> String {
         var svg = """
             <?xml version="1.0" encoding="UTF-8" standalone="no"?>
             <svg xmlns="http://www.w3.org/2000/svg" version="1.1" \
-            width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" \
-            viewBox="0 0 \(fmt(totalWidth)) \(fmt(totalHeight))" \
-            font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(fontSize))">
+            width="\(fmt(l.totalWidth))" height="\(fmt(l.totalHeight))" \
+            viewBox="0 0 \(fmt(l.totalWidth)) \(fmt(l.totalHeight))" \
+            font-family="Helvetica, Arial, sans-serif" font-size="\(fmt(Layout.fontSize))">
             <title>\(XMLEscaping.escape(title))</title>
-            <defs><clipPath id="plot-area"><rect x="\(fmt(left))" y="\(fmt(top))" \
-            width="\(fmt(plotWidth))" height="\(fmt(plotHeight))"/></clipPath></defs>
-            <rect x="0" y="0" width="\(fmt(totalWidth))" height="\(fmt(totalHeight))" fill="#ffffff"/>
+            <defs><clipPath id="plot-area"><rect x="\(fmt(l.left))" y="\(fmt(l.top))" \
+            width="\(fmt(l.plotWidth))" height="\(fmt(l.plotHeight))"/></clipPath></defs>
+            <rect x="0" y="0" width="\(fmt(l.totalWidth))" height="\(fmt(l.totalHeight))" fill="#ffffff"/>
 
             """
         if !title.isEmpty {
             svg +=
-                "<text class=\"title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"26\" text-anchor=\"middle\""
+                "<text class=\"title\" x=\"\(fmt(l.left + l.plotWidth / 2))\" y=\"26\" text-anchor=\"middle\""
                 + " font-size=\"15\" font-weight=\"bold\">\(XMLEscaping.escape(title))</text>\n"
         }
+        return svg
+    }
 
-        // Grid and ticks.
-        svg += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
-        for tick in xScale.ticks {
-            svg += line(px(tick), top, px(tick), top + plotHeight)
+    /// Grid lines at every tick.
+    private func grid(_ l: Layout) -> String {
+        var svg = "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n"
+        for tick in l.xScale.ticks {
+            svg += line(l.px(tick), l.top, l.px(tick), l.top + l.plotHeight)
         }
-        for tick in yScale.ticks {
-            svg += line(left, py(tick), left + plotWidth, py(tick))
+        for tick in l.yScale.ticks {
+            svg += line(l.left, l.py(tick), l.left + l.plotWidth, l.py(tick))
         }
-        svg += "</g>\n"
-        svg += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
+        return svg + "</g>\n"
+    }
+
+    /// The frame of the plot area, its tick marks and their labels.
+    private func axes(_ l: Layout) -> String {
+        let (top, left, plotWidth, plotHeight) = (l.top, l.left, l.plotWidth, l.plotHeight)
+        var svg = "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1\" fill=\"none\">\n"
         svg +=
             "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\"/>\n"
-        for tick in xScale.ticks {
-            svg += line(px(tick), top + plotHeight, px(tick), top + plotHeight + 5)
+        for tick in l.xScale.ticks {
+            svg += line(l.px(tick), top + plotHeight, l.px(tick), top + plotHeight + 5)
         }
-        for tick in yScale.ticks {
-            svg += line(left - 5, py(tick), left, py(tick))
+        for tick in l.yScale.ticks {
+            svg += line(left - 5, l.py(tick), left, l.py(tick))
         }
         svg += "</g>\n"
         svg += "<g class=\"tick-labels\" fill=\"#333333\">\n"
-        for tick in xScale.ticks {
+        for tick in l.xScale.ticks {
             svg +=
-                "<text class=\"x-tick\" x=\"\(fmt(px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\""
-                + " text-anchor=\"middle\">\(xScale.label(tick))</text>\n"
+                "<text class=\"x-tick\" x=\"\(fmt(l.px(tick)))\" y=\"\(fmt(top + plotHeight + 19))\""
+                + " text-anchor=\"middle\">\(l.xScale.label(tick))</text>\n"
         }
-        for tick in yScale.ticks {
+        for tick in l.yScale.ticks {
             svg +=
-                "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(py(tick) + 4))\""
-                + " text-anchor=\"end\">\(yScale.label(tick))</text>\n"
+                "<text class=\"y-tick\" x=\"\(fmt(left - 8))\" y=\"\(fmt(l.py(tick) + 4))\""
+                + " text-anchor=\"end\">\(l.yScale.label(tick))</text>\n"
         }
-        svg += "</g>\n"
-        svg +=
-            "<text class=\"x-label\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(totalHeight - 14))\""
+        return svg + "</g>\n"
+    }
+
+    private func axisLabels(_ l: Layout) -> String {
+        let yLabelX = 18.0, yLabelY = l.top + l.plotHeight / 2
+        return "<text class=\"x-label\" x=\"\(fmt(l.left + l.plotWidth / 2))\" y=\"\(fmt(l.totalHeight - 14))\""
             + " text-anchor=\"middle\">\(XMLEscaping.escape(xLabel))</text>\n"
-        let yLabelX = 18.0, yLabelY = top + plotHeight / 2
-        svg +=
-            "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\""
+            + "<text class=\"y-label\" x=\"\(fmt(yLabelX))\" y=\"\(fmt(yLabelY))\" text-anchor=\"middle\""
             + " transform=\"rotate(-90 \(fmt(yLabelX)) \(fmt(yLabelY)))\">\(XMLEscaping.escape(yLabel))</text>\n"
+    }
 
-        if !hasData {
+    /// One filled path per series with a band; empty when no series has one.
+    private func bands(_ l: Layout) -> String {
+        let banded = series.indices.filter { !series[$0].finiteBand.isEmpty }
+        guard !banded.isEmpty else { return "" }
+        var svg = "<g class=\"bands\" clip-path=\"url(#plot-area)\" stroke=\"none\">\n"
+        for index in banded {
+            let pathData = bandPath(series[index].band, px: l.px, py: l.py)
             svg +=
-                "<text class=\"no-data\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(top + plotHeight / 2))\""
-                + " text-anchor=\"middle\" fill=\"#888888\">no data</text>\n"
+                "<path class=\"series-band\" data-series=\"\(XMLEscaping.escape(series[index].name))\""
+                + " fill=\"\(SVGPlot.style(at: index).color)\" fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\""
+                + " d=\"\(pathData)\"/>\n"
         }
+        return svg + "</g>\n"
+    }
 
-        // Bands, under every line so that no band hides another series' line.
-        let bands = series.indices.filter { !series[$0].finiteBand.isEmpty }
-        if !bands.isEmpty {
-            svg += "<g class=\"bands\" clip-path=\"url(#plot-area)\" stroke=\"none\">\n"
-            for index in bands {
-                let pathData = bandPath(series[index].band, px: px, py: py)
-                svg +=
-                    "<path class=\"series-band\" data-series=\"\(XMLEscaping.escape(series[index].name))\""
-                    + " fill=\"\(SVGPlot.style(at: index).color)\" fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\""
-                    + " d=\"\(pathData)\"/>\n"
-            }
-            svg += "</g>\n"
-        }
-
-        // Series.
-        svg +=
+    /// Each series with data: its line (unless `showLines` is off) and its markers.
+    private func lines(_ l: Layout) -> String {
+        var svg =
             "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"2\""
             + " stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
-        for (index, entry) in series.enumerated() where !finiteSeries[index].isEmpty {
+        for (index, entry) in series.enumerated() {
+            let finiteCount = entry.finitePoints.count
+            guard finiteCount > 0 else { continue }
             let (color, dash) = SVGPlot.style(at: index)
             // Build the path from the original points so that a NaN starts a new segment.
             var pathData: [String] = []
             var penDown = false
             for point in entry.points {
                 guard point.x.isFinite && point.y.isFinite else { penDown = false; continue }
-                pathData.append("\(penDown ? "L" : "M")\(fmt(px(point.x))) \(fmt(py(point.y)))")
+                pathData.append("\(penDown ? "L" : "M")\(fmt(l.px(point.x))) \(fmt(l.py(point.y)))")
                 penDown = true
             }
             let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
@@ -247,50 +269,50 @@ public struct SVGPlot: Sendable {
                     "<path class=\"series-line\" data-series=\"\(XMLEscaping.escape(entry.name))\""
                     + " stroke=\"\(color)\"\(dashAttribute) d=\"\(pathData.joined(separator: " "))\"/>\n"
             }
-            for point in markerPoints(entry.points, all: showMarkers || !showLines || finiteSeries[index].count == 1) {
+            for point in markerPoints(entry.points, all: showMarkers || !showLines || finiteCount == 1) {
                 svg +=
-                    "<circle class=\"marker\" cx=\"\(fmt(px(point.x)))\" cy=\"\(fmt(py(point.y)))\" r=\"3\""
+                    "<circle class=\"marker\" cx=\"\(fmt(l.px(point.x)))\" cy=\"\(fmt(l.py(point.y)))\" r=\"3\""
                     + " fill=\"\(color)\" stroke=\"none\"/>\n"
             }
         }
-        svg += "</g>\n"
+        return svg + "</g>\n"
+    }
 
-        // Legend, outside the plot area so it never hides data.
-        if !series.isEmpty {
-            let legendX = left + plotWidth + 16
-            svg += "<g class=\"legend\">\n"
-            for (index, entry) in series.enumerated() {
-                let (color, dash) = SVGPlot.style(at: index)
-                let y = top + 8 + Double(index) * 20
-                let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
-                if !entry.finiteBand.isEmpty {
-                    svg +=
-                        "<rect class=\"legend-band\" x=\"\(fmt(legendX))\" y=\"\(fmt(y - 6))\""
-                        + " width=\"\(fmt(legendSampleWidth))\" height=\"12\" fill=\"\(color)\""
-                        + " fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\" stroke=\"none\"/>\n"
-                }
-                if showLines {
-                    svg +=
-                        "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + legendSampleWidth))\""
-                        + " y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
-                } else {
-                    svg +=
-                        "<circle class=\"legend-marker\" cx=\"\(fmt(legendX + legendSampleWidth / 2))\""
-                        + " cy=\"\(fmt(y))\" r=\"4\" fill=\"\(color)\" stroke=\"none\"/>\n"
-                }
+    /// The legend, right of the plot area so that it never hides data; empty without series.
+    private func legend(_ l: Layout) -> String {
+        guard !series.isEmpty else { return "" }
+        let legendX = l.left + l.plotWidth + 16
+        let sampleWidth = Layout.legendSampleWidth
+        var svg = "<g class=\"legend\">\n"
+        for (index, entry) in series.enumerated() {
+            let (color, dash) = SVGPlot.style(at: index)
+            let y = l.top + 8 + Double(index) * 20
+            let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
+            if !entry.finiteBand.isEmpty {
                 svg +=
-                    "<text class=\"legend-label\" x=\"\(fmt(legendX + legendSampleWidth + 8))\""
-                    + " y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
+                    "<rect class=\"legend-band\" x=\"\(fmt(legendX))\" y=\"\(fmt(y - 6))\""
+                    + " width=\"\(fmt(sampleWidth))\" height=\"12\" fill=\"\(color)\""
+                    + " fill-opacity=\"\(fmt(SVGPlot.bandOpacity))\" stroke=\"none\"/>\n"
             }
-            if let note {
+            if showLines {
                 svg +=
-                    "<text class=\"legend-note\" x=\"\(fmt(legendX))\" y=\"\(fmt(top + 12 + Double(series.count) * 20))\""
-                    + " fill=\"#555555\">\(XMLEscaping.escape(note))</text>\n"
+                    "<line x1=\"\(fmt(legendX))\" y1=\"\(fmt(y))\" x2=\"\(fmt(legendX + sampleWidth))\""
+                    + " y2=\"\(fmt(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+            } else {
+                svg +=
+                    "<circle class=\"legend-marker\" cx=\"\(fmt(legendX + sampleWidth / 2))\""
+                    + " cy=\"\(fmt(y))\" r=\"4\" fill=\"\(color)\" stroke=\"none\"/>\n"
             }
-            svg += "</g>\n"
+            svg +=
+                "<text class=\"legend-label\" x=\"\(fmt(legendX + sampleWidth + 8))\""
+                + " y=\"\(fmt(y + 4))\">\(XMLEscaping.escape(legendText(for: entry)))</text>\n"
         }
-        svg += "</svg>\n"
-        return svg
+        if let note = l.note {
+            svg +=
+                "<text class=\"legend-note\" x=\"\(fmt(legendX))\" y=\"\(fmt(l.top + 12 + Double(series.count) * 20))\""
+                + " fill=\"#555555\">\(XMLEscaping.escape(note))</text>\n"
+        }
+        return svg + "</g>\n"
     }
 
     private func legendText(for entry: Series) -> String {

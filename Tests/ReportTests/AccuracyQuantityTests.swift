@@ -87,13 +87,7 @@ final class AccuracyQuantityTests: XCTestCase {
     // MARK: - In the report
 
     private func writeRun(_ suite: URL, _ run: String, test: [Double], validation: [Double]?) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let lines = try metrics(test: test, validation: validation).epochs.map {
-            try MetricsRecord.epoch($0).jsonLine()
-        }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(epochLines(metrics(test: test, validation: validation).epochs), run: run, in: suite)
     }
 
     func testReportSaysWhichAccuracyTheVerdictReads() throws {
@@ -105,28 +99,25 @@ final class AccuracyQuantityTests: XCTestCase {
             suiteDirectory: suite,
             groups: [ExperimentGroup(name: "acc", claim: "c", runs: ["base", "dc"], test: .higherAccuracy)])
         let markdown = try report.write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "| Run | Epochs | Final test acc. | Best val. acc. (epoch) | Test acc. at that epoch | "
-                    + "Epochs to 50% (val.) |"), markdown)
-        XCTAssertTrue(markdown.contains("| dc | 2 | 70.0% | 72.0% (1) | 80.0% | 1 | 1 | 1 |"), markdown)
-        XCTAssertTrue(
-            markdown.contains("_Verdict quantity: the final model's test accuracy (“Final test acc.”)."), markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                "- dc vs base: final test accuracy 70.0% vs 75.0% (best over epochs 80.0% vs 75.0%, not used: it "
-                    + "would pick on the test set) — suggests the paper's claim of higher accuracy does not hold: the "
-                    + "baseline is more accurate (single seed"),
-            markdown)
+        assertContains(
+            markdown,
+            "| Run | Epochs | Final test acc. | Best val. acc. (epoch) | Test acc. at that epoch | "
+                + "Epochs to 50% (val.) |")
+        assertContains(markdown, "| dc | 2 | 70.0% | 72.0% (1) | 80.0% | 1 | 1 | 1 |")
+        assertContains(markdown, "_Verdict quantity: the final model's test accuracy (“Final test acc.”).")
+        assertContains(
+            markdown,
+            "- dc vs base: final test accuracy 70.0% vs 75.0% (best over epochs 80.0% vs 75.0%, not used: it "
+                + "would pick on the test set) — suggests the paper's claim of higher accuracy does not hold: the "
+                + "baseline is more accurate (single seed")
 
         // An older suite without validation records keeps the best epoch, and says so.
         try writeRun(suite, "base", test: [0.72, 0.75], validation: nil)
         try writeRun(suite, "dc", test: [0.80, 0.70], validation: nil)
         let old = try report.write().markdown
-        XCTAssertTrue(old.contains("| dc | 2 | 70.0% | 80.0% (1) | 1 | 1 | 1 |"), old)
-        XCTAssertTrue(old.contains("_Verdict quantity: the best test accuracy over epochs (“Best test acc.”)."), old)
-        XCTAssertTrue(
-            old.contains("- dc vs base: best test accuracy 80.0% vs 75.0% (final 70.0% vs 75.0%) — suggests"), old)
+        assertContains(old, "| dc | 2 | 70.0% | 80.0% (1) | 1 | 1 | 1 |")
+        assertContains(old, "_Verdict quantity: the best test accuracy over epochs (“Best test acc.”).")
+        assertContains(old, "- dc vs base: best test accuracy 80.0% vs 75.0% (final 70.0% vs 75.0%) — suggests")
     }
 
     // MARK: - Clean-accuracy bar
@@ -148,20 +139,18 @@ final class AccuracyQuantityTests: XCTestCase {
         var report = ExperimentReport(suiteDirectory: suite, groups: suiteDefinition.groups)
         report.replicates = suiteDefinition.replicates
         let markdown = try report.write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "**Models that work:** this claim is only meaningful on models with a clean test accuracy of at least "
-                    + "80% (the final model's test accuracy):\n\n"
-                    + "- base-s1: final clean test accuracy 85.0% — meets the 80% bar.\n"
-                    + "- base-s2: final clean test accuracy 80.0% — meets the 80% bar.\n"
-                    + "- dc-s1: final clean test accuracy 88.0% — meets the 80% bar.\n"
-                    + "- dc-s2: final clean test accuracy 79.96% — **below the 80% bar**.\n"),
-            markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                " **Flag:** `dc-s2` is below the 80% clean-accuracy bar: the verdict stands, but this claim is only "
-                    + "meaningful on models that work."),
-            markdown)
+        assertContains(
+            markdown,
+            "**Models that work:** this claim is only meaningful on models with a clean test accuracy of at least "
+                + "80% (the final model's test accuracy):\n\n"
+                + "- base-s1: final clean test accuracy 85.0% — meets the 80% bar.\n"
+                + "- base-s2: final clean test accuracy 80.0% — meets the 80% bar.\n"
+                + "- dc-s1: final clean test accuracy 88.0% — meets the 80% bar.\n"
+                + "- dc-s2: final clean test accuracy 79.96% — **below the 80% bar**.\n")
+        assertContains(
+            markdown,
+            " **Flag:** `dc-s2` is below the 80% clean-accuracy bar: the verdict stands, but this claim is only "
+                + "meaningful on models that work.")
         let result = evaluator.evaluate(
             suiteDefinition.groups[0],
             replicates: [

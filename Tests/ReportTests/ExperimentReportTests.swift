@@ -1,6 +1,5 @@
 import DCNetMetrics
 import Foundation
-import TestSupport
 import XCTest
 
 @testable import DCNetReport
@@ -9,13 +8,9 @@ import XCTest
 import FoundationXML
 #endif
 
-final class ExperimentReportTests: XCTestCase {
-    private var directory: TempDir!
-    private var suite: URL!
-
+final class ExperimentReportTests: SuiteTestCase {
     override func setUpWithError() throws {
-        directory = TempDir("suite")
-        suite = URL(fileURLWithPath: directory.path)
+        try super.setUpWithError()
         // Test accuracies per epoch; losses fall linearly.
         try writeRun(
             "baseline", accuracies: [0.40, 0.55, 0.62, 0.71, 0.70], imagesPerSecond: [200, 240, 250, 245, 260])
@@ -25,10 +20,8 @@ final class ExperimentReportTests: XCTestCase {
         try writeRun(
             "tanh-cos-nobn", accuracies: [0.35, 0.50, 0.63], imagesPerSecond: [200, 200, 200], plannedEpochs: 5)
         // Started but no epoch finished yet.
-        let partial = suite.appendingPathComponent("sphere-cos")
-        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
-        try Data((configLine("sphere-cos") + "\n" + #"{"kind":"progress","step":50,"loss":2.1}"# + "\n").utf8)
-            .write(to: partial.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(
+            [configLine("sphere-cos"), #"{"kind":"progress","step":50,"loss":2.1}"#], run: "sphere-cos", in: suite)
         // Attacks: tanh-cos is more robust under white-box FGSM.
         try writeAttacks("baseline", [attack(eps: 2, clean: 0.70, adv: 0.30), attack(eps: 8, clean: 0.70, adv: 0.10)])
         try writeAttacks(
@@ -37,10 +30,6 @@ final class ExperimentReportTests: XCTestCase {
                 attack(eps: 2, clean: 0.74, adv: 0.41), attack(eps: 8, clean: 0.74, adv: 0.20),
                 attack(eps: 8, clean: 0.74, adv: 0.35, source: "baseline"),
             ])
-    }
-
-    override func tearDownWithError() throws {
-        directory = nil
     }
 
     private var groups: [ExperimentGroup] {
@@ -72,31 +61,28 @@ final class ExperimentReportTests: XCTestCase {
         XCTAssertEqual(markdown, output.markdown)
 
         // Header.
-        XCTAssertTrue(markdown.contains("- **Generated:** 2023-11-14T22:13:20Z"), markdown)
-        XCTAssertTrue(markdown.contains("- **Commit:** `abc123` (all runs)"), markdown)
+        assertContains(markdown, "- **Generated:** 2023-11-14T22:13:20Z")
+        assertContains(markdown, "- **Commit:** `abc123` (all runs)")
         XCTAssertTrue(markdown.contains("- **Command:** `scripts/suite.sh --epochs 5`"))
         XCTAssertTrue(markdown.contains("5 epochs, 2 ranks"))
 
         // Run | Epochs | Final | Best (epoch) | to 50% | to 60% | to 70% | images/s | final train loss
-        XCTAssertTrue(
-            markdown.contains(
-                "| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to"
-                    + " 70% | Images/s (median) | Final train loss |"
-            ), markdown)
-        XCTAssertTrue(
-            markdown.contains("| baseline (baseline) | 5 | 70.0% | 71.0% (4) | 2 | 3 | 4 | 245.0 | 1.000 |"), markdown)
-        XCTAssertTrue(markdown.contains("| tanh-cos | 5 | 74.0% | 74.0% (5) | 2 | 2 | 4 | 235.0 | 1.000 |"), markdown)
-        XCTAssertTrue(markdown.contains("| linear | 5 | 60.0% | 60.0% (5) | 3 | 5 | — | 220.0 | 1.000 |"), markdown)
-        XCTAssertTrue(
-            markdown.contains("| tanh-cos-nobn | 3 of 5 | 63.0% | 63.0% (3) | 2 | 3 | — | 200.0 | 1.400 |"), markdown)
+        assertContains(
+            markdown,
+            "| Run | Epochs | Final test acc. | Best test acc. (epoch) | Epochs to 50% | Epochs to 60% | Epochs to"
+                + " 70% | Images/s (median) | Final train loss |")
+        assertContains(markdown, "| baseline (baseline) | 5 | 70.0% | 71.0% (4) | 2 | 3 | 4 | 245.0 | 1.000 |")
+        assertContains(markdown, "| tanh-cos | 5 | 74.0% | 74.0% (5) | 2 | 2 | 4 | 235.0 | 1.000 |")
+        assertContains(markdown, "| linear | 5 | 60.0% | 60.0% (5) | 3 | 5 | — | 220.0 | 1.000 |")
+        assertContains(markdown, "| tanh-cos-nobn | 3 of 5 | 63.0% | 63.0% (3) | 2 | 3 | — | 200.0 | 1.400 |")
     }
 
     func testMissingRunsAreListedNotFatal() throws {
         let output = try makeReport().write()
         XCTAssertEqual(output.missingRuns.map(\.run), ["sphere-cos", "never-started"])
-        XCTAssertTrue(output.markdown.contains("- `sphere-cos`: no completed epoch yet, at step 50"), output.markdown)
-        XCTAssertTrue(output.markdown.contains("- `never-started`: no metrics.jsonl yet"), output.markdown)
-        XCTAssertTrue(output.markdown.contains("| never-started | missing: no metrics.jsonl yet |"), output.markdown)
+        assertContains(output.markdown, "- `sphere-cos`: no completed epoch yet, at step 50")
+        assertContains(output.markdown, "- `never-started`: no metrics.jsonl yet")
+        assertContains(output.markdown, "| never-started | missing: no metrics.jsonl yet |")
     }
 
     func testPlotsAreWrittenLinkedAndValid() throws {
@@ -127,33 +113,28 @@ final class ExperimentReportTests: XCTestCase {
 
     func testVerdictsFollowTheNumbers() throws {
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs"
-                    + " 59.6%; "
-                    + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's claim of"
-                    + " faster convergence at this budget (single seed: no standard error, so not a test)."
-            ), markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs"
-                    + " 59.6%; "
-                    + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's"
-                    + " claim of faster convergence does not hold at this budget: the baseline learns faster (single seed"
-            ), markdown)
-        XCTAssertTrue(
-            markdown.contains("- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing."), markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — suggests the paper's"
-                    + " claim (single seed: not a test)."
-            ), markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                "- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
-                    + "ahead in 2, behind in 0, tied in 0 — suggests the paper's claim of stronger robustness "
-                    + "(single seed: no standard error, so not a test)."),
-            markdown)
+        assertContains(
+            markdown,
+            "- tanh-cos vs baseline after 5 epochs: 74.0% vs 70.0% test accuracy; mean over epochs 1–5: 64.0% vs"
+                + " 59.6%; "
+                + "epochs to reach 70%: 4 vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's claim of"
+                + " faster convergence at this budget (single seed: no standard error, so not a test).")
+        assertContains(
+            markdown,
+            "- linear vs baseline after 5 epochs: 60.0% vs 70.0% test accuracy; mean over epochs 1–5: 49.0% vs"
+                + " 59.6%; "
+                + "epochs to reach 70%: not reached vs 4; mean training loss 1.400 vs 1.400 — suggests the paper's"
+                + " claim of faster convergence does not hold at this budget: the baseline learns faster (single seed")
+        assertContains(markdown, "- sphere-cos vs baseline: cannot be evaluated yet, `sphere-cos` is missing.")
+        assertContains(
+            markdown,
+            "- tanh-cos-nobn: best test accuracy 63.0%, reaches 60% (first at epoch 3) — suggests the paper's"
+                + " claim (single seed: not a test).")
+        assertContains(
+            markdown,
+            "- tanh-cos vs baseline under 2 matched attack settings: mean adversarial accuracy 30.5% vs 20.0%; "
+                + "ahead in 2, behind in 0, tied in 0 — suggests the paper's claim of stronger robustness "
+                + "(single seed: no standard error, so not a test).")
     }
 
     /// A first epoch evaluated at chance while training accuracy was well above it (running
@@ -169,13 +150,12 @@ final class ExperimentReportTests: XCTestCase {
                 ExperimentGroup(name: "lag", claim: "c", runs: ["lag-base", "lag-dc"], test: .fasterConvergence)
             ])
         let markdown = try report.write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs:"
-                    + " 50.0% vs 45.0%; "
-                    + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: "),
-            markdown)
-        XCTAssertTrue(markdown.contains("suggests the paper's claim of faster convergence at this budget"), markdown)
+        assertContains(
+            markdown,
+            "- lag-dc vs lag-base after 3 epochs: 55.0% vs 50.0% test accuracy; mean over the 2 comparable epochs:"
+                + " 50.0% vs 45.0%; "
+                + "epochs to reach 50%: 3 vs 3; mean training loss 1.600 vs 1.600 (epoch 1 left out of the mean: ")
+        assertContains(markdown, "suggests the paper's claim of faster convergence at this budget")
         // Without the lagging epoch excluded the mean would favour the baseline (36.7% vs 43.3%).
     }
 
@@ -188,17 +168,15 @@ final class ExperimentReportTests: XCTestCase {
         let groups = try JSONDecoder().decode([ExperimentGroup].self, from: Data(json.utf8))
         XCTAssertEqual(groups.first?.test, .noHigherAccuracy)
         let markdown = try ExperimentReport(suiteDirectory: suite, groups: groups).write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — suggests the paper's"
-                    + " claim that it does not help (single seed: no standard error, so not a test)."
-            ), markdown)
-        XCTAssertTrue(
-            markdown.contains(
-                "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — suggests the paper's claim"
-                    + " that it does not help does not hold: it is more accurate (single seed: no standard error, so"
-                    + " not a test)."
-            ), markdown)
+        assertContains(
+            markdown,
+            "- worse vs plain: best test accuracy 45.0% vs 50.0% (final 45.0% vs 50.0%) — suggests the paper's"
+                + " claim that it does not help (single seed: no standard error, so not a test).")
+        assertContains(
+            markdown,
+            "- better vs plain: best test accuracy 56.0% vs 50.0% (final 56.0% vs 50.0%) — suggests the paper's claim"
+                + " that it does not help does not hold: it is more accurate (single seed: no standard error, so"
+                + " not a test).")
     }
 
     func testClaimWithinNoiseIsNotSupported() throws {
@@ -215,24 +193,22 @@ final class ExperimentReportTests: XCTestCase {
         report.outputDirectory = suite.appendingPathComponent("out")
         let output = try report.write()
         XCTAssertTrue(output.reportFile.path.hasSuffix("out/report.md"))
-        XCTAssertTrue(
-            output.markdown.contains("the paper's claim of higher accuracy is not supported"), output.markdown)
-        XCTAssertTrue(
-            output.markdown.contains(
-                "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at"
-                    + " this budget (single seed: not a test)."
-            ), output.markdown)
+        assertContains(output.markdown, "the paper's claim of higher accuracy is not supported")
+        assertContains(
+            output.markdown,
+            "- same-b: best test accuracy 60.2% after 2 of 5 epochs, below 70% — the paper's claim does not hold at"
+                + " this budget (single seed: not a test).")
     }
 
     func testMissingBaselineAndAttackTable() throws {
         var report = makeReport()
         report.groups = [ExperimentGroup(name: "g", claim: "c", runs: ["ghost", "tanh-cos"], test: .fasterConvergence)]
         let markdown = try report.write().markdown
-        XCTAssertTrue(markdown.contains("Cannot be evaluated yet: the baseline run `ghost` is missing."), markdown)
-        XCTAssertTrue(markdown.contains("### FGSM, white-box"), markdown)
-        XCTAssertTrue(markdown.contains("| Model | Clean | ε = 2 | ε = 8 |"), markdown)
-        XCTAssertTrue(markdown.contains("| tanh-cos | 74.0% | 41.0% | 20.0% |"), markdown)
-        XCTAssertTrue(markdown.contains("| tanh-cos ← baseline | 74.0% | 35.0% |"), markdown)
+        assertContains(markdown, "Cannot be evaluated yet: the baseline run `ghost` is missing.")
+        assertContains(markdown, "### FGSM, white-box")
+        assertContains(markdown, "| Model | Clean | ε = 2 | ε = 8 |")
+        assertContains(markdown, "| tanh-cos | 74.0% | 41.0% | 20.0% |")
+        assertContains(markdown, "| tanh-cos ← baseline | 74.0% | 35.0% |")
     }
 
     func testGroupsLoadFromJSON() throws {
@@ -258,8 +234,6 @@ final class ExperimentReportTests: XCTestCase {
         _ run: String, accuracies: [Double], imagesPerSecond: [Double], plannedEpochs: Int = 5,
         trainAccuracies: [Double]? = nil
     ) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lines = [configLine(run, plannedEpochs: plannedEpochs)]
         for (index, accuracy) in accuracies.enumerated() {
             let epoch = index + 1
@@ -270,8 +244,7 @@ final class ExperimentReportTests: XCTestCase {
                 imagesPerSecond: imagesPerSecond[index], wallSeconds: 100, learningRate: 0.1)
             lines.append(try MetricsRecord.epoch(record).jsonLine())
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(lines, run: run, in: suite)
     }
 
     /// One FGSM attack record: white-box, or black-box from `source`.
@@ -282,8 +255,7 @@ final class ExperimentReportTests: XCTestCase {
     }
 
     private func writeAttacks(_ run: String, _ lines: [String]) throws {
-        try Data((lines.joined(separator: "\n") + "\n").utf8)
-            .write(to: suite.appendingPathComponent(run).appendingPathComponent("attacks.jsonl"))
+        try writeRecords(lines, run: run, in: suite, file: MetricsLog.attacksFileName)
     }
 
     private func imageLinks(in markdown: String) -> [String] {

@@ -92,9 +92,9 @@ final class FeatureGeometrySectionTests: XCTestCase {
             .init(run: "empty", images: 0, geometry: nil, plotFile: nil),
         ])
         XCTAssertTrue(md.contains("## Feature geometry"))
-        XCTAssertTrue(md.contains("| tanh\\|cos | 3 | 1.90° | 87.14° | 0.022 |"), md)
-        XCTAssertTrue(md.contains("| empty | 0 | — | — | — |"), md)
-        XCTAssertTrue(md.contains("(features-tanh-cos.svg)"), md)
+        assertContains(md, "| tanh\\|cos | 3 | 1.90° | 87.14° | 0.022 |")
+        assertContains(md, "| empty | 0 | — | — | — |")
+        assertContains(md, "(features-tanh-cos.svg)")
         XCTAssertEqual(md.components(separatedBy: "![").count - 1, 1)
         XCTAssertTrue(FeatureGeometrySection.markdown([]).contains("No `<run>/features.safetensors`"))
     }
@@ -116,7 +116,7 @@ final class FeatureGeometryRecordTests: XCTestCase {
         try record.write(to: dir.file("r.json"))
         XCTAssertEqual(try FeatureGeometryRecord.read(dir.file("r.json")), record)
         let text = try String(contentsOfFile: dir.file("r.json"), encoding: .utf8)
-        XCTAssertTrue(text.contains("\"ratio\" : \(geometry.ratio)"), text)
+        assertContains(text, "\"ratio\" : \(geometry.ratio)")
 
         // One class: no inter-class angle (NaN), written as null, read back as NaN.
         let single = try XCTUnwrap(FeatureGeometry(features: [1, 0, 0.9, 0.1], labels: [3, 3], dimension: 2))

@@ -1,18 +1,13 @@
 import DCNetMetrics
 import Foundation
-import TestSupport
 import XCTest
 
 @testable import DCNetReport
 
 /// The header's "Measured time" and the "Time per run" appendix, on a synthetic suite.
-final class MeasuredTimeTests: XCTestCase {
-    private var directory: TempDir!
-    private var suite: URL!
-
+final class MeasuredTimeTests: SuiteTestCase {
     override func setUpWithError() throws {
-        directory = TempDir("timed-suite")
-        suite = URL(fileURLWithPath: directory.path)
+        try super.setUpWithError()
         // a: 600 + 900 + 300 s = 30 min; b: 2 × 1,200 s = 40 min.
         try writeRun(
             "a", [epoch(1, wall: 600, speed: 100), epoch(2, wall: 900, speed: 200), epoch(3, wall: 300, speed: 300)])
@@ -56,10 +51,6 @@ final class MeasuredTimeTests: XCTestCase {
         try Data(timings.joined(separator: "\n").utf8).write(to: suite.appendingPathComponent("timings.tsv"))
     }
 
-    override func tearDownWithError() throws {
-        directory = nil
-    }
-
     private func makeReport() -> ExperimentReport {
         var report = ExperimentReport(
             suiteDirectory: suite,
@@ -77,13 +68,12 @@ final class MeasuredTimeTests: XCTestCase {
         // Training: 1,800 + 2,400 + 1,000 + 300 (grid, once for chosen) + 360 (stray) = 5,860 s = 1.63 h.
         // Attacks: 1,500 + 200 + 700 = 2,400 s = 0.67 h; features: 60 + 30 = 90 s = 1.5 min.
         // Total: 8,350 s = 2.32 h.
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) + attacks 0.67 h "
-                    + "(3 jobs) + feature export 1.5 min (2 exports) = **2.32 h**. Wall times on the machine that ran "
-                    + "them, slowed by anything else running there."),
-            markdown)
-        XCTAssertTrue(markdown.contains("1 malformed line of `timings.tsv` ignored (line 8)."), markdown)
+        assertContains(
+            markdown,
+            "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) + attacks 0.67 h "
+                + "(3 jobs) + feature export 1.5 min (2 exports) = **2.32 h**. Wall times on the machine that ran "
+                + "them, slowed by anything else running there.")
+        assertContains(markdown, "1 malformed line of `timings.tsv` ignored (line 8).")
         XCTAssertFalse(markdown.contains("without a `wall_s` record"), markdown)
     }
 
@@ -106,11 +96,10 @@ final class MeasuredTimeTests: XCTestCase {
     func testWithoutTimingsFileTrainingIsTheTotal() throws {
         try FileManager.default.removeItem(at: suite.appendingPathComponent("timings.tsv"))
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) = **1.63 h**; "
-                    + "attacks and feature export not recorded (no `timings.tsv`: an older suite)."),
-            markdown)
+        assertContains(
+            markdown,
+            "- **Measured time:** training 1.63 h (5 runs, 1 of them in no group of the report) = **1.63 h**; "
+                + "attacks and feature export not recorded (no `timings.tsv`: an older suite).")
         XCTAssertFalse(markdown.contains("malformed"), markdown)
     }
 
@@ -118,9 +107,9 @@ final class MeasuredTimeTests: XCTestCase {
         try writeRun("b", [epoch(1, wall: 1200, speed: 50), epoch(2, wall: nil, speed: 70)])
         let markdown = try makeReport().write().markdown
         // b now has 1,200 s: 5,860 − 1,200 = 4,660 s = 1.29 h.
-        XCTAssertTrue(markdown.contains("training 1.29 h (5 runs"), markdown)
-        XCTAssertTrue(markdown.contains("1 epoch without a `wall_s` record not counted."), markdown)
-        XCTAssertTrue(markdown.contains("| b | 2 | 20.0 (1 epoch without `wall_s`) | 60.0 |"), markdown)
+        assertContains(markdown, "training 1.29 h (5 runs")
+        assertContains(markdown, "1 epoch without a `wall_s` record not counted.")
+        assertContains(markdown, "| b | 2 | 20.0 (1 epoch without `wall_s`) | 60.0 |")
     }
 
     func testTimingsParseKeepsTheLastLineOfARepeatedJob() {
@@ -147,10 +136,8 @@ final class MeasuredTimeTests: XCTestCase {
 
     func testBudgetInTheHeaderHasNoPeriodSemicolon() throws {
         let markdown = try makeReport().write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- **Budget:** 3 epochs on 2 cores. Completed epochs per run: 2–3; configured epochs: 3.\n"),
-            markdown)
+        assertContains(
+            markdown, "- **Budget:** 3 epochs on 2 cores. Completed epochs per run: 2–3; configured epochs: 3.\n")
         XCTAssertFalse(markdown.contains(".;"), markdown)
     }
 
@@ -169,10 +156,6 @@ final class MeasuredTimeTests: XCTestCase {
     }
 
     private func writeRun(_ run: String, _ records: [String]) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let lines = [configLine(run)] + records
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords([configLine(run)] + records, run: run, in: suite)
     }
 }

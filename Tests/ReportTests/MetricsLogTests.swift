@@ -79,8 +79,8 @@ final class MetricsLogTests: XCTestCase {
         let text = config + "\n" + #"{"kind":"epoch","epoch":"one"}"# + "\n"
         XCTAssertThrowsError(try MetricsLog.parse(Data(text.utf8), fileName: "run/metrics.jsonl")) { error in
             let message = "\(error)"
-            XCTAssertTrue(message.contains("run/metrics.jsonl:2"), message)
-            XCTAssertTrue(message.contains("epoch"), message)
+            assertContains(message, "run/metrics.jsonl:2")
+            assertContains(message, "epoch")
         }
         let missing = #"{"kind":"attack","method":"fgsm","mode":"white-box","epsilon_pixels":8}"# + "\n"
         XCTAssertThrowsError(try MetricsLog.parse(Data(missing.utf8), fileName: "a.jsonl")) { error in

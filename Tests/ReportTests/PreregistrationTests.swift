@@ -126,10 +126,8 @@ final class PreregistrationTests: XCTestCase {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("prereg-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         for (run, accuracy) in [("b", 0.70), ("d", 0.75), ("x", 0.60)] {
-            let d = dir.appendingPathComponent(run)
-            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
             let line = #"{"kind":"epoch","epoch":1,"train_loss":1,"train_accuracy":0.7,"test_accuracy":\#(accuracy)}"#
-            try (line + "\n").write(to: d.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+            try writeRecords([line], run: run, in: dir)
         }
         var report = ExperimentReport(suiteDirectory: dir, groups: suite.groups)
         report.preregistration = p
@@ -140,8 +138,8 @@ final class PreregistrationTests: XCTestCase {
         ].map { markdown.range(of: $0)?.lowerBound }
         XCTAssertFalse(order.contains(nil), markdown)
         XCTAssertEqual(order.map { $0! }, order.map { $0! }.sorted(), "sections out of order:\n\(markdown)")
-        XCTAssertTrue(markdown.contains("| P1 | accuracy | final test accuracy | d > b | 1, 2 | d vs b"), markdown)
-        XCTAssertTrue(markdown.contains("suggests (1 seed)"), markdown)
-        XCTAssertTrue(markdown.contains("| P9 | never run | q | ? |  | no group answers it |"), markdown)
+        assertContains(markdown, "| P1 | accuracy | final test accuracy | d > b | 1, 2 | d vs b")
+        assertContains(markdown, "suggests (1 seed)")
+        assertContains(markdown, "| P9 | never run | q | ? |  | no group answers it |")
     }
 }

@@ -302,30 +302,25 @@ final class SeedPlotTests: XCTestCase {
         XCTAssertEqual(svg.elements(withClass: "series-band").count, 4)
 
         let markdown = rendered.markdown
-        XCTAssertTrue(markdown.contains("![FGSM: accuracy versus epsilon, mean over seeds](attack-fgsm.svg)"), markdown)
-        XCTAssertTrue(markdown.contains("| Model | Seeds | Clean | ε = 2 | ε = 8 |"), markdown)
+        assertContains(markdown, "![FGSM: accuracy versus epsilon, mean over seeds](attack-fgsm.svg)")
+        assertContains(markdown, "| Model | Seeds | Clean | ε = 2 | ε = 8 |")
         // sd of (0.60, 0.64) = 2.83 pp, of (0.40, 0.46) = 4.24 pp, of (0.78, 0.76) = 1.41 pp.
-        XCTAssertTrue(markdown.contains("| tanh ← base | 2 | 77.0% ± 1.4 | 62.0% ± 2.8 | 43.0% ± 4.2 |"), markdown)
-        XCTAssertTrue(markdown.contains("| base ← tanh | 2 | 81.0% ± 1.4 | 53.0% ± 4.2 | 31.0% ± 1.4 |"), markdown)
-        XCTAssertTrue(markdown.contains("| base, white-box | 1 | 80.0% | 5.0% |"), markdown)
+        assertContains(markdown, "| tanh ← base | 2 | 77.0% ± 1.4 | 62.0% ± 2.8 | 43.0% ± 4.2 |")
+        assertContains(markdown, "| base ← tanh | 2 | 81.0% ± 1.4 | 53.0% ± 4.2 | 31.0% ± 1.4 |")
+        assertContains(markdown, "| base, white-box | 1 | 80.0% | 5.0% |")
         // The per-run tables stay.
-        XCTAssertTrue(markdown.contains("### FGSM, black-box"), markdown)
-        XCTAssertTrue(markdown.contains("| tanh-s2 ← base-s1 | 76.0% | 10.0% | 5.0% |"), markdown)
+        assertContains(markdown, "### FGSM, black-box")
+        assertContains(markdown, "| tanh-s2 ← base-s1 | 76.0% | 10.0% | 5.0% |")
     }
 
     // MARK: - Helpers
 
     /// Writes a replicate's epochs to `<suite>/<name>/metrics.jsonl` and its attacks to attacks.jsonl.
     private func write(_ replicate: Replicate, in suite: URL) throws {
-        let directory = suite.appendingPathComponent(replicate.name)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let epochs = try replicate.metrics.epochs.map { try MetricsRecord.epoch($0).jsonLine() }
-        try Data((epochs.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent(MetricsLog.metricsFileName))
+        try writeRecords(epochLines(replicate.metrics.epochs), run: replicate.name, in: suite)
         if !replicate.metrics.attacks.isEmpty {
             let attacks = try replicate.metrics.attacks.map { try MetricsRecord.attack($0).jsonLine() }
-            try Data((attacks.joined(separator: "\n") + "\n").utf8).write(
-                to: directory.appendingPathComponent(MetricsLog.attacksFileName))
+            try writeRecords(attacks, run: replicate.name, in: suite, file: MetricsLog.attacksFileName)
         }
     }
 }

@@ -130,15 +130,10 @@ final class SeedVerdictTests: XCTestCase {
         let suite = FileManager.default.temporaryDirectory.appendingPathComponent("seeds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: suite) }
         func write(_ run: String, _ accuracies: [Double]) throws {
-            let directory = suite.appendingPathComponent(run)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let lines = try accuracies.enumerated().map { index, accuracy in
-                try MetricsRecord.epoch(
-                    EpochRecord(epoch: index + 1, trainLoss: 1, trainAccuracy: accuracy, testAccuracy: accuracy)
-                ).jsonLine()
+            let epochs = accuracies.enumerated().map { index, accuracy in
+                EpochRecord(epoch: index + 1, trainLoss: 1, trainAccuracy: accuracy, testAccuracy: accuracy)
             }
-            try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-                to: directory.appendingPathComponent("metrics.jsonl"))
+            try writeRecords(epochLines(epochs), run: run, in: suite)
         }
         for (s, final) in [0.64, 0.65, 0.66].enumerated() { try write("base-s\(s + 1)", [0.5, final]) }
         for (s, final) in [0.69, 0.70, 0.71].enumerated() { try write("dc-s\(s + 1)", [0.5, final]) }
@@ -146,13 +141,12 @@ final class SeedVerdictTests: XCTestCase {
             suiteDirectory: suite,
             groups: [ExperimentGroup(name: "g", claim: "c", runs: ["base", "dc"], test: .higherAccuracy)])
         let markdown = report.render().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- dc vs base over 3 vs 3 seeds, best test accuracy: 70.0% ± 1.0 vs 65.0% ± 1.0 (mean ± sd; per seed: "
-                    + "69.0, 70.0, 71.0 vs 64.0, 65.0, 66.0); difference +5.0 pp (standard error 0.8 pp) — supports "
-                    + "the paper's claim of higher accuracy (beyond 2 standard errors)."),
-            markdown)
-        XCTAssertTrue(markdown.contains("| dc-s3 |"), markdown)
-        XCTAssertTrue(markdown.contains("| base-s1 (baseline) |"), markdown)
+        assertContains(
+            markdown,
+            "- dc vs base over 3 vs 3 seeds, best test accuracy: 70.0% ± 1.0 vs 65.0% ± 1.0 (mean ± sd; per seed: "
+                + "69.0, 70.0, 71.0 vs 64.0, 65.0, 66.0); difference +5.0 pp (standard error 0.8 pp) — supports "
+                + "the paper's claim of higher accuracy (beyond 2 standard errors).")
+        assertContains(markdown, "| dc-s3 |")
+        assertContains(markdown, "| base-s1 (baseline) |")
     }
 }

@@ -102,12 +102,8 @@ final class SeparationVerdictTests: XCTestCase {
     private func writeSuite(_ suite: URL, settings: [String: Int]) throws {
         for (setting, count) in settings {
             for s in 1...count {
-                let directory = suite.appendingPathComponent("\(setting)-s\(s)")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let line = try MetricsRecord.epoch(
-                    EpochRecord(epoch: 1, trainLoss: 1, trainAccuracy: 0.8, testAccuracy: 0.8)
-                ).jsonLine()
-                try Data((line + "\n").utf8).write(to: directory.appendingPathComponent("metrics.jsonl"))
+                let epoch = EpochRecord(epoch: 1, trainLoss: 1, trainAccuracy: 0.8, testAccuracy: 0.8)
+                try writeRecords(epochLines([epoch]), run: "\(setting)-s\(s)", in: suite)
             }
         }
     }
@@ -140,26 +136,23 @@ final class SeparationVerdictTests: XCTestCase {
         report.features = features
         let output = try report.write()
         let markdown = output.markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- tanh vs baseline over 3 vs 3 seeds, intra/inter-class angle ratio of the features (smaller: better "
-                    + "separated): 0.310 ± 0.010 vs 0.410 ± 0.010 (mean ± sd; per seed: 0.300, 0.310, 0.320 vs 0.400, "
-                    + "0.410, 0.420); difference -0.100 (standard error 0.008) — supports the paper's claim of better "
-                    + "feature separation (beyond 2 standard errors)."),
-            markdown)
-        XCTAssertTrue(markdown.contains("_Verdict quantity: the intra/inter-class angle ratio"), markdown)
+        assertContains(
+            markdown,
+            "- tanh vs baseline over 3 vs 3 seeds, intra/inter-class angle ratio of the features (smaller: better "
+                + "separated): 0.310 ± 0.010 vs 0.410 ± 0.010 (mean ± sd; per seed: 0.300, 0.310, 0.320 vs 0.400, "
+                + "0.410, 0.420); difference -0.100 (standard error 0.008) — supports the paper's claim of better "
+                + "feature separation (beyond 2 standard errors).")
+        assertContains(markdown, "_Verdict quantity: the intra/inter-class angle ratio")
         // The feature section: the first seed of each setting in one row, baseline first; the rest listed.
-        XCTAssertTrue(
-            markdown.contains(
-                "| baseline-s1 (baseline) | tanh-s1 |\n|:---:|:---:|\n"
-                    + "| ![features of baseline-s1](features-baseline-s1.svg) | "
-                    + "![features of tanh-s1](features-tanh-s1.svg) |"
-            ),
-            markdown)
+        assertContains(
+            markdown,
+            "| baseline-s1 (baseline) | tanh-s1 |\n|:---:|:---:|\n"
+                + "| ![features of baseline-s1](features-baseline-s1.svg) | "
+                + "![features of tanh-s1](features-tanh-s1.svg) |")
         XCTAssertTrue(
             markdown.contains("The other runs' features:\n\n![features of baseline-s2](features-baseline-s2.svg)"))
         XCTAssertFalse(markdown.contains("\n![features of tanh-s1]"), "shown once, in the side-by-side row")
-        XCTAssertTrue(markdown.contains("| tanh-s3 | 2 | 19.20° | 60.00° | 0.320 |"), markdown)
+        assertContains(markdown, "| tanh-s3 | 2 | 19.20° | 60.00° | 0.320 |")
         // The scatters are written with the other plots.
         XCTAssertTrue(output.plotFiles.map(\.lastPathComponent).contains("features-tanh-s2.svg"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: suite.appendingPathComponent("features-tanh-s2.svg").path))
@@ -167,11 +160,10 @@ final class SeparationVerdictTests: XCTestCase {
         // Without features the group is not evaluated, and the report is still written.
         report.features = nil
         let without = try report.write().markdown
-        XCTAssertTrue(
-            without.contains(
-                "- tanh vs baseline: not evaluated: no features for `tanh-s1`, `tanh-s2`, `tanh-s3`, `baseline-s1`, "
-                    + "`baseline-s2`, `baseline-s3`"),
-            without)
+        assertContains(
+            without,
+            "- tanh vs baseline: not evaluated: no features for `tanh-s1`, `tanh-s2`, `tanh-s3`, `baseline-s1`, "
+                + "`baseline-s2`, `baseline-s3`")
         XCTAssertFalse(without.contains("## Feature geometry"))
     }
 
@@ -184,12 +176,11 @@ final class SeparationVerdictTests: XCTestCase {
             groups: [ExperimentGroup(name: "sep", claim: "c", runs: ["baseline", "tanh"], test: .betterSeparation)])
         report.features = ["baseline-s1": entry("baseline-s1", ratio: 0.4), "tanh-s1": entry("tanh-s1", ratio: 0.402)]
         let markdown = try report.write().markdown
-        XCTAssertTrue(
-            markdown.contains(
-                "- tanh vs baseline: intra/inter-class angle ratio of the penultimate features 0.402 vs 0.400 "
-                    + "(smaller: better separated; intra-class 24.12° vs 24.00°, inter-class 60.00° vs 60.00°) — "
-                    + "inconclusive: no difference beyond ±0.005 in the ratio; the paper's claim of better feature "
-                    + "separation is not supported."),
-            markdown)
+        assertContains(
+            markdown,
+            "- tanh vs baseline: intra/inter-class angle ratio of the penultimate features 0.402 vs 0.400 "
+                + "(smaller: better separated; intra-class 24.12° vs 24.00°, inter-class 60.00° vs 60.00°) — "
+                + "inconclusive: no difference beyond ±0.005 in the ratio; the paper's claim of better feature "
+                + "separation is not supported.")
     }
 }

@@ -8,16 +8,13 @@ import XCTest
 final class VerdictSummaryTests: XCTestCase {
     /// A run directory whose metrics plan `planned` epochs and record these (test, validation) accuracies.
     private func writeRun(_ suite: URL, _ run: String, planned: Int, accuracies: [Double]) throws {
-        let directory = suite.appendingPathComponent(run)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lines = [#"{"kind":"config","schema":1,"config":{"epochs":\#(planned)}}"#]
         for (i, a) in accuracies.enumerated() {
             lines.append(
                 #"{"kind":"epoch","schema":1,"epoch":\#(i + 1),"train_loss":1,"train_accuracy":0.5,"#
                     + #""test_accuracy":\#(a),"validation_accuracy":\#(a)}"#)
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(
-            to: directory.appendingPathComponent("metrics.jsonl"))
+        try writeRecords(lines, run: run, in: suite)
     }
 
     func testSummaryRowsAndRunsInProgressLeftOut() throws {
@@ -45,15 +42,13 @@ final class VerdictSummaryTests: XCTestCase {
         let summary = try XCTUnwrap(markdown.components(separatedBy: "## Verdicts at a glance").dropFirst().first)
             .components(separatedBy: "\n## ")[0]
         // 2 vs 3 seeds (dc-s3 left out): 79.1% ± 0.1 vs 80.2% ± 0.2, difference -1.1 pp ± 0.2: contradicted.
-        XCTAssertTrue(
-            summary.contains(
-                "| Accuracy | dc vs base | 2 vs 3 | final test accuracy | 79.1% ± 0.1 | 80.2% ± 0.2 | -1.1 pp ± 0.2 | "
-                    + "**contradicted** |"), summary)
-        XCTAssertTrue(
-            summary.contains("| Missing | — | — | — | — | — | — | not evaluated: baseline `other` missing |"), summary)
-        XCTAssertTrue(
-            summary.contains("| Ghost | ghost vs base | — | — | — | — | — | not evaluated: run missing |"), summary)
-        XCTAssertTrue(summary.contains("Runs still training are left out of the verdicts"), summary)
+        assertContains(
+            summary,
+            "| Accuracy | dc vs base | 2 vs 3 | final test accuracy | 79.1% ± 0.1 | 80.2% ± 0.2 | -1.1 pp ± 0.2 | "
+                + "**contradicted** |")
+        assertContains(summary, "| Missing | — | — | — | — | — | — | not evaluated: baseline `other` missing |")
+        assertContains(summary, "| Ghost | ghost vs base | — | — | — | — | — | not evaluated: run missing |")
+        assertContains(summary, "Runs still training are left out of the verdicts")
         // The summary comes before the first group's section.
         let summaryAt = try XCTUnwrap(markdown.range(of: "## Verdicts at a glance")).lowerBound
         let groupAt = try XCTUnwrap(markdown.range(of: "## Accuracy")).lowerBound
