@@ -156,23 +156,14 @@ public func col2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, image: Unsa
 /// Used for patch norms: ||x||² of every patch is the window sum of Σ_c x², which costs
 /// O(R·S) per position instead of a full convolution against a ones filter.
 public func windowSum(_ g: ConvGeometry, map: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-    let oh = g.outHeight, ow = g.outWidth, H = g.height, W = g.width, s = g.stride, pad = g.padding
-    out.update(repeating: 0, count: oh * ow)
-    for kr in 0..<g.kernel {
-        for ks in 0..<g.kernel {
-            let (lo, hi) = g.validColumns(ks)
-            if lo >= hi { continue }
-            for y in 0..<oh {
-                let iy = y * s - pad + kr
-                if iy < 0 || iy >= H { continue }
-                let src = map + iy * W + ks - pad
-                let dst = out + y * ow
-                if s == 1 {
-                    for x in lo..<hi { dst[x] += src[x] }
-                } else {
-                    for x in lo..<hi { dst[x] += src[x * s] }
-                }
-            }
+    let s = g.stride
+    out.update(repeating: 0, count: g.outHeight * g.outWidth)
+    forEachWindowRow(g) { inputRow, outputRow, columns in
+        let src = map + inputRow, dst = out + outputRow
+        if s == 1 {
+            for x in columns { dst[x] += src[x] }
+        } else {
+            for x in columns { dst[x] += src[x * s] }
         }
     }
 }
@@ -180,8 +171,25 @@ public func windowSum(_ g: ConvGeometry, map: UnsafePointer<Float>, out: UnsafeM
 /// Adjoint of `windowSum`: every input pixel receives the sum of the gradients of the windows
 /// that contain it. Overwrites `map`.
 public func windowSumAdjoint(_ g: ConvGeometry, gradient: UnsafePointer<Float>, map: UnsafeMutablePointer<Float>) {
+    let s = g.stride
+    map.update(repeating: 0, count: g.height * g.width)
+    forEachWindowRow(g) { inputRow, outputRow, columns in
+        let dst = map + inputRow, src = gradient + outputRow
+        if s == 1 {
+            for x in columns { dst[x] += src[x] }
+        } else {
+            for x in columns { dst[x * s] += src[x] }
+        }
+    }
+}
+
+/// The rows a window sum and its adjoint pair up: for every kernel offset (kr, ks) and output row y
+/// whose input row y·stride − padding + kr is inside the map, `body` gets the offset of that input
+/// row shifted by ks − padding, the offset of output row y, and the output columns whose input
+/// column is inside the map.
+@inline(__always)
+func forEachWindowRow(_ g: ConvGeometry, _ body: (_ inputRow: Int, _ outputRow: Int, _ columns: Range<Int>) -> Void) {
     let oh = g.outHeight, ow = g.outWidth, H = g.height, W = g.width, s = g.stride, pad = g.padding
-    map.update(repeating: 0, count: H * W)
     for kr in 0..<g.kernel {
         for ks in 0..<g.kernel {
             let (lo, hi) = g.validColumns(ks)
@@ -189,13 +197,7 @@ public func windowSumAdjoint(_ g: ConvGeometry, gradient: UnsafePointer<Float>, 
             for y in 0..<oh {
                 let iy = y * s - pad + kr
                 if iy < 0 || iy >= H { continue }
-                let dst = map + iy * W + ks - pad
-                let src = gradient + y * ow
-                if s == 1 {
-                    for x in lo..<hi { dst[x] += src[x] }
-                } else {
-                    for x in lo..<hi { dst[x * s] += src[x] }
-                }
+                body(iy * W + ks - pad, y * ow, lo..<hi)
             }
         }
     }
