@@ -22,6 +22,15 @@ public enum Precision: String, Sendable, CaseIterable, Codable, CustomStringConv
 public enum GEMMOperand {
     case fp32(UnsafePointer<Float>)
     case bf16(UnsafePointer<UInt16>)
+
+    /// The operand `count` elements further on.
+    @inlinable @inline(__always)
+    public func offset(by count: Int) -> GEMMOperand {
+        switch self {
+        case .fp32(let x): return .fp32(x + count)
+        case .bf16(let w): return .bf16(w + count)
+        }
+    }
 }
 
 /// The one GEMM entry point of the layers: C[m×n] = alpha·op(A)[m×k]·op(B)[k×n] + beta·C,
@@ -39,6 +48,16 @@ public struct GEMM: Sendable {
     }
 
     public static let fp32 = GEMM(.fp32)
+
+    /// `x` as an operand of this GEMM: rounded once into `words` (count elements, packed) when the
+    /// precision rounds operands and `words` is given, else as it is. Rounding once serves every
+    /// product that reads the same operand.
+    @inlinable @inline(__always)
+    public func operand(_ x: UnsafePointer<Float>, count: Int, words: UnsafeMutablePointer<UInt16>?) -> GEMMOperand {
+        guard precision.roundsOperands, let words else { return .fp32(x) }
+        BFloat16Conversion.round(x, count: count, into: words)
+        return .bf16(UnsafePointer(words))
+    }
 
     @inlinable @inline(__always)
     public func callAsFunction(
@@ -61,8 +80,9 @@ public struct GEMM: Sendable {
         }
     }
 
-    /// The same product with operands that may already be bf16 words (bf16 precisions only; a
-    /// bf16 operand's leading dimension is its packed one).
+    /// The same product with operands that may already be bf16 words (a bf16 operand's leading
+    /// dimension is its packed one). In fp32 both must be fp32, and this is `BLAS.sgemm`.
+    @inlinable
     public func callAsFunction(
         _ transA: BLAS.Transpose, _ transB: BLAS.Transpose,
         m: Int, n: Int, k: Int,
@@ -72,7 +92,13 @@ public struct GEMM: Sendable {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int? = nil
     ) {
-        alwaysPrecondition(precision.roundsOperands, "bf16 operands in an fp32 GEMM")
+        if precision == .fp32 {
+            guard case .fp32(let a) = a, case .fp32(let b) = b else { fatalError("bf16 operands in an fp32 GEMM") }
+            BLAS.sgemm(
+                transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+                ldc: ldc)
+            return
+        }
         BF16GEMM.shared.multiply(
             precision, transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
             c: c, ldc: ldc)
