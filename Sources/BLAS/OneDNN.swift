@@ -98,9 +98,10 @@ public final class BF16Matmul {
     private let handle: OpaquePointer
     public let implementation: String
 
+    /// With `batch` > 1, that many products `strides` (elements of A, B, C) apart, in one call.
     public init(
         _ transA: BLAS.Transpose, _ transB: BLAS.Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
-        lda: Int, ldb: Int, beta: Float, ldc: Int
+        lda: Int, ldb: Int, beta: Float, ldc: Int, batch: Int = 1, strides: (a: Int, b: Int, c: Int) = (0, 0, 0)
     ) throws {
         guard OneDNN.isAvailable else {
             if case .unavailable(let reason) = OneDNN.availability { throw OneDNNError(description: reason) }
@@ -109,8 +110,9 @@ public final class BF16Matmul {
         var error = [CChar](repeating: 0, count: 512)
         guard
             let handle = dcnet_dnnl_matmul_create(
-                transA == .transpose ? 1 : 0, transB == .transpose ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
-                Int64(lda), Int64(ldb), beta, Int64(ldc), &error, error.count)
+                transA == .transpose ? 1 : 0, transB == .transpose ? 1 : 0, Int64(batch), Int64(m), Int64(n),
+                Int64(k), alpha, Int64(lda), Int64(strides.a), Int64(ldb), Int64(strides.b), beta, Int64(ldc),
+                Int64(strides.c), &error, error.count)
         else {
             throw OneDNNError(
                 description: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))

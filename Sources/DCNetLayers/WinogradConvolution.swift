@@ -122,11 +122,9 @@ struct WinogradConvolution {
                 paddedInput, channels: C, planeStride: paddedPlane, rowStride: tiling.paddedWidth,
                 tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
             let v = gemm.operand(V, count: WinogradTiling.points * C * T, words: inputWords(chunkAt: first))
-            for xi in 0..<WinogradTiling.points {
-                gemm(
-                    .none, .none, m: K, n: T, k: C, a: U.offset(by: xi * K * C),
-                    b: v.offset(by: xi * C * T), beta: 1, c: products + xi * K * T)
-            }
+            gemm.batched(
+                count: WinogradTiling.points, .none, .none, m: K, n: T, k: C, a: U, strideA: K * C, b: v,
+                strideB: C * T, beta: 1, c: products, strideC: K * T)
             let out = alignedOutput ?? output.sample(first)
             Winograd.transformOutput(
                 products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
@@ -163,7 +161,20 @@ struct WinogradConvolution {
                 offsets: outputOffsets, into: products, workspace: workspace)
             let U: GEMMOperand = filterWords.map { .bf16($0) } ?? .fp32(transformedFilters)
             let M = gemm.operand(products, count: WinogradTiling.points * K * T, words: productWords)
-            for xi in 0..<WinogradTiling.points {
+            if gemm.precision == .bf16 {
+                // One batched matmul per product instead of 36 calls (fp32 keeps the interleaved loop).
+                if filterGradient != nil {
+                    gemm.batched(
+                        count: WinogradTiling.points, .none, .transpose, m: K, n: C, k: T, a: M, strideA: K * T,
+                        b: V, strideB: C * T, beta: first == 0 ? 0 : 1, c: filterProducts, strideC: K * C)
+                }
+                if inputGradient != nil {
+                    gemm.batched(
+                        count: WinogradTiling.points, .transpose, .none, m: C, n: T, k: K, a: U, strideA: K * C,
+                        b: M, strideB: K * T, beta: 1, c: inputProducts, strideC: C * T)
+                }
+            }
+            for xi in 0..<WinogradTiling.points where gemm.precision != .bf16 {
                 let dM = M.offset(by: xi * K * T)
                 if filterGradient != nil {
                     gemm(

@@ -105,6 +105,31 @@ public struct GEMM: Sendable {
     }
 }
 
+extension GEMM {
+    /// `count` products with packed operands, the i-th C + i·strideC = op(A + i·strideA)·op(B + i·strideB)
+    /// (+ beta·C): the 36 per-point products of a Winograd chunk. fp32 and the reference path loop over
+    /// the products; oneDNN runs them as one batched matmul, which saves its per-call overhead on these
+    /// small products. Each stride must be at least its matrix's size (the batch is contiguous).
+    public func batched(
+        count: Int, _ transA: BLAS.Transpose, _ transB: BLAS.Transpose, m: Int, n: Int, k: Int,
+        a: GEMMOperand, strideA: Int, b: GEMMOperand, strideB: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, strideC: Int
+    ) {
+        alwaysPrecondition(strideA >= m * k && strideB >= k * n && strideC >= m * n, "overlapping batch")
+        if precision == .bf16 && count > 1 && m > 0 && n > 0 && k > 0 {
+            BF16GEMM.shared.multiplyBatched(
+                count: count, transA, transB, m: m, n: n, k: k, a: a, strideA: strideA, b: b, strideB: strideB,
+                beta: beta, c: c, strideC: strideC)
+            return
+        }
+        for i in 0..<count {
+            self(
+                transA, transB, m: m, n: n, k: k, a: a.offset(by: i * strideA), b: b.offset(by: i * strideB),
+                beta: beta, c: c + i * strideC)
+        }
+    }
+}
+
 /// The state of bf16 GEMMs in this process: oneDNN primitives by shape, and the scratch the
 /// operands are rounded into. A rank runs its GEMMs on one thread, so one instance serves every
 /// layer; buffers grow to the largest operand seen (in a network's first step) and stay.
@@ -115,6 +140,7 @@ final class BF16GEMM: @unchecked Sendable {
     private struct Key: Hashable {
         var transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
         var alpha: UInt32, beta: UInt32
+        var batch = 1, strideA = 0, strideB = 0, strideC = 0
     }
     private var primitives: [Key: BF16Matmul] = [:]
     private var words: (a: UnsafeMutablePointer<UInt16>?, b: UnsafeMutablePointer<UInt16>?) = (nil, nil)
@@ -183,6 +209,34 @@ final class BF16GEMM: @unchecked Sendable {
             }
             matmul(a: wa, b: wb, c: c)
         }
+    }
+
+    func multiplyBatched(
+        count: Int, _ transA: BLAS.Transpose, _ transB: BLAS.Transpose, m: Int, n: Int, k: Int,
+        a: GEMMOperand, strideA: Int, b: GEMMOperand, strideB: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, strideC: Int
+    ) {
+        let aColumns = transA == .none ? k : m, bColumns = transB == .none ? n : k
+        let (wa, _) = words(a, rows: 1, columns: count * strideA, ld: nil, slot: 0)
+        let (wb, _) = words(b, rows: 1, columns: count * strideB, ld: nil, slot: 1)
+        let key = Key(
+            transA: transA == .transpose, transB: transB == .transpose, m: m, n: n, k: k, lda: aColumns,
+            ldb: bColumns, ldc: n, alpha: Float(1).bitPattern, beta: beta.bitPattern, batch: count,
+            strideA: strideA, strideB: strideB, strideC: strideC)
+        let matmul: BF16Matmul
+        if let cached = primitives[key] {
+            matmul = cached
+        } else {
+            do {
+                matmul = try BF16Matmul(
+                    transA, transB, m: m, n: n, k: k, lda: aColumns, ldb: bColumns, beta: beta, ldc: n, batch: count,
+                    strides: (strideA, strideB, strideC))
+            } catch {
+                fatalError("\(error)")
+            }
+            primitives[key] = matmul
+        }
+        matmul(a: wa, b: wb, c: c)
     }
 
     /// The operand as bf16 words and their leading dimension: as given, or rounded into scratch.

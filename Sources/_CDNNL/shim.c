@@ -189,17 +189,30 @@ void dcnet_dnnl_matmul_destroy(dcnet_dnnl_matmul *matmul) {
 }
 
 dcnet_dnnl_matmul *dcnet_dnnl_matmul_create(
-    int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,
-    int64_t ldb, float beta, int64_t ldc, char *error, size_t capacity) {
+    int transpose_a, int transpose_b, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
+    int64_t lda, int64_t stride_a, int64_t ldb, int64_t stride_b, float beta, int64_t ldc,
+    int64_t stride_c, char *error, size_t capacity) {
     if (!dnnl.stream) {
         set_error(error, capacity, "oneDNN is not loaded%s", NULL);
         return NULL;
     }
     // Row-major op(A) is src [m×k], op(B) is weights [k×n]; a transposed operand is the same
     // matrix with swapped strides.
-    dnnl_dims src_dims = {m, k}, src_strides = {transpose_a ? 1 : lda, transpose_a ? lda : 1};
-    dnnl_dims wei_dims = {k, n}, wei_strides = {transpose_b ? 1 : ldb, transpose_b ? ldb : 1};
-    dnnl_dims dst_dims = {m, n}, dst_strides = {ldc, 1};
+    // A batch is a leading dimension with the given strides.
+    int b = batch > 1, ndims = 2 + b;
+    dnnl_dims src_dims = {0}, src_strides = {0}, wei_dims = {0}, wei_strides = {0}, dst_dims = {0}, dst_strides = {0};
+    if (b) {
+        src_dims[0] = wei_dims[0] = dst_dims[0] = batch;
+        src_strides[0] = stride_a;
+        wei_strides[0] = stride_b;
+        dst_strides[0] = stride_c;
+    }
+    src_dims[b] = m; src_dims[b + 1] = k;
+    src_strides[b] = transpose_a ? 1 : lda; src_strides[b + 1] = transpose_a ? lda : 1;
+    wei_dims[b] = k; wei_dims[b + 1] = n;
+    wei_strides[b] = transpose_b ? 1 : ldb; wei_strides[b + 1] = transpose_b ? ldb : 1;
+    dst_dims[b] = m; dst_dims[b + 1] = n;
+    dst_strides[b] = ldc; dst_strides[b + 1] = 1;
     memory_desc src_md, wei_md, dst_md;
     matmul_desc desc;
     const char *failed = NULL;
@@ -209,9 +222,9 @@ dcnet_dnnl_matmul *dcnet_dnnl_matmul_create(
         set_error(error, capacity, "out of memory%s", NULL);
         return NULL;
     }
-    if (dnnl.memory_desc_init_by_strides(&src_md, 2, src_dims, k_bf16, src_strides) != k_success
-        || dnnl.memory_desc_init_by_strides(&wei_md, 2, wei_dims, k_bf16, wei_strides) != k_success
-        || dnnl.memory_desc_init_by_strides(&dst_md, 2, dst_dims, k_f32, dst_strides) != k_success)
+    if (dnnl.memory_desc_init_by_strides(&src_md, ndims, src_dims, k_bf16, src_strides) != k_success
+        || dnnl.memory_desc_init_by_strides(&wei_md, ndims, wei_dims, k_bf16, wei_strides) != k_success
+        || dnnl.memory_desc_init_by_strides(&dst_md, ndims, dst_dims, k_f32, dst_strides) != k_success)
         failed = "dnnl_memory_desc_init_by_strides";
     else if (dnnl.matmul_desc_init(&desc, &src_md, &wei_md, NULL, &dst_md) != k_success)
         failed = "dnnl_matmul_desc_init";

@@ -46,7 +46,9 @@ enum TrainBench {
                 // ABBA: fp32 first in even repetitions, bf16 first in odd ones.
                 for precision in rep % 2 == 0 ? ["fp32", "bf16"] : ["bf16", "fp32"] {
                     let r = try launch(ranks: 2, globalBatch: 128, data: dir, precision: precision, model: model)
-                    if precision == "bf16" { bf16Runs[model, default: []].append(r) } else {
+                    if precision == "bf16" {
+                        bf16Runs[model, default: []].append(r)
+                    } else {
                         fp32Runs[model, default: []].append(r)
                     }
                 }

@@ -185,4 +185,37 @@ final class BF16GEMMTests: XCTestCase {
         let m = try BF16Matmul(.none, .none, m: 64, n: 64, k: 64, lda: 64, ldb: 64, beta: 0, ldc: 64)
         XCTAssertFalse(m.implementation.contains("ref"), "oneDNN picked \(m.implementation)")
     }
+
+    /// A batch of products in one oneDNN call (the Winograd products) equals the products one by one.
+    func testBatchedProductsMatchOneByOne() throws {
+        if let reason = Self.hardwareSkipReason { throw XCTSkip(reason) }
+        var rng = SplitMix64(seed: 4)
+        for (ta, tb, m, n, k, beta) in [
+            (BLAS.Transpose.none, BLAS.Transpose.none, 16, 40, 24, Float(1)), (.none, .transpose, 16, 24, 40, 0),
+            (.transpose, .none, 24, 40, 16, 1),
+        ] {
+            let count = 36
+            let a = random(count * m * k, &rng), b = random(count * k * n, &rng), c0 = random(count * m * n, &rng)
+            var wa = [UInt16](repeating: 0, count: a.count), wb = [UInt16](repeating: 0, count: b.count)
+            BFloat16Conversion.round(a, count: a.count, into: &wa)
+            BFloat16Conversion.round(b, count: b.count, into: &wb)
+            var results: [[Float]] = []
+            for precision in [Precision.bf16, .bf16Reference] {
+                var c = c0
+                wa.withUnsafeBufferPointer { pa in
+                    wb.withUnsafeBufferPointer { pb in
+                        GEMM(precision).batched(
+                            count: count, ta, tb, m: m, n: n, k: k, a: .bf16(pa.baseAddress!), strideA: m * k,
+                            b: .bf16(pb.baseAddress!), strideB: k * n, beta: beta, c: &c, strideC: m * n)
+                    }
+                }
+                results.append(c)
+            }
+            let (batched, single) = (results[0], results[1])
+            let scale = Double(k) * 0x1p-22
+            for i in batched.indices {
+                XCTAssertEqual(Double(batched[i]), Double(single[i]), accuracy: scale * (1 + abs(Double(single[i]))))
+            }
+        }
+    }
 }

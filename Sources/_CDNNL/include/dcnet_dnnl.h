@@ -37,14 +37,16 @@ int dcnet_dnnl_set_threads(int threads);
 unsigned dcnet_cpu_bf16_features(void);
 
 /// One matmul primitive of fixed shape: C[m×n] = alpha·op(A)[m×k]·op(B)[k×n] + beta·C, row-major,
-/// A and B bf16 (uint16 words), C f32, with leading dimensions as in BLAS. Created once per shape
-/// and reused (the caller caches them).
+/// A and B bf16 (uint16 words), C f32, with leading dimensions as in BLAS; with batch > 1, `batch`
+/// such products at element strides stride_a, stride_b, stride_c apart (one call). Created once per
+/// shape and reused (the caller caches them).
 typedef struct dcnet_dnnl_matmul dcnet_dnnl_matmul;
 
 /// Returns NULL on failure, with a message in `error`.
 dcnet_dnnl_matmul *dcnet_dnnl_matmul_create(
-    int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,
-    int64_t ldb, float beta, int64_t ldc, char *error, size_t capacity);
+    int transpose_a, int transpose_b, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
+    int64_t lda, int64_t stride_a, int64_t ldb, int64_t stride_b, float beta, int64_t ldc,
+    int64_t stride_c, char *error, size_t capacity);
 /// Runs the matmul on these buffers. Returns 0, or the dnnl_status_t of the call that failed.
 int dcnet_dnnl_matmul_execute(dcnet_dnnl_matmul *matmul, const uint16_t *a, const uint16_t *b, float *c);
 /// The implementation oneDNN chose (for example "brg:avx512_core_bf16").
