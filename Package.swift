@@ -2,11 +2,13 @@
 // Layers, bottom to top (each depends only on those above it in this list; docs/architecture.md):
 //   CMPI, COpenBLAS, CZlib   system libraries + header-only C shims
 //   CSignal                  the stop-signal flag and its sigaction handler (async-signal-safe C)
-//   MPI, BLAS                thin Swift wrappers; MPI also holds the collective watchdog and the
-//                            agreement of all ranks on an outcome (JobError)
+//   _CDNNL                   oneDNN's bf16 matmul through dlopen (oneDNN is optional: see its header)
+//   MPI, BLAS                thin Swift wrappers (BLAS: OpenBLAS and oneDNN's bf16 matmul); MPI also holds
+//                            the collective watchdog and the agreement of all ranks on an outcome
 //   DCNetFormats             file formats without the trainer: safetensors, CRC-32, gzip, POSIX I/O, atomic writes
 //   DCNetMetrics             the metrics.jsonl / attacks.jsonl schema, its writer and reader, TensorBoard files
-//   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels
+//   DCNetTensor              tensors, buffer arena, im2col and elementwise kernels, bf16 conversion, the GEMM
+//                            entry point of the layers (fp32: OpenBLAS; bf16: oneDNN or the reference path)
 //   DCNetLayers              layers, decoupled operators (forward + backward)
 //   DCNetRandom              seeded generators and the draws derived from them (no dependencies)
 //   DCNetModels              CNN-9, ResNet-32
@@ -92,9 +94,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "CSignal"),
+        // oneDNN's bf16 matmul, opened with dlopen on first use (no build or run dependency on oneDNN).
+        .target(name: "_CDNNL", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: release),
-        .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: release),
+        .target(name: "BLAS", dependencies: ["COpenBLAS", "_CDNNL"], swiftSettings: release),
         .target(name: "DCNetFormats", dependencies: ["CZlib"], swiftSettings: release),
         .target(name: "DCNetMetrics", dependencies: ["DCNetFormats"], swiftSettings: release),
         .target(name: "DCNetTensor", dependencies: ["BLAS"], swiftSettings: kernels),

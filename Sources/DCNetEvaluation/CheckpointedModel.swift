@@ -17,23 +17,27 @@ public final class CheckpointedModel {
     public let communicator: Communicator
     public let images: Tensor
     public let labels: UnsafeMutablePointer<Int32>
+    /// The GEMM precision the ranks agreed on (the checkpoint's tensors are fp32 whatever it is).
+    public let precision: Precision
 
     /// `path` is a checkpoint file or a directory of checkpoints (its newest checkpoint that reads
     /// correctly is used). Every step is agreed across ranks, so a failure on one rank ends the job
     /// on all of them with the same message. `algorithm` may differ from the one the checkpoint was trained with.
     public init(
         path: String, batch: Int, threads: Int?, algorithm: ConvolutionAlgorithm = .standard,
-        communicator: Communicator
+        precision: PrecisionRequest = .fp32, communicator: Communicator
     ) throws {
         self.communicator = communicator
         BLAS.threadCount = threadsPerRank(requested: threads, communicator: communicator)
         let console = Console(rank: communicator.rank)
+        let precision = try precision.resolve(communicator: communicator, console: console, threads: BLAS.threadCount)
+        self.precision = precision
         let contents = try communicator.agree("reading checkpoint \(path)") { try Self.read(path) }
         let file = contents.path
         self.path = file
         if !contents.note.isEmpty { console.print("note: " + contents.note) }
         config = contents.config
-        network = config.model.makeNetwork(batch: batch, algorithm: algorithm)
+        network = config.model.makeNetwork(batch: batch, algorithm: algorithm, precision: precision)
         let net = network, model = config.model
         try communicator.agree("loading checkpoint \(file)") {
             try Checkpoint.apply(contents, to: net, optimizer: nil, model: model)

@@ -10,6 +10,8 @@ public final class Conv2D: Layer {
     public let bias: Parameter?
     /// Requested when the layer is made; `build` falls back to im2col + GEMM where Winograd does not apply.
     public let algorithm: ConvolutionAlgorithm
+    /// The arithmetic of the convolution's GEMMs (`Precision`).
+    public let precision: Precision
     private var engine: ConvolutionEngine!
     /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
     var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
@@ -19,9 +21,10 @@ public final class Conv2D: Layer {
 
     public init(
         _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-        padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm = .standard
+        padding: Int = 0, bias: Bool = true, algorithm: ConvolutionAlgorithm = .standard,
+        precision: Precision = .fp32
     ) {
-        self.name = name; self.algorithm = algorithm
+        self.name = name; self.algorithm = algorithm; self.precision = precision
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         weight = Parameter(
@@ -44,7 +47,7 @@ public final class Conv2D: Layer {
             kernel: kernel, stride: stride, padding: padding)
         engine = ConvolutionEngine(
             geometry: g, outChannels: outChannels, batch: input.n,
-            algorithm: algorithm, arena: arena)
+            algorithm: algorithm, precision: precision, arena: arena)
         let out = Shape(n: input.n, c: outChannels, h: g.outHeight, w: g.outWidth)
         output = arena.tensor(out)
         inputGradient = arena.tensor(input)

@@ -29,14 +29,21 @@ struct ConvolutionEngine {
 
     let geometry: ConvGeometry
     let outChannels: Int
+    let precision: Precision
     private let implementation: Implementation
 
-    init(geometry: ConvGeometry, outChannels: Int, batch: Int, algorithm: ConvolutionAlgorithm, arena: Arena) {
-        self.geometry = geometry; self.outChannels = outChannels
+    init(
+        geometry: ConvGeometry, outChannels: Int, batch: Int, algorithm: ConvolutionAlgorithm,
+        precision: Precision = .fp32, arena: Arena
+    ) {
+        self.geometry = geometry; self.outChannels = outChannels; self.precision = precision
+        let gemm = GEMM(precision)
         implementation =
             algorithm.usesWinograd(for: geometry)
-            ? .winograd(WinogradConvolution(geometry: geometry, outChannels: outChannels, batch: batch, arena: arena))
-            : .gemm(ConvolutionGEMM(geometry: geometry, outChannels: outChannels, arena: arena))
+            ? .winograd(
+                WinogradConvolution(
+                    geometry: geometry, outChannels: outChannels, batch: batch, gemm: gemm, arena: arena))
+            : .gemm(ConvolutionGEMM(geometry: geometry, outChannels: outChannels, gemm: gemm, arena: arena))
     }
 
     var algorithm: ConvolutionAlgorithm {
@@ -57,8 +64,9 @@ struct ConvolutionEngine {
         case .winograd(let winograd):
             winograd.forward(samples: N, filters: filters, input: input, output: output, afterImages: afterImages)
         case .gemm(let gemm):
+            let packedFilters = gemm.filterOperand(filters)
             for n in 0..<N {
-                gemm.forward(filters: filters, columns: gemm.pack(input.sample(n)), out: output.sample(n))
+                gemm.forward(filters: packedFilters, columns: gemm.pack(input.sample(n)), out: output.sample(n))
                 afterImages(n..<(n + 1))
             }
         }

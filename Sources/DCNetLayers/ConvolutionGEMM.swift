@@ -20,23 +20,45 @@ struct ConvolutionGEMM {
     let adjoint: ConvGeometry?
     /// Flipped, transposed filters [C × K·R·S] for the adjoint path.
     let adjointFilters: UnsafeMutablePointer<Float>?
+    let gemm: GEMM
+    /// bf16 copies of the operands read by more than one product (nil in fp32): the filters (one
+    /// rounding per batch, not per image), the flipped filters, the columns (read by both backward
+    /// products of the adjoint path) and one image's output gradient (both products otherwise).
+    let filterWords: UnsafeMutablePointer<UInt16>?
+    let adjointFilterWords: UnsafeMutablePointer<UInt16>?
+    let columnWords: UnsafeMutablePointer<UInt16>?
+    let gradientWords: UnsafeMutablePointer<UInt16>?
 
-    init(geometry: ConvGeometry, outChannels: Int, arena: Arena) {
+    init(geometry: ConvGeometry, outChannels: Int, gemm: GEMM = .fp32, arena: Arena) {
         self.geometry = geometry
         self.outChannels = outChannels
+        self.gemm = gemm
         adjoint = geometry.inputGradientGeometry(outChannels: outChannels)
         let packed = geometry.isIdentityPacking ? 1 : geometry.patchSize * geometry.positions
+        let columnCount: Int
         if let a = adjoint {
-            columns = arena.floats(max(packed, a.patchSize * a.positions))
+            columnCount = max(packed, a.patchSize * a.positions)
+            columns = arena.floats(columnCount)
             columnGradient = nil
             adjointFilters = arena.floats(outChannels * geometry.patchSize)
             flippedGradient = arena.floats(outChannels * geometry.patchSize)
         } else {
+            columnCount = packed
             columns = arena.floats(packed)
             columnGradient = geometry.isIdentityPacking ? nil : arena.floats(packed)
             adjointFilters = nil
             flippedGradient = nil
         }
+        let bf16 = gemm.precision.roundsOperands
+        filterWords = bf16 ? arena.halfWords(outChannels * geometry.patchSize) : nil
+        adjointFilterWords = bf16 && adjoint != nil ? arena.halfWords(outChannels * geometry.patchSize) : nil
+        columnWords = bf16 ? arena.halfWords(columnCount) : nil
+        gradientWords = bf16 ? arena.halfWords(outChannels * geometry.positions) : nil
+    }
+
+    /// The filters as the forward products' operand (rounded to bf16 once per batch in bf16).
+    func filterOperand(_ filters: UnsafePointer<Float>) -> GEMMOperand {
+        gemm.operand(filters, count: outChannels * patchSize, words: filterWords)
     }
 
     var patchSize: Int { geometry.patchSize }
@@ -50,10 +72,10 @@ struct ConvolutionGEMM {
     }
 
     /// out[K × P] = filters[K × CRS] · columns[CRS × P]
-    func forward(filters: UnsafePointer<Float>, columns: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        BLAS.sgemm(
+    func forward(filters: GEMMOperand, columns: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        gemm(
             .none, .none, m: outChannels, n: positions, k: patchSize,
-            a: filters, b: columns, beta: 0, c: out)
+            a: filters, b: .fp32(columns), beta: 0, c: out)
     }
 
     /// The backward GEMMs of a batch, for each one given: filterGradient = Σ_n dL/dfilters and
@@ -72,16 +94,18 @@ struct ConvolutionGEMM {
         if let dx = inputGradient, let a = adjoint, let flipped = adjointFilters, let flippedGradient {
             let K = outChannels, C = geometry.channels, RS = geometry.kernel * geometry.kernel
             flip(filters, into: flipped, rows: K, columns: C, taps: RS)
+            let flippedOperand = gemm.operand(flipped, count: C * K * RS, words: adjointFilterWords)
             for n in 0..<N {
                 im2col(a, image: outGradient.sample(n), columns: columns)
+                let columnOperand = gemm.operand(columns, count: a.patchSize * a.positions, words: columnWords)
                 if filterGradient != nil {
-                    BLAS.sgemm(
+                    gemm(
                         .none, .transpose, m: a.patchSize, n: C, k: a.positions,
-                        a: columns, b: input.sample(n), beta: n == 0 ? 0 : 1, c: flippedGradient)
+                        a: columnOperand, b: .fp32(input.sample(n)), beta: n == 0 ? 0 : 1, c: flippedGradient)
                 }
-                BLAS.sgemm(
+                gemm(
                     .none, .none, m: C, n: a.positions, k: a.patchSize,
-                    a: flipped, b: columns, beta: 0, c: dx.sample(n))
+                    a: flippedOperand, b: columnOperand, beta: 0, c: dx.sample(n))
                 afterImage(n)
             }
             // flippedGradient is [(k, r', s') × c]; filterGradient[k, c, r, s] = its [(k, R-1-r, S-1-s), c].
@@ -94,23 +118,29 @@ struct ConvolutionGEMM {
             }
             return
         }
+        let filterOperand = inputGradient != nil ? filterOperand(filters) : .fp32(filters)
         for n in 0..<N {
+            // dy of this image is read by both products: rounded once when both run.
+            let dy =
+                filterGradient != nil && inputGradient != nil
+                ? gemm.operand(outGradient.sample(n), count: outChannels * positions, words: gradientWords)
+                : .fp32(outGradient.sample(n))
             if let filterGradient {
-                BLAS.sgemm(
+                gemm(
                     .none, .transpose, m: outChannels, n: patchSize, k: positions,
-                    a: outGradient.sample(n), b: pack(input.sample(n)), beta: n == 0 ? 0 : 1, c: filterGradient)
+                    a: dy, b: .fp32(pack(input.sample(n))), beta: n == 0 ? 0 : 1, c: filterGradient)
             }
             guard let dx = inputGradient else { continue }
             let image = dx.sample(n)
             if geometry.isIdentityPacking {
-                BLAS.sgemm(
+                gemm(
                     .transpose, .none, m: patchSize, n: positions, k: outChannels,
-                    a: filters, b: outGradient.sample(n), beta: 0, c: image)
+                    a: filterOperand, b: dy, beta: 0, c: image)
             } else {
                 let cg = columnGradient!
-                BLAS.sgemm(
+                gemm(
                     .transpose, .none, m: patchSize, n: positions, k: outChannels,
-                    a: filters, b: outGradient.sample(n), beta: 0, c: cg)
+                    a: filterOperand, b: dy, beta: 0, c: cg)
                 col2im(geometry, columns: cg, image: image)
             }
             afterImage(n)

@@ -28,6 +28,10 @@ public final class DecoupledConv2D: Layer {
 
     /// Requested when the layer is made; `build` falls back to im2col + GEMM where Winograd does not apply.
     public let algorithm: ConvolutionAlgorithm
+    /// The arithmetic of the convolution's GEMMs (`Precision`). With bf16 operands the response u
+    /// can exceed ||x|| by the rounding; forward clamps it to [−||x||, ||x||], so |cos θ| ≤ 1 and
+    /// bounded operators stay within [−α, α] (backward passes dL/du straight through).
+    public let precision: Precision
     private var engine: ConvolutionEngine!
     /// The algorithm the built layer uses (im2col + GEMM where Winograd does not apply).
     var engineAlgorithm: ConvolutionAlgorithm { engine.algorithm }
@@ -50,9 +54,10 @@ public final class DecoupledConv2D: Layer {
 
     public init(
         _ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-        padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm = .standard
+        padding: Int = 0, operator op: DecoupledOperator, algorithm: ConvolutionAlgorithm = .standard,
+        precision: Precision = .fp32
     ) {
-        self.name = name; self.op = op; self.algorithm = algorithm
+        self.name = name; self.op = op; self.algorithm = algorithm; self.precision = precision
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         weight = Parameter(
@@ -88,7 +93,7 @@ public final class DecoupledConv2D: Layer {
         let N = input.n
         engine = ConvolutionEngine(
             geometry: g, outChannels: outChannels, batch: N,
-            algorithm: algorithm, arena: arena)
+            algorithm: algorithm, precision: precision, arena: arena)
         let K = outChannels, P = g.positions
         let out = Shape(n: N, c: K, h: g.outHeight, w: g.outWidth)
         filterHat = arena.floats(K * g.patchSize); filterHatGradient = arena.floats(K * g.patchSize)
@@ -123,8 +128,10 @@ public final class DecoupledConv2D: Layer {
                 sharpnessParameter.map { abs($0.value[k]) + DecoupledOperator.sharpnessOffset } ?? op.sharpness
         }
         let u = response.prefix(samples: N), y = output.prefix(samples: N)
+        let clamp = precision.roundsOperands
         engine.forward(samples: N, filters: filterHat, input: x, output: u) { images in
             for n in images {
+                if clamp { clampResponses(u.sample(n), norms: patchNorm + n * P, channels: K, positions: P) }
                 op.forward(
                     u: u.sample(n), xn: patchNorm + n * P, invXn: invPatchNorm + n * P,
                     wn: filterNorm, rho: rho, sharpness: sharpness, out: y.sample(n),
@@ -132,6 +139,24 @@ public final class DecoupledConv2D: Layer {
             }
         }
         return y
+    }
+
+    /// u and ||x|| of the last forward, for tests.
+    func responseForTesting(n: Int, k: Int, p: Int) -> Float {
+        let P = engine.positions
+        return response.sample(n)[k * P + p]
+    }
+    func patchNormForTesting(n: Int, p: Int) -> Float { patchNorm[n * engine.positions + p] }
+
+    /// u = min(max(u, −||x||), ||x||): |<w/||w||, x>| ≤ ||x|| holds exactly, and only rounding
+    /// (of bf16 operands) breaks it.
+    private func clampResponses(
+        _ u: UnsafeMutablePointer<Float>, norms: UnsafePointer<Float>, channels K: Int, positions P: Int
+    ) {
+        for k in 0..<K {
+            let row = u + k * P
+            for p in 0..<P { row[p] = min(max(row[p], -norms[p]), norms[p]) }
+        }
     }
 
     private func computePatchNorms(

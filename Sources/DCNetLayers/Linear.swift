@@ -7,10 +7,14 @@ public final class Linear: Layer {
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter
     public let bias: Parameter
+    /// The arithmetic of the three GEMMs (`Precision`).
+    public let precision: Precision
+    private let gemm: GEMM
     private var input: Tensor!, output: Tensor!, inputGradient: Tensor!
 
-    public init(_ name: String, inFeatures: Int, outFeatures: Int) {
+    public init(_ name: String, inFeatures: Int, outFeatures: Int, precision: Precision = .fp32) {
         self.name = name; self.inFeatures = inFeatures; self.outFeatures = outFeatures
+        self.precision = precision; gemm = GEMM(precision)
         weight = Parameter(
             "\(name).weight", dims: [outFeatures, inFeatures], role: .linearWeight,
             initializer: .uniformFanIn(inFeatures))
@@ -29,7 +33,7 @@ public final class Linear: Layer {
         input = x
         let N = x.shape.n, y = output.prefix(samples: N)
         for n in 0..<N { y.sample(n).update(from: bias.value, count: outFeatures) }
-        BLAS.sgemm(
+        gemm(
             .none, .transpose, m: N, n: outFeatures, k: inFeatures,
             a: x.data, b: weight.value, beta: 1, c: y.data)
         return y
@@ -38,7 +42,7 @@ public final class Linear: Layer {
     public func backward(_ dy: Tensor, needInputGradient: Bool, needParameterGradients: Bool) -> Tensor? {
         let N = dy.shape.n
         if needParameterGradients {
-            BLAS.sgemm(
+            gemm(
                 .transpose, .none, m: outFeatures, n: inFeatures, k: N,
                 a: dy.data, b: input.data, beta: 0, c: weight.gradient)
             for k in 0..<outFeatures { bias.gradient[k] = 0 }
@@ -49,7 +53,7 @@ public final class Linear: Layer {
         }
         guard needInputGradient else { return nil }
         let dx = inputGradient.prefix(samples: N)
-        BLAS.sgemm(
+        gemm(
             .none, .none, m: N, n: inFeatures, k: outFeatures,
             a: dy.data, b: weight.value, beta: 0, c: dx.data)
         return dx

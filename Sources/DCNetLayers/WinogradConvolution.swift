@@ -17,8 +17,16 @@ struct WinogradConvolution {
     let imagesPerChunk: Int
     /// U [36][K][C], computed in forward and reused by backward.
     let transformedFilters: UnsafeMutablePointer<Float>
-    /// V of the whole batch: chunk after chunk, each [36][C][tiles of the chunk].
+    /// V of the whole batch: chunk after chunk, each [36][C][tiles of the chunk]. In bf16 only one
+    /// chunk's (the GEMMs read `inputWords`).
     let transformedInput: UnsafeMutablePointer<Float>
+    let gemm: GEMM
+    /// bf16 (nil in fp32): U, rounded once per forward and read by the forward and input-gradient
+    /// GEMMs; V of the whole batch, rounded once per chunk and read again by the filter-gradient
+    /// GEMMs; dL/dM of one chunk, read by both backward GEMMs.
+    let filterWords: UnsafeMutablePointer<UInt16>?
+    let inputWords: UnsafeMutablePointer<UInt16>?
+    let productWords: UnsafeMutablePointer<UInt16>?
     /// M (forward) and dL/dM (backward) of one chunk [36][K][tiles]. All zero between uses in
     /// forward: the output transform zeroes what it reads and backward zeroes it when done, so the
     /// GEMMs add onto it (beta = 1) without a zeroing pass of their own.
@@ -41,16 +49,20 @@ struct WinogradConvolution {
     let outputOffsets: UnsafeMutablePointer<Int>
     let workspace: UnsafeMutablePointer<Float>
 
-    init(geometry: ConvGeometry, outChannels: Int, batch: Int, arena: Arena) {
+    init(geometry: ConvGeometry, outChannels: Int, batch: Int, gemm: GEMM = .fp32, arena: Arena) {
         guard let tiling = WinogradTiling(geometry) else {
             fatalError("Winograd F(4×4, 3×3) does not apply to \(geometry)")
         }
-        self.geometry = geometry; self.tiling = tiling; self.outChannels = outChannels
+        self.geometry = geometry; self.tiling = tiling; self.outChannels = outChannels; self.gemm = gemm
         let K = outChannels, C = geometry.channels, tiles = tiling.tilesPerImage
         imagesPerChunk = max(1, min(batch, Self.targetTiles / tiles))
         let chunkTiles = imagesPerChunk * tiles, points = WinogradTiling.points
+        let bf16 = gemm.precision.roundsOperands
         transformedFilters = arena.floats(points * K * C)
-        transformedInput = arena.floats(points * C * batch * tiles)
+        transformedInput = arena.floats(points * C * (bf16 ? chunkTiles : batch * tiles))
+        filterWords = bf16 ? arena.halfWords(points * K * C) : nil
+        inputWords = bf16 ? arena.halfWords(points * C * batch * tiles) : nil
+        productWords = bf16 ? arena.halfWords(points * K * chunkTiles) : nil
         products = arena.floats(points * K * chunkTiles)
         inputProducts = arena.floats(points * C * chunkTiles)
         filterProducts = arena.floats(points * K * C)
@@ -78,7 +90,12 @@ struct WinogradConvolution {
     /// The chunks of a batch of N images, by first image.
     private func chunks(_ N: Int) -> StrideTo<Int> { stride(from: 0, to: N, by: imagesPerChunk) }
     private func transformedInput(chunkAt first: Int) -> UnsafeMutablePointer<Float> {
-        transformedInput + WinogradTiling.points * geometry.channels * first * tiling.tilesPerImage
+        inputWords != nil
+            ? transformedInput
+            : transformedInput + WinogradTiling.points * geometry.channels * first * tiling.tilesPerImage
+    }
+    private func inputWords(chunkAt first: Int) -> UnsafeMutablePointer<UInt16>? {
+        inputWords.map { $0 + WinogradTiling.points * geometry.channels * first * tiling.tilesPerImage }
     }
     private var chunkTiles: Int { imagesPerChunk * tiling.tilesPerImage }
     private var paddedPlane: Int { tiling.paddedHeight * tiling.paddedWidth }
@@ -93,6 +110,7 @@ struct WinogradConvolution {
     ) {
         let K = outChannels, C = geometry.channels, H = geometry.height, W = geometry.width
         Winograd.transformFilters(filters, outChannels: K, inChannels: C, into: transformedFilters)
+        let U = gemm.operand(transformedFilters, count: WinogradTiling.points * K * C, words: filterWords)
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
             let V = transformedInput(chunkAt: first)
@@ -103,11 +121,10 @@ struct WinogradConvolution {
             Winograd.transformInput(
                 paddedInput, channels: C, planeStride: paddedPlane, rowStride: tiling.paddedWidth,
                 tiles: T, offsets: inputOffsets, into: V, workspace: workspace)
-            for xi in 0..<WinogradTiling.points {
-                BLAS.sgemm(
-                    .none, .none, m: K, n: T, k: C, a: transformedFilters + xi * K * C,
-                    b: V + xi * C * T, beta: 1, c: products + xi * K * T)
-            }
+            let v = gemm.operand(V, count: WinogradTiling.points * C * T, words: inputWords(chunkAt: first))
+            gemm.batched(
+                count: WinogradTiling.points, .none, .none, m: K, n: T, k: C, a: U, strideA: K * C, b: v,
+                strideB: C * T, beta: 1, c: products, strideC: K * T)
             let out = alignedOutput ?? output.sample(first)
             Winograd.transformOutput(
                 products, channels: K, planeStride: alignedPlane, rowStride: tiling.alignedWidth,
@@ -131,7 +148,7 @@ struct WinogradConvolution {
         if N == 0 { filterProducts.update(repeating: 0, count: WinogradTiling.points * K * C) }
         for first in chunks(N) {
             let n = min(imagesPerChunk, N - first), T = n * tiling.tilesPerImage
-            let V = transformedInput(chunkAt: first)
+            let V: GEMMOperand = inputWords(chunkAt: first).map { .bf16($0) } ?? .fp32(transformedInput(chunkAt: first))
             if let aligned = alignedGradient {
                 copyPlanes(
                     outGradient.sample(first), rowStride: W, planeStride: H * W,
@@ -142,16 +159,31 @@ struct WinogradConvolution {
                 alignedGradient ?? outGradient.sample(first), channels: K,
                 planeStride: alignedPlane, rowStride: tiling.alignedWidth, tiles: T,
                 offsets: outputOffsets, into: products, workspace: workspace)
-            for xi in 0..<WinogradTiling.points {
-                let dM = products + xi * K * T
+            let U: GEMMOperand = filterWords.map { .bf16($0) } ?? .fp32(transformedFilters)
+            let M = gemm.operand(products, count: WinogradTiling.points * K * T, words: productWords)
+            if gemm.precision == .bf16 {
+                // One batched matmul per product instead of 36 calls (fp32 keeps the interleaved loop).
                 if filterGradient != nil {
-                    BLAS.sgemm(
-                        .none, .transpose, m: K, n: C, k: T, a: dM, b: V + xi * C * T,
+                    gemm.batched(
+                        count: WinogradTiling.points, .none, .transpose, m: K, n: C, k: T, a: M, strideA: K * T,
+                        b: V, strideB: C * T, beta: first == 0 ? 0 : 1, c: filterProducts, strideC: K * C)
+                }
+                if inputGradient != nil {
+                    gemm.batched(
+                        count: WinogradTiling.points, .transpose, .none, m: C, n: T, k: K, a: U, strideA: K * C,
+                        b: M, strideB: K * T, beta: 1, c: inputProducts, strideC: C * T)
+                }
+            }
+            for xi in 0..<WinogradTiling.points where gemm.precision != .bf16 {
+                let dM = M.offset(by: xi * K * T)
+                if filterGradient != nil {
+                    gemm(
+                        .none, .transpose, m: K, n: C, k: T, a: dM, b: V.offset(by: xi * C * T),
                         beta: first == 0 ? 0 : 1, c: filterProducts + xi * K * C)
                 }
                 if inputGradient != nil {
-                    BLAS.sgemm(
-                        .transpose, .none, m: C, n: T, k: K, a: transformedFilters + xi * K * C,
+                    gemm(
+                        .transpose, .none, m: C, n: T, k: K, a: U.offset(by: xi * K * C),
                         b: dM, beta: 1, c: inputProducts + xi * C * T)
                 }
             }

@@ -19,10 +19,12 @@ public struct RunConfig: Sendable, Equatable, Codable {
     public var command: String?
     public var ranks: Int?
     public var parameters: Int?
+    /// The GEMM precision the run trains in (`fp32` or `bf16`; absent before it existed: fp32).
+    public var precision: String?
 
     public init(
         run: String? = nil, config: JSONValue? = nil, commit: String? = nil, date: String? = nil,
-        command: String? = nil, ranks: Int? = nil, parameters: Int? = nil
+        command: String? = nil, ranks: Int? = nil, parameters: Int? = nil, precision: String? = nil
     ) {
         self.run = run
         self.config = config
@@ -31,6 +33,7 @@ public struct RunConfig: Sendable, Equatable, Codable {
         self.command = command
         self.ranks = ranks
         self.parameters = parameters
+        self.precision = precision
     }
 }
 

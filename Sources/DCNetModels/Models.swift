@@ -78,39 +78,51 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         self.downsampling = downsampling == .max ? nil : downsampling
     }
 
-    /// Builds the network for batches of up to `batch` CIFAR images (3×32×32). `algorithm` is not
-    /// part of the configuration: a checkpoint loads into a network built with either.
-    public func makeNetwork(batch: Int, algorithm: ConvolutionAlgorithm = .standard) -> Network {
+    /// Builds the network for batches of up to `batch` CIFAR images (3×32×32). `algorithm` and
+    /// `precision` (of the convolution and linear GEMMs) are not part of the configuration: a
+    /// checkpoint loads into a network built with any of them.
+    public func makeNetwork(
+        batch: Int, algorithm: ConvolutionAlgorithm = .standard, precision: Precision = .fp32
+    ) -> Network {
         let layers: [Layer]
+        let engine = Engine(algorithm: algorithm, precision: precision)
         switch architecture {
-        case .cnn9: layers = cnn9Layers(algorithm)
-        case .resnet32: layers = resnet32Layers(algorithm)
+        case .cnn9: layers = cnn9Layers(engine)
+        case .resnet32: layers = resnet32Layers(engine)
         }
         return Network(
             layers: layers, input: Shape(n: batch, c: 3, h: 32, w: 32),
             classes: classes, labelSmoothing: labelSmoothing)
     }
 
+    /// How the layers compute (not part of the configuration).
+    private struct Engine {
+        var algorithm: ConvolutionAlgorithm
+        var precision: Precision
+    }
+
     private func convolution(
-        _ name: String, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, algorithm: ConvolutionAlgorithm
+        _ name: String, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, algorithm: Engine
     ) -> Layer {
         let padding = kernel / 2
         switch self.convolution {
         case .baseline:
             return Conv2D(
                 name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                padding: padding, bias: !batchNorm, algorithm: algorithm)
+                padding: padding, bias: !batchNorm, algorithm: algorithm.algorithm,
+                precision: algorithm.precision)
         case .decoupled(let op):
             return DecoupledConv2D(
                 name, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-                padding: padding, operator: op, algorithm: algorithm)
+                padding: padding, operator: op, algorithm: algorithm.algorithm,
+                precision: algorithm.precision)
         }
     }
 
     /// Convolution, then BatchNorm and ReLU as configured (one fused layer when both are on).
     private func convUnit(
         _ name: String, _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1,
-        activation: Bool = true, algorithm: ConvolutionAlgorithm
+        activation: Bool = true, algorithm: Engine
     ) -> [Layer] {
         var ls = [convolution("\(name).conv", cin, cout, kernel: kernel, stride: stride, algorithm: algorithm)]
         let reluHere = relu && activation
@@ -122,7 +134,7 @@ public struct ModelConfig: Hashable, Sendable, Codable {
         return ls
     }
 
-    private func cnn9Layers(_ algorithm: ConvolutionAlgorithm) -> [Layer] {
+    private func cnn9Layers(_ algorithm: Engine) -> [Layer] {
         var layers: [Layer] = []
         var cin = 3
         for (s, width) in widths.enumerated() {
@@ -138,11 +150,11 @@ public struct ModelConfig: Hashable, Sendable, Codable {
             }
         }
         layers.append(AvgPool2D("global_pool"))
-        layers.append(Linear("classifier", inFeatures: cin, outFeatures: classes))
+        layers.append(Linear("classifier", inFeatures: cin, outFeatures: classes, precision: algorithm.precision))
         return layers
     }
 
-    private func resnet32Layers(_ algorithm: ConvolutionAlgorithm) -> [Layer] {
+    private func resnet32Layers(_ algorithm: Engine) -> [Layer] {
         var layers: [Layer] = convUnit("stem", 3, widths[0], algorithm: algorithm)
         var cin = widths[0]
         for (s, width) in widths.enumerated() {
@@ -166,7 +178,7 @@ public struct ModelConfig: Hashable, Sendable, Codable {
             }
         }
         layers.append(AvgPool2D("global_pool"))
-        layers.append(Linear("classifier", inFeatures: cin, outFeatures: classes))
+        layers.append(Linear("classifier", inFeatures: cin, outFeatures: classes, precision: algorithm.precision))
         return layers
     }
 }

@@ -61,6 +61,8 @@ public final class Arena: @unchecked Sendable {
     public func floats(_ count: Int) -> UnsafeMutablePointer<Float> { zeroed(count, of: Float.self) }
     /// Zeroed integers (index tables built once with the layers).
     public func integers(_ count: Int) -> UnsafeMutablePointer<Int> { zeroed(count, of: Int.self) }
+    /// Zeroed 16-bit words (bfloat16 copies of GEMM operands).
+    public func halfWords(_ count: Int) -> UnsafeMutablePointer<UInt16> { zeroed(count, of: UInt16.self) }
     /// Buffers from this size up are backed by transparent huge pages where the kernel offers them.
     static let hugePageBytes = 2 << 20
 

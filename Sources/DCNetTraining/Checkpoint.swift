@@ -58,9 +58,12 @@ public enum Checkpoint {
 
     public static func fileName(step: Int) -> String { String(format: "ckpt-%08d.safetensors", step) }
 
+    /// Metadata key of the GEMM precision the run was training in (the tensors are fp32 whatever it says).
+    public static let precisionKey = "dcnet.precision"
+
     public static func write(
         to path: String, network: Network, optimizer: Optimizer,
-        config: TrainingConfig, progress: TrainingProgress
+        config: TrainingConfig, progress: TrainingProgress, precision: Precision = .fp32
     ) throws {
         var file = SafeTensorsFile()
         let encoder = JSONEncoder()
@@ -69,6 +72,7 @@ public enum Checkpoint {
         file.metadata["dcnet.format_version"] = formatVersion
         file.metadata["dcnet.training"] = String(decoding: try encoder.encode(config), as: UTF8.self)
         file.metadata["dcnet.progress"] = String(decoding: try encoder.encode(progress), as: UTF8.self)
+        file.metadata[precisionKey] = precision.rawValue
         for p in network.parameters {
             file.append("param/\(p.name)", StoredTensor(copying: p.value, count: p.count, shape: p.dims))
         }

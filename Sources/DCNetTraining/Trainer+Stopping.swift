@@ -53,7 +53,9 @@ extension Trainer {
             guard communicator.rank == 0 else { return }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let path = dir + "/" + Checkpoint.fileName(step: progress.globalStep)
-            try Checkpoint.write(to: path, network: network, optimizer: optimizer, config: config, progress: progress)
+            try Checkpoint.write(
+                to: path, network: network, optimizer: optimizer, config: config, progress: progress,
+                precision: precision)
             Checkpoint.prune(directory: dir, keep: keep)
             console.print("checkpoint: \(path)")
         }

@@ -48,6 +48,8 @@ public final class Trainer {
     public internal(set) var timing = Timing()
     /// Loss of every step taken by this process (global mean over ranks), for tests and benchmarks.
     public private(set) var stepLosses: [Float] = []
+    /// The GEMM precision all ranks agreed on (`--precision` resolved).
+    public let precision: Precision
     var report: TrainingReport!
     /// Seconds this rank computed (its step time minus time blocked on other ranks) since the
     /// last progress line: the straggler report compares it across ranks.
@@ -72,14 +74,26 @@ public final class Trainer {
         console = Console(rank: communicator.rank)
         let fault = try Self.checkLaunch(requested, options: options, communicator: communicator, console: console)
         BLAS.threadCount = threadsPerRank(requested: options.threads, communicator: communicator)
+        // Before the data loads: a bf16 run that cannot run stops at once, on every rank.
+        precision = try options.precision.resolve(
+            communicator: communicator, console: console, threads: BLAS.threadCount)
         let plan = try ResumePlan.negotiate(
             requested: requested, options: options, communicator: communicator, console: console)
         let config = plan.config
         self.config = config
+        if let checkpoint = plan.checkpoint,
+            case let stored = checkpoint.file.metadata[Checkpoint.precisionKey] ?? Precision.fp32.rawValue,
+            stored != precision.rawValue
+        {
+            console.print(
+                "dcnet-dist: resuming a checkpoint trained with \(stored) GEMMs in \(precision) "
+                    + "(checkpoints are fp32 either way)")
+        }
         (trainSet, validationSet, testSet) = try Self.loadData(
             config, options: options, communicator: communicator, console: console)
         localBatch = config.globalBatch / (communicator.size * config.microBatches)
-        network = config.model.makeNetwork(batch: localBatch, algorithm: options.convolutionAlgorithm)
+        network = config.model.makeNetwork(
+            batch: localBatch, algorithm: options.convolutionAlgorithm, precision: precision)
         optimizer = Optimizer(config: config, network: network)
         exchange = GradientExchange(
             communicator: communicator, gradients: network.gradients, owner: network.arena,

@@ -216,6 +216,9 @@ public struct RunOptions: Sendable {
     }
     /// How the convolutions compute; not part of the configuration, so a run may resume under the other one.
     public var convolutionAlgorithm: ConvolutionAlgorithm = .standard
+    /// The arithmetic of the convolution and linear GEMMs (`--precision`); not part of the
+    /// configuration either: checkpoints are fp32, and a run may resume under another precision.
+    public var precision: PrecisionRequest = .fp32
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
     public func problems() -> [String] {

@@ -59,7 +59,8 @@ final class TrainingReport {
                 + "thread(s); global batch \(config.globalBatch) (\(t.localBatch) per rank\(accumulation)); "
                 + "peak learning rate \(config.peakLearningRate)\(learningRateNote(config)); "
                 + "\(t.trainSet.count) training / \(t.validationSet.count) validation / \(t.testSet.count) test images; "
-                + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s)")
+                + "\(t.stepsPerEpoch) steps per epoch; \(t.exchange.bucketCount) gradient bucket(s); "
+                + "\(t.precision) GEMMs")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         if let json = try? encoder.encode(config) {
@@ -68,7 +69,8 @@ final class TrainingReport {
         var record = RunConfig(
             run: (t.options.checkpointDirectory as NSString?)?.lastPathComponent ?? "run",
             config: try? JSONValue(encoding: config), date: ISO8601DateFormatter().string(from: Date()),
-            command: t.options.commandLine, ranks: t.communicator.size, parameters: t.network.parameterCount)
+            command: t.options.commandLine, ranks: t.communicator.size, parameters: t.network.parameterCount,
+            precision: t.precision.rawValue)
         // The binary does not know its source revision; scripts/experiments (and any launcher)
         // passes it in so reports can say which code produced each run.
         if let commit = ProcessInfo.processInfo.environment["DCNET_COMMIT"], !commit.isEmpty {

@@ -7,7 +7,9 @@ import MPI
 
 /// `scripts/bench train`: end-to-end training throughput of full-width CNN-9 with TanhConv + cosine
 /// (learnable radius, BatchNorm + ReLU) at global batch 128 with 2 ranks × 1 thread, against
-/// 1 rank × 1 thread at the same per-rank batch (64), with the step breakdown and peak memory.
+/// 1 rank × 1 thread at the same per-rank batch (64), with the step breakdown and peak memory; then,
+/// where this host can compute in bf16, fp32 against bf16 GEMMs (2 ranks × 1 thread) for TanhConv +
+/// cosine and the baseline CNN, the two precisions alternated in each repetition (ABBA), medians.
 /// The parent process launches the MPI jobs (`dcnet-bench train-worker`) and takes medians.
 enum TrainBench {
     static let steps = Int(ProcessInfo.processInfo.environment["BENCH_STEPS"] ?? "") ?? 8
@@ -34,9 +36,23 @@ enum TrainBench {
                     + " of \(repeats) runs\n")
                     .utf8))
         var two: [Result] = [], one: [Result] = []
-        for _ in 0..<repeats {
+        let (bf16, bf16Detail) = PrecisionRequest.localBF16Support()
+        var bf16Runs: [String: [Result]] = [:], fp32Runs: [String: [Result]] = [:]
+        for rep in 0..<repeats {
             two.append(try launch(ranks: 2, globalBatch: 128, data: dir))
             one.append(try launch(ranks: 1, globalBatch: 64, data: dir))
+            guard bf16 else { continue }
+            for model in ["tanh", "baseline"] {
+                // ABBA: fp32 first in even repetitions, bf16 first in odd ones.
+                for precision in rep % 2 == 0 ? ["fp32", "bf16"] : ["bf16", "fp32"] {
+                    let r = try launch(ranks: 2, globalBatch: 128, data: dir, precision: precision, model: model)
+                    if precision == "bf16" {
+                        bf16Runs[model, default: []].append(r)
+                    } else {
+                        fp32Runs[model, default: []].append(r)
+                    }
+                }
+            }
         }
         let m2 = medianResult(two), m1 = medianResult(one)
         print("")
@@ -60,6 +76,30 @@ enum TrainBench {
         print(String(format: "scaling-2x1-vs-1x1: %.3f", m2.imagesPerSecond / m1.imagesPerSecond))
         print(String(format: "exposed-allreduce-fraction: %.4f", m2.exposedFraction))
         print(String(format: "peak-rss-mb-per-rank: %.0f", m2.peakRSSMegabytes))
+        guard bf16 else {
+            print("bf16-vs-fp32: skipped: \(bf16Detail)")
+            return
+        }
+        print("")
+        print("bf16 GEMMs (\(bf16Detail)), 2 ranks × 1 thread, global batch 128, alternated with fp32:")
+        for model in ["tanh", "baseline"] {
+            let f = medianResult(fp32Runs[model]!), b = medianResult(bf16Runs[model]!)
+            func phases(_ r: Result) -> String {
+                String(format: "forward %.1f ms, backward %.1f ms", 1000 * r.forward, 1000 * r.backward)
+            }
+            print(
+                String(format: "  %-8@ fp32 %6.1f img/s (", model as NSString, f.imagesPerSecond) + phases(f)
+                    + String(format: ")   bf16 %6.1f img/s (", b.imagesPerSecond) + phases(b) + ")")
+        }
+        for model in ["tanh", "baseline"] {
+            let ratios = zip(bf16Runs[model]!, fp32Runs[model]!).map { $0.imagesPerSecond / $1.imagesPerSecond }
+            print(
+                String(
+                    format: "bf16-vs-fp32-train-%@: %.3f", model,
+                    medianResult(bf16Runs[model]!).imagesPerSecond / medianResult(fp32Runs[model]!).imagesPerSecond)
+                    + "   (per repetition: "
+                    + ratios.map { String(format: "%.3f", $0) }.joined(separator: ", ") + ")")
+        }
     }
 
     static func medianResult(_ rs: [Result]) -> Result {
@@ -74,12 +114,14 @@ enum TrainBench {
         return r
     }
 
-    static func launch(ranks: Int, globalBatch: Int, data: String) throws -> Result {
+    static func launch(
+        ranks: Int, globalBatch: Int, data: String, precision: String = "fp32", model: String = "tanh"
+    ) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var args = ["mpirun", "-np", "\(ranks)", "--oversubscribe", "--bind-to", "core"]
         if getuid() == 0 { args.append("--allow-run-as-root") }
-        args += [CommandLine.arguments[0], "train-worker", data, "\(globalBatch)"]
+        args += [CommandLine.arguments[0], "train-worker", data, "\(globalBatch)", precision, model]
         p.arguments = args
         let pipe = Pipe()
         p.standardOutput = pipe
@@ -106,30 +148,34 @@ enum TrainBench {
             Data(
                 String(
                     format:
-                        "  %d rank(s), global batch %d: %.1f img/s, exposed communication %.2f%% of the step (+ %.2f%%"
-                        + " rank imbalance)\n",
-                    ranks, globalBatch, r.imagesPerSecond, 100 * r.exposedFraction, 100 * r.imbalanceFraction
+                        "  %d rank(s), global batch %d, %@ %@: %.1f img/s, exposed communication %.2f%% of the step"
+                        + " (+ %.2f%% rank imbalance)\n",
+                    ranks, globalBatch, model, precision, r.imagesPerSecond, 100 * r.exposedFraction,
+                    100 * r.imbalanceFraction
                 ).utf8))
         return r
     }
 
-    /// Worker side, under mpirun: `dcnet-bench train-worker DATA GLOBAL_BATCH`.
+    /// Worker side, under mpirun: `dcnet-bench train-worker DATA GLOBAL_BATCH [fp32|bf16] [tanh|baseline]`.
     static func worker() throws {
         MPIRuntime.initialize()
         let world = Communicator.world
         let args = CommandLine.arguments
         // BENCH_MODEL=resnet32 measures ResNet-32 instead (scripts/bench scaling).
         let architecture = Architecture(rawValue: ProcessInfo.processInfo.environment["BENCH_MODEL"] ?? "cnn9") ?? .cnn9
+        let baseline = args.count > 5 && args[5] == "baseline"
         var config = TrainingConfig(
             model: ModelConfig(
                 architecture: architecture,
-                convolution: .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
+                convolution: baseline
+                    ? .baseline : .decoupled(DecoupledOperator(magnitude: .tanh, radius: .learnable(decay: 0.9)))))
         config.globalBatch = Int(args[3]) ?? 128
         config.epochs = 100
         var options = RunOptions(dataDirectory: args[2])
         options.threads = 1
         options.evalEvery = 0
         options.convolutionAlgorithm = BenchConvolution.algorithm
+        options.precision = args.count > 4 ? PrecisionRequest(rawValue: args[4]) ?? .fp32 : .fp32
         if let mb = ProcessInfo.processInfo.environment["BENCH_BUCKET_MB"].flatMap(Double.init) {
             options.bucketMegabytes = mb
         }

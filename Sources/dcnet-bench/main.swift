@@ -9,6 +9,7 @@ let benches: [String: () throws -> Void] = [
     "gemm": GEMMChunkBench.run,
     "train": TrainBench.run,
     "train-worker": TrainBench.worker,
+    "train-precision": PrecisionBench.run,
     "write-data": TrainBench.writeData,
     "allreduce-sweep": ScalingBench.sweep,
     "scaling-report": ScalingReport.run,

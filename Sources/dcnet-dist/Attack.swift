@@ -158,6 +158,7 @@ struct Attack: ParsableCommand {
             func load(_ path: String) throws -> CheckpointedModel {
                 try CheckpointedModel(
                     path: path, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
+                    precision: engine.precision,
                     communicator: world)
             }
             let attacked = try load(checkpoint)

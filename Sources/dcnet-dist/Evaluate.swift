@@ -30,6 +30,7 @@ struct Evaluate: ParsableCommand {
         runJob(collectiveTimeout: job.collectiveTimeout) { world in
             let model = try CheckpointedModel(
                 path: checkpoint, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
+                precision: engine.precision,
                 communicator: world)
             let test = try model.loadTestSet(directory: job.data)
             let e = try model.evaluate(test)

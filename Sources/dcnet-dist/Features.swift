@@ -42,6 +42,7 @@ struct Features: ParsableCommand {
             let console = Console(rank: world.rank)
             let model = try CheckpointedModel(
                 path: checkpoint, batch: batchSize, threads: job.threads, algorithm: engine.convolutionAlgorithm,
+                precision: engine.precision,
                 communicator: world)
             var test = try model.loadTestSet(directory: job.data)
             if let limit { test = test.prefix(min(limit, test.count)) }

@@ -14,6 +14,7 @@ extension Weighting: ExpressibleByArgument {}
 extension GradientCompression: ExpressibleByArgument {}
 extension LearningRateScaling: ExpressibleByArgument {}
 extension ConvolutionAlgorithm: ExpressibleByArgument {}
+extension PrecisionRequest: ExpressibleByArgument {}
 extension Padding: ExpressibleByArgument {}
 extension Downsampling: ExpressibleByArgument {}
 
@@ -21,6 +22,12 @@ extension Downsampling: ExpressibleByArgument {}
 struct EngineOptions: ParsableArguments {
     @Option(help: "3×3 stride-1 convolutions: winograd (F(4×4,3×3): 4× fewer multiply-adds) or gemm (im2col + GEMM).")
     var convolutionAlgorithm: ConvolutionAlgorithm = .standard
+    @Option(
+        help: ArgumentHelp(
+            "GEMMs of convolutions and linear layers: fp32, bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16 "
+                + "or AMX and oneDNN: apt-get install libdnnl-dev) or auto (bf16 where every rank can).",
+            valueName: "fp32|bf16|auto"))
+    var precision: PrecisionRequest = .fp32
 }
 
 enum OperatorName: String, CaseIterable, ExpressibleByArgument {
@@ -372,6 +379,7 @@ struct Train: ParsableCommand {
         options.evalEvery = evalEvery; options.evalLimit = evalLimit; options.logEvery = logEvery
         options.collectiveTimeout = collectiveTimeout
         options.convolutionAlgorithm = engine.convolutionAlgorithm
+        options.precision = engine.precision
         options.commandLine = CommandLine.arguments.joined(separator: " ")
         return options
     }

@@ -33,26 +33,39 @@ func bindRandomParameters(_ layer: Layer, arena: Arena, rng: inout SplitMix64, s
 }
 
 /// Central differences in Float with step `h`; up to `samplesPerTensor` coordinates per tensor.
+/// With `reference` (a twin of `layer`: same parameters in the same order, given the same values),
+/// the differences are of the reference's forward and the analytic gradients `layer`'s: bf16
+/// layers are checked against the fp32 function, since differences of a forward whose GEMM
+/// operands are rounded to bf16 would mostly measure the rounding.
 func checkGradients(
     _ layer: Layer, input shape: Shape, mode: Mode = .training, seed: UInt64 = 1,
     h: Float = 1e-2, samplesPerTensor: Int = 24, inputScale: Float = 1,
     prepare: ((Tensor) -> Void)? = nil,
-    warmUp: Int = 0
+    warmUp: Int = 0, reference: Layer? = nil
 ) -> GradientReport {
     var rng = SplitMix64(seed: seed)
     let arena = Arena()
     let outShape = layer.build(input: shape, arena: arena)
+    if let reference {
+        _ = reference.build(input: shape, arena: arena)
+        var twin = rng
+        bindRandomParameters(reference, arena: arena, rng: &twin)
+    }
     bindRandomParameters(layer, arena: arena, rng: &rng)
+    let differenced = reference ?? layer
     let x = arena.tensor(shape)
     for i in 0..<x.count { x.data[i] = inputScale * rng.normal() }
     prepare?(x)
     let dy = arena.tensor(outShape)
     for i in 0..<dy.count { dy.data[i] = rng.normal() }
     // Running statistics settle before evaluation-mode checks.
-    for _ in 0..<warmUp { _ = layer.forward(x, mode: .training) }
+    for _ in 0..<warmUp {
+        _ = layer.forward(x, mode: .training)
+        if let reference { _ = reference.forward(x, mode: .training) }
+    }
 
     func loss() -> Double {
-        let y = layer.forward(x, mode: mode)
+        let y = differenced.forward(x, mode: mode)
         var s = 0.0
         for i in 0..<y.count { s += Double(y.data[i]) * Double(dy.data[i]) }
         return s
@@ -87,7 +100,7 @@ func checkGradients(
             "\(name): relative error \(rel) (|numeric| \(normN.squareRoot()), |analytic| \(normA.squareRoot()))")
     }
     compare("input", values: x.data, count: x.count, analytic: dx, h: h)
-    for (p, g) in zip(layer.parameters, parameterGradients) {
+    for (p, g) in zip(differenced.parameters, parameterGradients) {
         // rho moves every patch of a channel at once, so BallConv's and SegConv's kink at
         // ||x|| = rho is crossed by some patch unless the step is small.
         compare(p.name, values: p.value, count: p.count, analytic: g, h: p.role == .radius ? h / 10 : h)
@@ -98,11 +111,11 @@ func checkGradients(
 func assertGradientsMatch(
     _ layer: Layer, input: Shape, mode: Mode = .training, tolerance: Double = 2e-2,
     seed: UInt64 = 1, inputScale: Float = 1, warmUp: Int = 0,
-    prepare: ((Tensor) -> Void)? = nil,
+    prepare: ((Tensor) -> Void)? = nil, reference: Layer? = nil,
     file: StaticString = #filePath, line: UInt = #line
 ) {
     let r = checkGradients(
         layer, input: input, mode: mode, seed: seed, inputScale: inputScale,
-        prepare: prepare, warmUp: warmUp)
+        prepare: prepare, warmUp: warmUp, reference: reference)
     XCTAssertLessThan(r.worst, tolerance, "\(layer.name)\n\(r)", file: file, line: line)
 }
