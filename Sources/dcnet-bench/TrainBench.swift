@@ -1,4 +1,5 @@
 import DCNetData
+import DCNetFormats
 import DCNetLayers
 import DCNetModels
 import DCNetTraining
@@ -29,12 +30,10 @@ enum TrainBench {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcnet-bench-\(getpid())").path
         try writeRandomCIFAR(directory: dir, images: 1280)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileHandle.standardOutput.write(
-            Data(
-                ("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU,"
-                    + " \(BenchConvolution.algorithm) convolutions; \(warmup) warm-up + \(steps) timed steps; median"
-                    + " of \(repeats) runs\n")
-                    .utf8))
+        FileSink.standardOutput.writeIgnoringErrors(
+            ("train benchmark: CNN-9 64/128/256, TanhConv + cos, learnable radius, BN + ReLU,"
+                + " \(BenchConvolution.algorithm) convolutions; \(warmup) warm-up + \(steps) timed steps; median"
+                + " of \(repeats) runs\n"))
         var two: [Result] = [], one: [Result] = []
         let (bf16, bf16Detail) = PrecisionRequest.localBF16Support()
         var bf16Runs: [String: [Result]] = [:], fp32Runs: [String: [Result]] = [:]
@@ -144,15 +143,13 @@ enum TrainBench {
             exposed: fields["exposed"] ?? 0, update: fields["update"] ?? 0, data: fields["data"] ?? 0,
             imbalance: fields["imbalance"] ?? 0, peakRSSMegabytes: fields["rss"] ?? 0)
         // Unbuffered, so progress shows while the next run starts, also through a pipe.
-        FileHandle.standardOutput.write(
-            Data(
-                String(
-                    format:
-                        "  %d rank(s), global batch %d, %@ %@: %.1f img/s, exposed communication %.2f%% of the step"
-                        + " (+ %.2f%% rank imbalance)\n",
-                    ranks, globalBatch, model, precision, r.imagesPerSecond, 100 * r.exposedFraction,
-                    100 * r.imbalanceFraction
-                ).utf8))
+        FileSink.standardOutput.writeIgnoringErrors(
+            String(
+                format:
+                    "  %d rank(s), global batch %d, %@ %@: %.1f img/s, exposed communication %.2f%% of the step"
+                    + " (+ %.2f%% rank imbalance)\n",
+                ranks, globalBatch, model, precision, r.imagesPerSecond, 100 * r.exposedFraction,
+                100 * r.imbalanceFraction))
         return r
     }
 

@@ -1,5 +1,6 @@
 // `dcnet-bench NAME`: the benchmarks behind `scripts/bench NAME`.
 // Each prints a readable table and ends with `name: value` lines.
+import DCNetFormats
 import DCNetLayers
 import Foundation
 
@@ -18,15 +19,15 @@ let benches: [String: () throws -> Void] = [
 ]
 let args = CommandLine.arguments
 guard args.count >= 2, let bench = benches[args[1]] else {
-    FileHandle.standardError.write(
-        "usage: dcnet-bench \(benches.keys.sorted().joined(separator: "|")) [options]\n".data(using: .utf8)!)
+    FileSink.standardError.writeIgnoringErrors(
+        "usage: dcnet-bench \(benches.keys.sorted().joined(separator: "|")) [options]\n")
     exit(2)
 }
 if let problem = BenchConvolution.problem {
-    FileHandle.standardError.write("dcnet-bench: \(problem)\n".data(using: .utf8)!)
+    FileSink.standardError.writeIgnoringErrors("dcnet-bench: \(problem)\n")
     exit(2)
 }
 do { try bench() } catch {
-    FileHandle.standardError.write("dcnet-bench \(args[1]): \(error)\n".data(using: .utf8)!)
+    FileSink.standardError.writeIgnoringErrors("dcnet-bench \(args[1]): \(error)\n")
     exit(1)
 }
