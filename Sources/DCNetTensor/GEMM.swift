@@ -194,18 +194,9 @@ final class BF16GEMM: @unchecked Sendable {
             let key = Key(
                 transA: transA == .transpose, transB: transB == .transpose, m: m, n: n, k: k, lda: packedA,
                 ldb: packedB, ldc: ldc, alpha: alpha.bitPattern, beta: beta.bitPattern)
-            let matmul: BF16Matmul
-            if let cached = primitives[key] {
-                matmul = cached
-            } else {
-                do {
-                    matmul = try BF16Matmul(
-                        transA, transB, m: m, n: n, k: k, alpha: alpha, lda: packedA, ldb: packedB, beta: beta,
-                        ldc: ldc)
-                } catch {
-                    fatalError("\(error)")
-                }
-                primitives[key] = matmul
+            let matmul = primitive(key) {
+                try BF16Matmul(
+                    transA, transB, m: m, n: n, k: k, alpha: alpha, lda: packedA, ldb: packedB, beta: beta, ldc: ldc)
             }
             matmul(a: wa, b: wb, c: c)
         }
@@ -223,20 +214,25 @@ final class BF16GEMM: @unchecked Sendable {
             transA: transA == .transpose, transB: transB == .transpose, m: m, n: n, k: k, lda: aColumns,
             ldb: bColumns, ldc: n, alpha: Float(1).bitPattern, beta: beta.bitPattern, batch: count,
             strideA: strideA, strideB: strideB, strideC: strideC)
-        let matmul: BF16Matmul
-        if let cached = primitives[key] {
-            matmul = cached
-        } else {
-            do {
-                matmul = try BF16Matmul(
-                    transA, transB, m: m, n: n, k: k, lda: aColumns, ldb: bColumns, beta: beta, ldc: n, batch: count,
-                    strides: (strideA, strideB, strideC))
-            } catch {
-                fatalError("\(error)")
-            }
-            primitives[key] = matmul
+        let matmul = primitive(key) {
+            try BF16Matmul(
+                transA, transB, m: m, n: n, k: k, lda: aColumns, ldb: bColumns, beta: beta, ldc: n, batch: count,
+                strides: (strideA, strideB, strideC))
         }
         matmul(a: wa, b: wb, c: c)
+    }
+
+    /// The cached primitive of `key`, made on first use. A primitive oneDNN cannot make for a shape
+    /// that availability was checked for is a bug, not an input error.
+    private func primitive(_ key: Key, _ make: () throws -> BF16Matmul) -> BF16Matmul {
+        if let cached = primitives[key] { return cached }
+        do {
+            let made = try make()
+            primitives[key] = made
+            return made
+        } catch {
+            fatalError("\(error)")
+        }
     }
 
     /// The operand as bf16 words and their leading dimension: as given, or rounded into scratch.
